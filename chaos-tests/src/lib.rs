@@ -1,0 +1,1 @@
+//! Chaos harness. Not built yet (issue 6).

@@ -1,0 +1,1 @@
+//! Jobs, policies, occurrences and attempts. (Stub; filled in by issue 2.)

@@ -1,0 +1,1 @@
+//! openraft log storage and state machine on sled. (Stub; issue 2.)
