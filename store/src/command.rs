@@ -1,17 +1,190 @@
-//! Commands of the Raft log and their responses. (Stub; filled in by issue 2.)
+//! Commands of the Raft log and their responses.
+//!
+//! Every command carries the `now` that the proposing leader read, so that
+//! applying it never reads a clock: all replicas compute the same state.
+//! Applying is idempotent per key: an occurrence that already exists is never
+//! created twice, whoever proposes it and however often.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::model::{AttemptOutcome, Job, JobSpec, NodeId, OccKey, UnixMs, ValidationError};
+
+/// What to do when a created job's id exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnConflict {
+    /// Fail with "already exists".
+    #[default]
+    Fail,
+    /// Replace the existing job's spec (a new version).
+    Replace,
+    /// Keep the existing job and return it unchanged.
+    Keep,
+}
+
+/// Which jobs a pause or resume applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PauseTarget {
+    /// One job.
+    Job(String),
+    /// Every job whose labels contain all of these.
+    Labels(BTreeMap<String, String>),
+    /// The whole scheduler.
+    Scheduler,
+}
+
+/// "Turn job `job_id`'s due instants up to `through` into occurrences."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advance {
+    /// The job.
+    pub job_id: String,
+    /// Create occurrences for scheduled instants `<= through` (the leader's
+    /// now plus its lookahead).
+    pub through: UnixMs,
+    /// The node that runs the attempts created.
+    pub assignee: NodeId,
+}
+
+/// "Move the current attempt of `key` to `assignee` with a new token."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassign {
+    /// The occurrence.
+    pub key: OccKey,
+    /// The token the leader saw as current; a mismatch makes this a no-op.
+    pub token: u64,
+    /// The new assignee.
+    pub assignee: NodeId,
+    /// Why (recorded on the old attempt).
+    pub reason: String,
+}
+
+/// A start or a result of one attempt, reported by its assignee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The occurrence.
+    pub key: OccKey,
+    /// The attempt's token; a stale one is refused.
+    pub token: u64,
+    /// The reporting node.
+    pub node_id: NodeId,
+    /// Started or finished.
+    pub outcome: AttemptOutcome,
+}
+
+/// A node's properties that the leader needs for assignment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Advertised gRPC address.
+    pub addr: String,
+    /// Labels matched by job node selectors.
+    pub labels: BTreeMap<String, String>,
+    /// Whether it runs shell jobs.
+    pub shell_enabled: bool,
+}
 
 /// One entry's payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    /// Does nothing; used by tests.
+    /// Does nothing (tests, leader barriers).
     Noop,
+    /// Register a job.
+    CreateJob {
+        spec: JobSpec,
+        on_conflict: OnConflict,
+        now: UnixMs,
+    },
+    /// Replace a job's spec if its version matches (`expected_version` 0 skips the check).
+    UpdateJob {
+        spec: JobSpec,
+        expected_version: u64,
+        now: UnixMs,
+    },
+    /// Delete a job; its open occurrences are cancelled.
+    DeleteJob {
+        id: String,
+        expected_version: u64,
+        now: UnixMs,
+    },
+    /// Pause (`paused`) or resume jobs or the scheduler.
+    SetPaused {
+        target: PauseTarget,
+        paused: bool,
+        now: UnixMs,
+    },
+    /// Fire a batch: advance many jobs in one entry.
+    Fire { now: UnixMs, advances: Vec<Advance> },
+    /// Create an occurrence at `now`, outside the schedule.
+    RunNow {
+        job_id: String,
+        assignee: NodeId,
+        now: UnixMs,
+    },
+    /// Reassign attempts whose assignee's lease ran out.
+    Reassign { now: UnixMs, items: Vec<Reassign> },
+    /// Starts and results of attempts, batched.
+    Report { now: UnixMs, reports: Vec<Report> },
+    /// Register or update a node's assignment properties.
+    SetNode { id: NodeId, info: NodeInfo },
+    /// Forget a node (after it left the membership).
+    RemoveNode { id: NodeId },
+    /// Set how many finished occurrences are kept per job.
+    SetRetention { per_job: u32 },
+}
+
+/// Why a command changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    /// The spec is invalid.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// No such job.
+    #[error("job {0:?} not found")]
+    NotFound(String),
+    /// A job with this id exists.
+    #[error("job {0:?} already exists")]
+    AlreadyExists(String),
+    /// Optimistic concurrency check failed.
+    #[error("job {id:?} is at version {actual}, not the expected {expected}")]
+    VersionConflict {
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
+}
+
+/// The fate of one report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReportFate {
+    /// Recorded.
+    Accepted,
+    /// Already recorded (a resend): nothing changed.
+    Duplicate,
+    /// Refused: the token is not the occurrence's current one, or the
+    /// occurrence is gone.
+    Stale,
 }
 
 /// What applying a command returned.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Response {
+    /// Done; nothing to return.
     #[default]
     Ok,
+    /// The job after the change.
+    Job(Box<Job>),
+    /// How many jobs changed state.
+    Affected(u64),
+    /// Occurrences created by a fire or run-now: how many were armed, and
+    /// how many recorded as missed or skipped.
+    Fired {
+        armed: u32,
+        missed: u32,
+        skipped: u32,
+        keys: Vec<OccKey>,
+    },
+    /// One fate per report, in order.
+    Reported(Vec<ReportFate>),
+    /// The command changed nothing.
+    Error(CommandError),
 }

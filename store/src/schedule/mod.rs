@@ -68,7 +68,8 @@ pub struct ScheduleError {
 /// A compiled schedule in a time zone, with bounds.
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    _private: (),
+    spec: ScheduleSpec,
+    bounds: Bounds,
 }
 
 impl Schedule {
@@ -79,18 +80,42 @@ impl Schedule {
         tz: &str,
         bounds: Bounds,
     ) -> Result<Schedule, ScheduleError> {
-        let _ = (spec, tz, bounds);
-        Err(ScheduleError {
-            message: "schedule engine not built yet".into(),
-        })
+        // Interim: once and interval only, until the engine lands.
+        let _ = tz;
+        match spec {
+            ScheduleSpec::Once(_) | ScheduleSpec::Interval(_) => Ok(Schedule {
+                spec: spec.clone(),
+                bounds,
+            }),
+            _ => Err(ScheduleError {
+                message: "schedule engine not built yet".into(),
+            }),
+        }
     }
 
     /// The first fire instant strictly after `after`, or `None` when the
     /// schedule is exhausted. `seed` makes random intervals deterministic
     /// (callers pass a hash of the job id).
     pub fn next_after(&self, after: DateTime<Utc>, seed: u64) -> Option<DateTime<Utc>> {
-        let _ = (after, seed);
-        None
+        let _ = seed;
+        let next = match &self.spec {
+            ScheduleSpec::Once(at) => (*at > after).then_some(*at),
+            ScheduleSpec::Interval(iv) => {
+                let anchor = iv
+                    .anchor
+                    .or(self.bounds.start)
+                    .unwrap_or(DateTime::UNIX_EPOCH);
+                let every = iv.every_ms.max(1) as i64;
+                let since = (after - anchor).num_milliseconds();
+                let n = if since < 0 { 0 } else { since / every + 1 };
+                Some(anchor + chrono::Duration::milliseconds(n * every))
+            }
+            _ => None,
+        }?;
+        match self.bounds.end {
+            Some(end) if next > end => None,
+            _ => Some(next),
+        }
     }
 }
 

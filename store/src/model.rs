@@ -1,1 +1,0 @@
-//! Jobs, policies, occurrences and attempts. (Stub; filled in by issue 2.)

@@ -1,0 +1,72 @@
+//! Jobs: the client's spec plus what the cluster tracks about it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ExecutorSpec, Policies, UnixMs};
+use crate::schedule::ScheduleSpec;
+
+/// What a client writes to define a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Unique id, 1-128 characters of `[A-Za-z0-9._:-]`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Labels for listing and bulk operations.
+    pub labels: BTreeMap<String, String>,
+    /// When the job fires.
+    pub schedule: ScheduleSpec,
+    /// IANA time zone of wall-clock schedules.
+    pub time_zone: String,
+    /// No occurrence before this instant (inclusive).
+    pub start_at: Option<UnixMs>,
+    /// No occurrence after this instant (inclusive).
+    pub end_at: Option<UnixMs>,
+    /// Created paused.
+    pub paused: bool,
+    /// What a run executes.
+    pub executor: ExecutorSpec,
+    /// Misfire, coalesce, overlap, retries, timeout, jitter, max runs.
+    pub policies: Policies,
+    /// Only nodes whose labels contain all of these may run the job.
+    pub node_selector: BTreeMap<String, String>,
+}
+
+/// Lifecycle of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// Fires on its schedule.
+    Active,
+    /// Paused by a client.
+    Paused,
+    /// Will never fire again.
+    Finished,
+}
+
+/// A registered job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The spec as accepted.
+    pub spec: JobSpec,
+    /// Incremented by every committed change.
+    pub version: u64,
+    /// When created (the `now` of the creating command).
+    pub created_at: UnixMs,
+    /// When last changed.
+    pub updated_at: UnixMs,
+    /// The next scheduled instant not yet turned into an occurrence.
+    pub next_fire_at: Option<UnixMs>,
+    /// Occurrences armed so far (counts towards `max_runs`).
+    pub run_count: u64,
+    /// Active, paused or finished.
+    pub state: JobState,
+}
+
+impl Job {
+    /// Whether the job is waiting for its next fire time.
+    pub fn is_schedulable(&self) -> bool {
+        self.state == JobState::Active && self.next_fire_at.is_some()
+    }
+}

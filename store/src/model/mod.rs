@@ -1,0 +1,26 @@
+//! The job model of DESIGN.md: jobs, policies, executor specs, occurrences
+//! and attempts, with validation.
+//!
+//! Instants are `i64` milliseconds since the Unix epoch (UTC) and durations
+//! are `u64` milliseconds: compact in snapshots, cheap to compare, and
+//! identical on every replica. [`time`] converts to and from chrono.
+
+mod executor;
+mod job;
+mod limits;
+mod occurrence;
+mod policy;
+pub mod time;
+mod validate;
+
+pub use executor::{ExecutorSpec, HttpSpec, ShellSpec};
+pub use job::{Job, JobSpec, JobState};
+pub use limits::*;
+pub use occurrence::{Attempt, AttemptOutcome, AttemptState, OccKey, Occurrence, RunState};
+pub use policy::{Coalesce, Overlap, Policies, RetryPolicy};
+pub use validate::{ValidationError, validate_spec};
+
+/// Node ids are u64, as in openraft.
+pub type NodeId = u64;
+/// Milliseconds since the Unix epoch, UTC.
+pub type UnixMs = i64;

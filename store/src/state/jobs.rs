@@ -1,0 +1,303 @@
+//! Job commands: create, update, delete, pause and resume.
+
+use crate::command::{CommandError, OnConflict, PauseTarget, Response};
+use crate::model::{AttemptState, Job, JobSpec, JobState, RunState, UnixMs, time, validate_spec};
+use crate::schedule::Schedule;
+
+use super::{Ctx, EventKind, State};
+
+/// Seed of a job's random intervals: the same on every replica.
+pub(crate) fn job_seed(job_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(job_id.as_bytes())
+}
+
+/// The first scheduled instant at or after `now`.
+pub(crate) fn first_fire(schedule: &Schedule, job_id: &str, now: UnixMs) -> Option<UnixMs> {
+    schedule
+        .next_after(time::to_datetime(now.saturating_sub(1)), job_seed(job_id))
+        .map(time::from_datetime)
+}
+
+impl State {
+    pub(super) fn create_job(
+        &mut self,
+        ctx: &mut Ctx,
+        spec: &JobSpec,
+        on_conflict: OnConflict,
+    ) -> Response {
+        if self.jobs.contains_key(&spec.id) {
+            return match on_conflict {
+                OnConflict::Fail => Response::Error(CommandError::AlreadyExists(spec.id.clone())),
+                OnConflict::Keep => Response::Job(Box::new(self.jobs[&spec.id].clone())),
+                OnConflict::Replace => self.update_job(ctx, spec, 0),
+            };
+        }
+        let schedule = match validate_spec(spec) {
+            Ok(s) => s,
+            Err(e) => return Response::Error(e.into()),
+        };
+        let next = first_fire(&schedule, &spec.id, ctx.now);
+        let job = Job {
+            spec: spec.clone(),
+            version: 1,
+            created_at: ctx.now,
+            updated_at: ctx.now,
+            next_fire_at: None,
+            run_count: 0,
+            state: if spec.paused {
+                JobState::Paused
+            } else {
+                JobState::Active
+            },
+        };
+        for (k, v) in &spec.labels {
+            self.by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .insert(spec.id.clone());
+        }
+        self.jobs.insert(spec.id.clone(), job);
+        self.compiled.insert(spec.id.clone(), schedule);
+        self.set_cursor(&spec.id, next);
+        self.finish_if_exhausted(&spec.id);
+        self.emit(ctx, EventKind::JobAdded, &spec.id, None);
+        Response::Job(Box::new(self.jobs[&spec.id].clone()))
+    }
+
+    pub(super) fn update_job(
+        &mut self,
+        ctx: &mut Ctx,
+        spec: &JobSpec,
+        expected_version: u64,
+    ) -> Response {
+        let Some(current) = self.jobs.get(&spec.id) else {
+            return Response::Error(CommandError::NotFound(spec.id.clone()));
+        };
+        if expected_version != 0 && current.version != expected_version {
+            return Response::Error(CommandError::VersionConflict {
+                id: spec.id.clone(),
+                expected: expected_version,
+                actual: current.version,
+            });
+        }
+        let schedule = match validate_spec(spec) {
+            Ok(s) => s,
+            Err(e) => return Response::Error(e.into()),
+        };
+        let old_labels = current.spec.labels.clone();
+        for (k, v) in &old_labels {
+            if let Some(set) = self.by_label.get_mut(&(k.clone(), v.clone())) {
+                set.remove(&spec.id);
+                if set.is_empty() {
+                    self.by_label.remove(&(k.clone(), v.clone()));
+                }
+            }
+        }
+        for (k, v) in &spec.labels {
+            self.by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .insert(spec.id.clone());
+        }
+        // Take the job out of the due index while it changes shape.
+        self.set_cursor(&spec.id, None);
+        let next = first_fire(&schedule, &spec.id, ctx.now);
+        if let Some(job) = self.jobs.get_mut(&spec.id) {
+            job.spec = spec.clone();
+            job.version += 1;
+            job.updated_at = ctx.now;
+            job.state = if spec.paused {
+                JobState::Paused
+            } else {
+                JobState::Active
+            };
+        }
+        self.compiled.insert(spec.id.clone(), schedule);
+        self.set_cursor(&spec.id, next);
+        self.finish_if_exhausted(&spec.id);
+        self.emit(ctx, EventKind::JobModified, &spec.id, None);
+        Response::Job(Box::new(self.jobs[&spec.id].clone()))
+    }
+
+    pub(super) fn delete_job(
+        &mut self,
+        ctx: &mut Ctx,
+        id: &str,
+        expected_version: u64,
+    ) -> Response {
+        let Some(current) = self.jobs.get(id) else {
+            return Response::Error(CommandError::NotFound(id.to_string()));
+        };
+        if expected_version != 0 && current.version != expected_version {
+            return Response::Error(CommandError::VersionConflict {
+                id: id.to_string(),
+                expected: expected_version,
+                actual: current.version,
+            });
+        }
+        let job_id = id.to_string();
+        // Open occurrences are cancelled first, so their assignees see a
+        // cancel event carrying the token to kill.
+        let open: Vec<_> = self.open_of(&job_id);
+        for key in open {
+            self.cancel_occurrence(ctx, &key, "job deleted");
+        }
+        self.set_cursor(&job_id, None);
+        if let Some(job) = self.jobs.remove(&job_id) {
+            for (k, v) in &job.spec.labels {
+                if let Some(set) = self.by_label.get_mut(&(k.clone(), v.clone())) {
+                    set.remove(&job_id);
+                    if set.is_empty() {
+                        self.by_label.remove(&(k.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+        self.compiled.remove(&job_id);
+        let keys: Vec<_> = self
+            .occurrences_of(&job_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.occurrences.remove(&key);
+        }
+        self.emit(ctx, EventKind::JobRemoved, &job_id, None);
+        Response::Ok
+    }
+
+    pub(super) fn set_paused(
+        &mut self,
+        ctx: &mut Ctx,
+        target: &PauseTarget,
+        paused: bool,
+    ) -> Response {
+        let ids: Vec<String> = match target {
+            PauseTarget::Scheduler => {
+                if self.scheduler_paused == paused {
+                    return Response::Affected(0);
+                }
+                self.scheduler_paused = paused;
+                let kind = if paused {
+                    EventKind::SchedulerPaused
+                } else {
+                    EventKind::SchedulerResumed
+                };
+                self.emit(ctx, kind, "", None);
+                if !paused {
+                    // Nothing was created while the scheduler was paused;
+                    // restart every cursor that fell behind from now.
+                    let behind: Vec<String> = self
+                        .due
+                        .range(..(ctx.now, String::new()))
+                        .map(|(_, id)| id.clone())
+                        .collect();
+                    for id in behind {
+                        self.restart_cursor(ctx, &id);
+                    }
+                }
+                return Response::Affected(1);
+            }
+            PauseTarget::Job(id) => {
+                if !self.jobs.contains_key(id) {
+                    return Response::Error(CommandError::NotFound(id.clone()));
+                }
+                vec![id.clone()]
+            }
+            PauseTarget::Labels(selector) => self.jobs_matching(selector),
+        };
+        let mut affected = 0;
+        for id in ids {
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
+            let want = if paused {
+                JobState::Paused
+            } else {
+                JobState::Active
+            };
+            if job.state == want || job.state == JobState::Finished {
+                continue;
+            }
+            let cursor = job.next_fire_at;
+            self.set_cursor(&id, None);
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.state = want;
+                job.spec.paused = paused;
+                job.version += 1;
+                job.updated_at = ctx.now;
+            }
+            self.set_cursor(&id, cursor);
+            if !paused {
+                self.restart_cursor(ctx, &id);
+            }
+            affected += 1;
+            let e = self.emit(ctx, EventKind::JobModified, &id, None);
+            e.detail = if paused {
+                "paused".into()
+            } else {
+                "resumed".into()
+            };
+        }
+        Response::Affected(affected)
+    }
+
+    /// After a resume: instants that passed while paused are not created;
+    /// the cursor moves to the first instant at or after now.
+    fn restart_cursor(&mut self, ctx: &Ctx, id: &str) {
+        let Some(cursor) = self.jobs.get(id).and_then(|j| j.next_fire_at) else {
+            return;
+        };
+        if cursor >= ctx.now {
+            return;
+        }
+        let Some(schedule) = self.schedule_of(id) else {
+            return;
+        };
+        let next = first_fire(&schedule, id, ctx.now);
+        self.set_cursor(id, next);
+        self.finish_if_exhausted(id);
+    }
+
+    /// Marks a job finished when it has no next instant or reached max_runs.
+    pub(super) fn finish_if_exhausted(&mut self, id: &str) {
+        let Some(job) = self.jobs.get(id) else { return };
+        let max_runs = job.spec.policies.max_runs;
+        let exhausted = job.next_fire_at.is_none() || (max_runs != 0 && job.run_count >= max_runs);
+        if exhausted && job.state != JobState::Finished {
+            self.set_cursor(id, None);
+            if let Some(job) = self.jobs.get_mut(id) {
+                job.state = JobState::Finished;
+            }
+        }
+    }
+
+    /// Cancels an open occurrence: its current attempt becomes stale.
+    pub(super) fn cancel_occurrence(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &crate::model::OccKey,
+        reason: &str,
+    ) {
+        let Some(occ) = self.occurrences.get_mut(key) else {
+            return;
+        };
+        if !occ.state.is_open() {
+            return;
+        }
+        occ.reason = Some(reason.to_string());
+        occ.buffered = false;
+        let (token, node) = match occ.current_mut() {
+            Some(a) if matches!(a.state, AttemptState::Armed | AttemptState::Running) => {
+                a.state = AttemptState::Superseded;
+                (Some(a.token), Some(a.node_id))
+            }
+            _ => (None, None),
+        };
+        self.set_occ_state(key, RunState::Cancelled);
+        let e = self.emit(ctx, EventKind::OccurrenceCancelled, &key.job_id, Some(key));
+        e.token = token;
+        e.node_id = node;
+        e.detail = reason.to_string();
+        self.enforce_retention(&key.job_id);
+    }
+}

@@ -1,0 +1,325 @@
+//! The replicated state and its deterministic `apply`.
+//!
+//! Invariants (checked by `debug_assert`s and the property tests):
+//! - `due` holds `(next_fire_at, id)` for exactly the jobs that are
+//!   [`Job::is_schedulable`].
+//! - `open` holds exactly the keys of occurrences whose state is open
+//!   (armed or running).
+//! - `by_label` maps every `(key, value)` label to the jobs carrying it.
+//! - Fencing tokens are `log index << 16 | position`, so they strictly
+//!   increase with the log and are unique per attempt.
+//! - Applying a command reads no clock: the command carries `now`.
+//!
+//! Only `jobs`, `occurrences`, `nodes`, `scheduler_paused` and `retention`
+//! are encoded in snapshots; the indexes are rebuilt on decode.
+
+mod attempts;
+mod events;
+mod fire;
+mod jobs;
+mod queries;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+pub use events::{Event, EventKind};
+pub use queries::RunFilter;
+
+use crate::command::{Command, NodeInfo, Response};
+use crate::model::{
+    DEFAULT_HISTORY_PER_JOB, Job, MAX_ATTEMPTS_PER_ENTRY, NodeId, OccKey, Occurrence, UnixMs,
+};
+use crate::schedule::Schedule;
+
+/// Errors of encoding or decoding the state.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// postcard failed.
+    #[error("state encoding: {0}")]
+    Codec(#[from] postcard::Error),
+}
+
+/// What goes into a snapshot.
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    jobs: BTreeMap<String, Job>,
+    occurrences: BTreeMap<OccKey, Occurrence>,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    scheduler_paused: bool,
+    retention: u32,
+}
+
+/// The replicated state.
+#[derive(Debug, Clone)]
+pub struct State {
+    jobs: BTreeMap<String, Job>,
+    occurrences: BTreeMap<OccKey, Occurrence>,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    scheduler_paused: bool,
+    retention: u32,
+    // Indexes, rebuilt on decode.
+    due: BTreeSet<(UnixMs, String)>,
+    open: BTreeSet<OccKey>,
+    by_label: BTreeMap<(String, String), BTreeSet<String>>,
+    // Caches and outputs, not replicated.
+    compiled: HashMap<String, Schedule>,
+    events: Vec<Event>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            jobs: BTreeMap::new(),
+            occurrences: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            scheduler_paused: false,
+            retention: DEFAULT_HISTORY_PER_JOB,
+            due: BTreeSet::new(),
+            open: BTreeSet::new(),
+            by_label: BTreeMap::new(),
+            compiled: HashMap::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Per-entry context: the entry's index, its `now`, and the next token position.
+pub(crate) struct Ctx {
+    index: u64,
+    now: UnixMs,
+    position: usize,
+}
+
+impl Ctx {
+    fn new(index: u64, now: UnixMs) -> Self {
+        Ctx {
+            index,
+            now,
+            position: 0,
+        }
+    }
+
+    /// The next fencing token of this entry, or `None` when the entry has
+    /// authorised [`MAX_ATTEMPTS_PER_ENTRY`] attempts already.
+    fn next_token(&mut self) -> Option<u64> {
+        if self.position >= MAX_ATTEMPTS_PER_ENTRY {
+            return None;
+        }
+        let token = (self.index << 16) | self.position as u64;
+        self.position += 1;
+        Some(token)
+    }
+
+    fn tokens_left(&self) -> usize {
+        MAX_ATTEMPTS_PER_ENTRY - self.position
+    }
+}
+
+impl State {
+    /// Applies the command of log entry `index`. Deterministic, and
+    /// idempotent per key.
+    pub fn apply(&mut self, index: u64, cmd: &Command) -> Response {
+        let response = match cmd {
+            Command::Noop => Response::Ok,
+            Command::CreateJob {
+                spec,
+                on_conflict,
+                now,
+            } => self.create_job(&mut Ctx::new(index, *now), spec, *on_conflict),
+            Command::UpdateJob {
+                spec,
+                expected_version,
+                now,
+            } => self.update_job(&mut Ctx::new(index, *now), spec, *expected_version),
+            Command::DeleteJob {
+                id,
+                expected_version,
+                now,
+            } => self.delete_job(&mut Ctx::new(index, *now), id, *expected_version),
+            Command::SetPaused {
+                target,
+                paused,
+                now,
+            } => self.set_paused(&mut Ctx::new(index, *now), target, *paused),
+            Command::Fire { now, advances } => self.fire(&mut Ctx::new(index, *now), advances),
+            Command::RunNow {
+                job_id,
+                assignee,
+                now,
+            } => self.run_now(&mut Ctx::new(index, *now), job_id, *assignee),
+            Command::Reassign { now, items } => self.reassign(&mut Ctx::new(index, *now), items),
+            Command::Report { now, reports } => self.report(&mut Ctx::new(index, *now), reports),
+            Command::SetNode { id, info } => {
+                self.nodes.insert(*id, info.clone());
+                Response::Ok
+            }
+            Command::RemoveNode { id } => {
+                self.nodes.remove(id);
+                Response::Ok
+            }
+            Command::SetRetention { per_job } => {
+                self.retention = (*per_job).max(1);
+                Response::Ok
+            }
+        };
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+        response
+    }
+
+    /// Takes the events produced since the last call.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Encodes the replicated part of the state for a snapshot. The
+    /// encoding is canonical: equal states encode to equal bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, StateError> {
+        #[derive(Serialize)]
+        struct PersistedRef<'a> {
+            jobs: &'a BTreeMap<String, Job>,
+            occurrences: &'a BTreeMap<OccKey, Occurrence>,
+            nodes: &'a BTreeMap<NodeId, NodeInfo>,
+            scheduler_paused: bool,
+            retention: u32,
+        }
+        Ok(postcard::to_allocvec(&PersistedRef {
+            jobs: &self.jobs,
+            occurrences: &self.occurrences,
+            nodes: &self.nodes,
+            scheduler_paused: self.scheduler_paused,
+            retention: self.retention,
+        })?)
+    }
+
+    /// Decodes a state encoded by [`State::encode`] and rebuilds its indexes.
+    pub fn decode(bytes: &[u8]) -> Result<State, StateError> {
+        let p: Persisted = postcard::from_bytes(bytes)?;
+        let mut state = State {
+            jobs: p.jobs,
+            occurrences: p.occurrences,
+            nodes: p.nodes,
+            scheduler_paused: p.scheduler_paused,
+            retention: p.retention,
+            ..State::default()
+        };
+        state.rebuild_indexes();
+        Ok(state)
+    }
+
+    fn rebuild_indexes(&mut self) {
+        self.due.clear();
+        self.open.clear();
+        self.by_label.clear();
+        for (id, job) in &self.jobs {
+            if let (true, Some(at)) = (job.is_schedulable(), job.next_fire_at) {
+                self.due.insert((at, id.clone()));
+            }
+            for (k, v) in &job.spec.labels {
+                self.by_label
+                    .entry((k.clone(), v.clone()))
+                    .or_default()
+                    .insert(id.clone());
+            }
+        }
+        for (key, occ) in &self.occurrences {
+            if occ.state.is_open() {
+                self.open.insert(key.clone());
+            }
+        }
+    }
+
+    /// The compiled schedule of a job, compiled on first use. `None` if the
+    /// job is unknown or its schedule no longer compiles (impossible for a
+    /// validated spec, but handled rather than assumed).
+    fn schedule_of(&mut self, job_id: &str) -> Option<Schedule> {
+        if let Some(s) = self.compiled.get(job_id) {
+            return Some(s.clone());
+        }
+        let job = self.jobs.get(job_id)?;
+        let schedule = crate::model::validate_spec(&job.spec).ok()?;
+        self.compiled.insert(job_id.to_string(), schedule.clone());
+        Some(schedule)
+    }
+
+    /// Moves a job's cursor, keeping the `due` index in step.
+    fn set_cursor(&mut self, job_id: &str, next: Option<UnixMs>) {
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        if let (true, Some(at)) = (job.is_schedulable(), job.next_fire_at) {
+            self.due.remove(&(at, job_id.to_string()));
+        }
+        job.next_fire_at = next;
+        if let (true, Some(at)) = (job.is_schedulable(), job.next_fire_at) {
+            self.due.insert((at, job_id.to_string()));
+        }
+    }
+
+    /// Changes an occurrence's state, keeping the `open` index in step.
+    fn set_occ_state(&mut self, key: &OccKey, state: crate::model::RunState) {
+        if let Some(occ) = self.occurrences.get_mut(key) {
+            occ.state = state;
+            if state.is_open() {
+                self.open.insert(key.clone());
+            } else {
+                self.open.remove(key);
+            }
+        }
+    }
+
+    fn emit(
+        &mut self,
+        ctx: &Ctx,
+        kind: EventKind,
+        job_id: &str,
+        occurrence: Option<&OccKey>,
+    ) -> &mut Event {
+        self.events.push(Event {
+            kind,
+            at: ctx.now,
+            log_index: ctx.index,
+            job_id: job_id.to_string(),
+            occurrence: occurrence.cloned(),
+            node_id: None,
+            token: None,
+            detail: String::new(),
+        });
+        let last = self.events.len() - 1;
+        &mut self.events[last]
+    }
+
+    /// Checks the index invariants (debug builds and tests).
+    pub fn check_invariants(&self) {
+        let due: BTreeSet<(UnixMs, String)> = self
+            .jobs
+            .iter()
+            .filter_map(|(id, j)| {
+                j.next_fire_at
+                    .filter(|_| j.is_schedulable())
+                    .map(|at| (at, id.clone()))
+            })
+            .collect();
+        assert_eq!(due, self.due, "due index out of step with jobs");
+        let open: BTreeSet<OccKey> = self
+            .occurrences
+            .iter()
+            .filter(|(_, o)| o.state.is_open())
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(open, self.open, "open index out of step with occurrences");
+        for (k, o) in &self.occurrences {
+            assert_eq!(k, &o.key, "occurrence stored under another key");
+            let tokens: Vec<u64> = o.attempts.iter().map(|a| a.token).collect();
+            assert!(
+                tokens.windows(2).all(|w| w[0] < w[1]),
+                "tokens of {} not increasing: {tokens:?}",
+                k.id()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

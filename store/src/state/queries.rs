@@ -1,0 +1,182 @@
+//! Read-only queries that the node serves from its applied state.
+
+use std::collections::BTreeMap;
+
+use crate::command::NodeInfo;
+use crate::model::{Job, NodeId, OccKey, Occurrence, RunState, UnixMs};
+
+use super::State;
+
+/// A filter for [`State::runs`].
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    /// Only this job.
+    pub job_id: Option<String>,
+    /// Scheduled at or after.
+    pub since: Option<UnixMs>,
+    /// Scheduled before.
+    pub until: Option<UnixMs>,
+    /// Only this state.
+    pub state: Option<RunState>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl State {
+    /// One job.
+    pub fn job(&self, id: &str) -> Option<&Job> {
+        self.jobs.get(id)
+    }
+
+    /// Number of jobs.
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Jobs after `after` (exclusive) in id order whose labels contain all
+    /// of `selector`, at most `limit`.
+    pub fn jobs_page(
+        &self,
+        selector: &BTreeMap<String, String>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<&Job> {
+        let range = match after {
+            Some(a) => self
+                .jobs
+                .range::<str, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.jobs.range::<str, _>(..),
+        };
+        range
+            .map(|(_, j)| j)
+            .filter(|j| matches(&j.spec.labels, selector))
+            .take(limit)
+            .collect()
+    }
+
+    /// Ids of the jobs whose labels contain all of `selector`, via the label index.
+    pub fn jobs_matching(&self, selector: &BTreeMap<String, String>) -> Vec<String> {
+        let mut sets = selector
+            .iter()
+            .map(|(k, v)| self.by_label.get(&(k.clone(), v.clone())));
+        let Some(first) = sets.next() else {
+            return self.jobs.keys().cloned().collect();
+        };
+        let Some(first) = first else {
+            return Vec::new();
+        };
+        first
+            .iter()
+            .filter(|id| {
+                self.jobs
+                    .get(*id)
+                    .is_some_and(|j| matches(&j.spec.labels, selector))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Schedulable jobs whose next fire instant is at or before `through`,
+    /// earliest first: the leader's firing index.
+    pub fn due_through(&self, through: UnixMs) -> impl Iterator<Item = (UnixMs, &str)> {
+        self.due
+            .range(..=(through, String::from("\u{10ffff}")))
+            .map(|(at, id)| (*at, id.as_str()))
+    }
+
+    /// The earliest next fire instant of any schedulable job.
+    pub fn next_due(&self) -> Option<UnixMs> {
+        self.due.first().map(|(at, _)| *at)
+    }
+
+    /// One occurrence.
+    pub fn occurrence(&self, key: &OccKey) -> Option<&Occurrence> {
+        self.occurrences.get(key)
+    }
+
+    /// Every open (armed or running) occurrence, in key order.
+    pub fn open_occurrences(&self) -> impl Iterator<Item = &Occurrence> {
+        self.open.iter().filter_map(|k| self.occurrences.get(k))
+    }
+
+    /// Number of open occurrences.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// A job's occurrences, oldest first.
+    pub fn occurrences_of<'a>(
+        &'a self,
+        job_id: &str,
+    ) -> impl Iterator<Item = (&'a OccKey, &'a Occurrence)> + 'a {
+        let start = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: UnixMs::MIN,
+        };
+        let job_id = job_id.to_string();
+        self.occurrences
+            .range(start..)
+            .take_while(move |(k, _)| k.job_id == job_id)
+    }
+
+    /// Keys of a job's open occurrences.
+    pub fn open_of(&self, job_id: &str) -> Vec<OccKey> {
+        self.open_of_ref(job_id).into_iter().cloned().collect()
+    }
+
+    pub(super) fn open_of_ref(&self, job_id: &str) -> Vec<&OccKey> {
+        let start = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: UnixMs::MIN,
+        };
+        self.open
+            .range(start..)
+            .take_while(|k| k.job_id == job_id)
+            .collect()
+    }
+
+    /// Occurrences matching `filter`, ordered by scheduled instant then job.
+    pub fn runs(&self, filter: &RunFilter) -> Vec<&Occurrence> {
+        let keep = |o: &&Occurrence| {
+            filter.since.is_none_or(|s| o.key.scheduled_at >= s)
+                && filter.until.is_none_or(|u| o.key.scheduled_at < u)
+                && filter.state.is_none_or(|s| o.state == s)
+        };
+        let mut out: Vec<&Occurrence> = match &filter.job_id {
+            Some(id) => self
+                .occurrences_of(id)
+                .map(|(_, o)| o)
+                .filter(keep)
+                .collect(),
+            None => self.occurrences.values().filter(keep).collect(),
+        };
+        out.sort_by(|a, b| {
+            (a.key.scheduled_at, &a.key.job_id).cmp(&(b.key.scheduled_at, &b.key.job_id))
+        });
+        if filter.limit > 0 && out.len() > filter.limit {
+            // Keep the newest `limit`.
+            out.drain(..out.len() - filter.limit);
+        }
+        out
+    }
+
+    /// Registered nodes and their assignment properties.
+    pub fn nodes(&self) -> &BTreeMap<NodeId, NodeInfo> {
+        &self.nodes
+    }
+
+    /// Whether the whole scheduler is paused.
+    pub fn scheduler_paused(&self) -> bool {
+        self.scheduler_paused
+    }
+
+    /// Finished occurrences kept per job.
+    pub fn retention(&self) -> u32 {
+        self.retention
+    }
+}
+
+/// Whether `labels` contain every entry of `selector`.
+pub fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
