@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { std::env::set_var("PROTOC", protoc) };
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Ordered maps: listings and JSON output come out the same every time.
+        .btree_map(".")
         .file_descriptor_set_path(out_dir.join("scheduler_descriptor.bin"))
         .compile_protos(
             &[
