@@ -1,5 +1,117 @@
 //! clusterctl: drives the scheduler cluster.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("clusterctl is not built yet")
+mod client;
+mod cluster_cmd;
+mod dev;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// JSON on stdout, alone.
+    Json,
+}
+
+/// Drives the scheduler cluster.
+#[derive(Parser, Debug)]
+#[command(name = "clusterctl", version, about)]
+struct Cli {
+    /// Cluster members to talk to (any member will do).
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTERCTL_CLUSTER",
+        default_value = "127.0.0.1:7100"
+    )]
+    cluster: String,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        global = true,
+        value_enum,
+        default_value = "text"
+    )]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a local cluster in the foreground; Ctrl-C stops it.
+    Dev {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Where the nodes keep their data (default: a dir under the system temp dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// First node's port; the others follow.
+        #[arg(long, default_value_t = 7100)]
+        port: u16,
+        /// Enable the shell executor on every node.
+        #[arg(long)]
+        enable_shell_executor: bool,
+    },
+    /// Members, leader, term, log and applied index, lag, health.
+    Status,
+    /// Add a node: learner, catch up, voter.
+    Join {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's address, HOST:PORT.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Remove a node from the membership.
+    Leave {
+        /// The node's id.
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clusterctl: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let cluster = || client::Cluster::parse(&cli.cluster);
+        match cli.command {
+            Command::Dev {
+                nodes,
+                data_dir,
+                port,
+                enable_shell_executor,
+            } => dev::run(nodes, data_dir, port, enable_shell_executor).await,
+            Command::Status => cluster_cmd::status(&cluster()?, cli.output).await,
+            Command::Join { id, addr } => {
+                cluster_cmd::join(&cluster()?, id, addr, cli.output).await
+            }
+            Command::Leave { id } => cluster_cmd::leave(&cluster()?, id, cli.output).await,
+        }
+    })
 }

@@ -1,4 +1,13 @@
-//! schedulerd as a library: the public API's conversions today; openraft
-//! wiring, the leader loop and the executor follow (issues 4 and 5).
+//! schedulerd as a library.
+//!
+//! - [`config`]: the command line (every flag also an env var).
+//! - [`server`]: start-up (storage, Raft, gRPC, bootstrap/join) and graceful shutdown.
+//! - [`node`]: a member's handles and the write path (propose or forward).
+//! - [`raft`]: openraft wiring over gRPC.
+//! - [`api`]: the public and internal gRPC services.
 
 pub mod api;
+pub mod config;
+pub mod node;
+pub mod raft;
+pub mod server;

@@ -1,0 +1,131 @@
+//! Connecting to the cluster: try each `--cluster` address in turn, and
+//! follow a follower's leader hint (`x-leader-addr`) on UNAVAILABLE.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use proto::v1::cluster_service_client::ClusterServiceClient;
+use proto::v1::job_service_client::JobServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long to wait for a TCP/HTTP2 connection to one address.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// The addresses given with `--cluster`.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    addrs: Vec<String>,
+}
+
+impl Cluster {
+    /// Parses `ADDR[,ADDR...]`.
+    pub fn parse(s: &str) -> anyhow::Result<Cluster> {
+        let addrs: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect();
+        if addrs.is_empty() {
+            return Err(anyhow!("--cluster: give at least one HOST:PORT"));
+        }
+        Ok(Cluster { addrs })
+    }
+
+    async fn channel_to(addr: &str) -> anyhow::Result<Channel> {
+        Endpoint::from_shared(format!("http://{addr}"))
+            .with_context(|| format!("--cluster: {addr:?} is not a valid HOST:PORT"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT)
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))
+    }
+
+    /// A channel to the first address that answers.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        let mut errors = Vec::new();
+        for addr in &self.addrs {
+            match Self::channel_to(addr).await {
+                Ok(ch) => return Ok(ch),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        Err(anyhow!(
+            "no cluster member reachable: {}",
+            errors.join("; ")
+        ))
+    }
+
+    /// Runs `call` against a member; on UNAVAILABLE with a leader hint, runs
+    /// it once more against the hinted leader. (Used by the job commands.)
+    #[allow(dead_code)]
+    pub async fn with_jobs<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
+    where
+        F: Fn(JobServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let ch = self.channel().await?;
+        match call(JobServiceClient::new(ch)).await {
+            Ok(v) => Ok(v),
+            Err(s) => match leader_hint(&s) {
+                Some(addr) => {
+                    let ch = Self::channel_to(&addr).await?;
+                    call(JobServiceClient::new(ch)).await.map_err(status_error)
+                }
+                None => Err(status_error(s)),
+            },
+        }
+    }
+
+    /// Like [`Cluster::with_jobs`], for the cluster service.
+    pub async fn with_cluster<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
+    where
+        F: Fn(ClusterServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let ch = self.channel().await?;
+        match call(ClusterServiceClient::new(ch)).await {
+            Ok(v) => Ok(v),
+            Err(s) => match leader_hint(&s) {
+                Some(addr) => {
+                    let ch = Self::channel_to(&addr).await?;
+                    call(ClusterServiceClient::new(ch))
+                        .await
+                        .map_err(status_error)
+                }
+                None => Err(status_error(s)),
+            },
+        }
+    }
+}
+
+fn leader_hint(s: &tonic::Status) -> Option<String> {
+    if s.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    s.metadata()
+        .get("x-leader-addr")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+/// A gRPC status as an error message that names the code.
+pub fn status_error(s: tonic::Status) -> anyhow::Error {
+    anyhow!("{}: {}", code_name(s.code()), s.message())
+}
+
+fn code_name(c: tonic::Code) -> &'static str {
+    match c {
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::NotFound => "not found",
+        tonic::Code::AlreadyExists => "already exists",
+        tonic::Code::FailedPrecondition => "failed precondition",
+        tonic::Code::Unavailable => "unavailable",
+        tonic::Code::DeadlineExceeded => "deadline exceeded",
+        tonic::Code::Unimplemented => "not implemented",
+        _ => "error",
+    }
+}

@@ -1,0 +1,61 @@
+//! schedulerd's command line. Every flag is also an environment variable
+//! (`SCHEDULERD_ID`, `SCHEDULERD_DATA_DIR`, ...), as DESIGN.md's
+//! command-line contract requires.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// One node of the scheduler cluster.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "schedulerd", version, about)]
+pub struct Args {
+    /// This node's id (u64, unique in the cluster, stable across restarts).
+    #[arg(long, env = "SCHEDULERD_ID")]
+    pub id: u64,
+    /// Directory for the Raft log, snapshots and local state.
+    #[arg(long, env = "SCHEDULERD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address to listen on for gRPC (clients and peers), HOST:PORT.
+    #[arg(long, env = "SCHEDULERD_LISTEN")]
+    pub listen: String,
+    /// Address peers and clients use to reach this node; defaults to --listen.
+    #[arg(long, env = "SCHEDULERD_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Start a new one-node cluster (only on an empty data dir).
+    #[arg(long, env = "SCHEDULERD_BOOTSTRAP", conflicts_with = "join")]
+    pub bootstrap: bool,
+    /// Ask this member to add this node, as `clusterctl join` would.
+    #[arg(long, env = "SCHEDULERD_JOIN")]
+    pub join: Option<String>,
+    /// Run shell jobs on this node.
+    #[arg(long, env = "SCHEDULERD_ENABLE_SHELL_EXECUTOR")]
+    pub enable_shell_executor: bool,
+    /// Optional configuration file (TOML): timing and labels.
+    #[arg(long, env = "SCHEDULERD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics over HTTP at HOST:PORT (`/metrics`).
+    #[arg(long, env = "SCHEDULERD_METRICS")]
+    pub metrics: Option<String>,
+    /// Raft heartbeat period in ms.
+    #[arg(long, env = "SCHEDULERD_HEARTBEAT_MS", default_value_t = 100)]
+    pub heartbeat_ms: u64,
+    /// Lower end of the election timeout in ms.
+    #[arg(long, env = "SCHEDULERD_ELECTION_MIN_MS", default_value_t = 500)]
+    pub election_min_ms: u64,
+    /// Upper end of the election timeout in ms.
+    #[arg(long, env = "SCHEDULERD_ELECTION_MAX_MS", default_value_t = 1000)]
+    pub election_max_ms: u64,
+    /// Build a snapshot after this many log entries.
+    #[arg(long, env = "SCHEDULERD_SNAPSHOT_EVERY", default_value_t = 20_000)]
+    pub snapshot_every: u64,
+}
+
+impl Args {
+    /// The advertised address.
+    pub fn advertise(&self) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.listen.clone())
+    }
+}

@@ -1,0 +1,252 @@
+//! One cluster member: its Raft handle, its applied state, its peer
+//! channels, and the write path shared by every API (propose locally when
+//! leader, otherwise forward to the leader).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ServerState};
+use proto::internal::ForwardWriteRequest;
+use proto::internal::node_service_client::NodeServiceClient;
+use proto::v1 as pb;
+use store::command::{Command, Response};
+use store::model::UnixMs;
+use store::raft::{NodeId, StateHandle};
+use tonic::Status;
+
+use crate::raft::ClusterRaft;
+use crate::raft::network::{Channels, MAX_MESSAGE_BYTES};
+
+/// How long a write waits for a leader to appear before answering UNAVAILABLE.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// How many leader changes a write follows before giving up.
+const MAX_FORWARD_HOPS: usize = 5;
+/// Replication lag (entries) above which a member counts as unhealthy.
+const HEALTHY_LAG: u64 = 1_000;
+
+/// Milliseconds since the Unix epoch on this node's wall clock. Only the
+/// node reads clocks; the store gets `now` inside commands.
+pub fn now_ms() -> UnixMs {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as UnixMs)
+}
+
+/// A running member.
+#[derive(Clone)]
+pub struct Node {
+    /// This node's id.
+    pub id: NodeId,
+    /// The address peers and clients reach it at.
+    pub addr: String,
+    /// The Raft handle.
+    pub raft: ClusterRaft,
+    /// Read access to the applied state.
+    pub state: StateHandle,
+    /// Channels to peers, shared with the Raft network.
+    pub channels: Channels,
+}
+
+/// A committed write: what applying it returned and its log index.
+pub struct Written {
+    /// The state machine's response.
+    pub response: Response,
+    /// The log index of the entry.
+    pub index: u64,
+}
+
+impl Node {
+    /// The current leader's id and address, if known.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let m = self.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let addr = m.membership_config.membership().get_node(&id)?.addr.clone();
+        Some((id, addr))
+    }
+
+    /// UNAVAILABLE with the leader hint in metadata when one is known.
+    pub fn unavailable(&self, why: &str) -> Status {
+        let mut status = Status::unavailable(why.to_string());
+        if let Some((id, addr)) = self.leader() {
+            if let Ok(v) = addr.parse() {
+                status.metadata_mut().insert("x-leader-addr", v);
+            }
+            if let Ok(v) = id.to_string().parse() {
+                status.metadata_mut().insert("x-leader-id", v);
+            }
+        }
+        status
+    }
+
+    /// Commits `cmd` (here when leader, else through the leader) and waits
+    /// until this node has applied it, so a read here after the write sees it.
+    pub async fn write(&self, cmd: Command) -> Result<Written, Status> {
+        let written = self.write_anywhere(cmd).await?;
+        // A forwarded write is applied here shortly after; don't answer
+        // before, or the client could not read its own write from us.
+        let wait = self.state.wait_applied(written.index);
+        match tokio::time::timeout(LEADER_WAIT, wait).await {
+            Ok(Ok(_)) => Ok(written),
+            _ => Err(Status::unavailable(format!(
+                "entry {} committed but not yet applied on node {}; retry the read",
+                written.index, self.id
+            ))),
+        }
+    }
+
+    async fn write_anywhere(&self, cmd: Command) -> Result<Written, Status> {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        let mut hops = 0;
+        loop {
+            match self.raft.client_write(cmd.clone()).await {
+                Ok(resp) => {
+                    return Ok(Written {
+                        response: resp.data,
+                        index: resp.log_id.index,
+                    });
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(fwd))) => {
+                    if let (Some(leader), Some(node)) = (fwd.leader_id, fwd.leader_node.as_ref())
+                        && leader != self.id
+                    {
+                        match self.forward(node, &cmd).await {
+                            Ok(w) => return Ok(w),
+                            Err(e)
+                                if e.code() == tonic::Code::Unavailable
+                                    && hops < MAX_FORWARD_HOPS =>
+                            {
+                                hops += 1;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                    return Err(Status::failed_precondition(e.to_string()));
+                }
+                Err(RaftError::Fatal(e)) => {
+                    return Err(Status::internal(format!("raft stopped: {e}")));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.unavailable("no leader is known; the cluster may be electing one"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn forward(&self, leader: &BasicNode, cmd: &Command) -> Result<Written, Status> {
+        let data = postcard::to_allocvec(cmd)
+            .map_err(|e| Status::internal(format!("encode command: {e}")))?;
+        let channel = self
+            .channels
+            .get(&leader.addr)
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut client =
+            NodeServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let reply = client
+            .forward_write(ForwardWriteRequest { command: data })
+            .await?
+            .into_inner();
+        let response = postcard::from_bytes(&reply.response)
+            .map_err(|e| Status::internal(format!("decode forwarded response: {e}")))?;
+        Ok(Written {
+            response,
+            index: reply.log_index,
+        })
+    }
+
+    /// Commits `cmd` here; fails with UNAVAILABLE when not the leader.
+    pub async fn write_as_leader(&self, cmd: Command) -> Result<Written, Status> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => Ok(Written {
+                response: resp.data,
+                index: resp.log_id.index,
+            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(self.unavailable("not the leader (leadership changed while forwarding)"))
+            }
+            Err(e) => Err(Status::internal(e.to_string())),
+        }
+    }
+
+    /// The cluster as this node sees it. A follower asks the leader first
+    /// (it alone knows replication progress) and falls back to its own view.
+    pub fn local_status(&self) -> pb::ClusterStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let leader_last = m.last_log_index.unwrap_or(0);
+        let replication: BTreeMap<NodeId, Option<u64>> = m
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .map(|(id, lid)| (*id, lid.map(|l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let is_leader = m.state == ServerState::Leader;
+        let members = membership
+            .nodes()
+            .map(|(id, node)| {
+                let voter = voters.contains(id);
+                let (state, last_log, applied, healthy) = if *id == self.id {
+                    let state = match m.state {
+                        ServerState::Leader => "leader",
+                        ServerState::Follower => "follower",
+                        ServerState::Candidate => "candidate",
+                        ServerState::Learner => "learner",
+                        ServerState::Shutdown => "shutdown",
+                    };
+                    let applied = m.last_applied.map_or(0, |l| l.index);
+                    (
+                        state.to_string(),
+                        m.last_log_index.unwrap_or(0),
+                        applied,
+                        m.current_leader.is_some(),
+                    )
+                } else if is_leader {
+                    let matched = replication.get(id).copied().flatten();
+                    let state = if voter { "follower" } else { "learner" };
+                    let healthy =
+                        matched.is_some_and(|i| leader_last.saturating_sub(i) <= HEALTHY_LAG);
+                    (
+                        state.to_string(),
+                        matched.unwrap_or(0),
+                        matched.unwrap_or(0),
+                        healthy,
+                    )
+                } else {
+                    let state = if Some(*id) == m.current_leader {
+                        "leader"
+                    } else {
+                        "unknown"
+                    };
+                    (state.to_string(), 0, 0, Some(*id) == m.current_leader)
+                };
+                pb::Member {
+                    id: *id,
+                    addr: node.addr.clone(),
+                    voter,
+                    state,
+                    last_log_index: last_log,
+                    applied_index: applied,
+                    lag: if is_leader || *id == self.id {
+                        leader_last.saturating_sub(last_log)
+                    } else {
+                        0
+                    },
+                    healthy,
+                }
+            })
+            .collect();
+        pb::ClusterStatus {
+            leader: m.current_leader,
+            term: m.current_term,
+            members,
+            answered_by: self.id,
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The Raft transport's server side: decode openraft's request, hand it to
+//! the local Raft, encode its result (success or Raft error) back.
+
+use openraft::Raft;
+use proto::internal::RaftPayload;
+use proto::internal::raft_service_server::RaftService;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use store::raft::TypeConfig;
+use tonic::{Request, Response, Status};
+
+/// Serves `RaftService` for one node.
+pub struct RaftTransport {
+    raft: Raft<TypeConfig>,
+}
+
+impl RaftTransport {
+    /// Serves `raft`.
+    pub fn new(raft: Raft<TypeConfig>) -> Self {
+        RaftTransport { raft }
+    }
+}
+
+fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
+    postcard::from_bytes(&req.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft payload: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
+    let data = postcard::to_allocvec(value)
+        .map_err(|e| Status::internal(format!("encode raft reply: {e}")))?;
+    Ok(Response::new(RaftPayload { data }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftTransport {
+    async fn append(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let result = self.raft.append_entries(decode(req)?).await;
+        encode(&result)
+    }
+
+    async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let result = self.raft.vote(decode(req)?).await;
+        encode(&result)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let result = self.raft.install_snapshot(decode(req)?).await;
+        encode(&result)
+    }
+}
