@@ -164,13 +164,13 @@ impl SnapshotStore {
         replace: Replace,
     ) -> Result<bool, StoreError> {
         let _guard = self.write_lock.lock().await;
-        if replace == Replace::IfNotOlder {
-            if let Some(current) = self.read_meta()? {
-                if current.last_log_id > meta.last_log_id {
-                    tracing::info!(new = %meta, persisted = %current, "not persisting a snapshot older than the persisted one");
-                    return Ok(false);
-                }
-            }
+        let persisted = match replace {
+            Replace::IfNotOlder => self.read_meta()?,
+            Replace::Always => None,
+        };
+        if let Some(current) = persisted.filter(|c| c.last_log_id > meta.last_log_id) {
+            tracing::info!(new = %meta, persisted = %current, "not persisting a snapshot older than the persisted one");
+            return Ok(false);
         }
         let mut batch = sled::Batch::default();
         batch.insert(META_KEY, encode("snapshot meta", meta)?);
