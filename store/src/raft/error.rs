@@ -47,6 +47,8 @@ impl StoreError {
 
 /// Shorthand for mapping a `Result<T, E: Into<StoreError>>` into openraft's error.
 pub(crate) trait IntoStorage<T> {
+    // openraft's traits fix StorageError (large) as the error type.
+    #[allow(clippy::result_large_err)]
     fn sto(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> Result<T, StorageError>;
 }
 

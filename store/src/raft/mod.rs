@@ -18,10 +18,14 @@
 //! the node on the same [`sled::Db`] through [`RaftStore::db`]; names starting
 //! with `raft_` are reserved for this module.
 //!
-//! The snapshot bytes are a postcard-encoded `SnapshotPayload`: a format
-//! version, the snapshot's own `SnapshotMeta` and `State::encode()`. The meta
-//! travels inside the data so a snapshot is self-describing and an install
-//! can check that the bytes match the meta openraft hands over.
+//! The snapshot bytes (what `get_current_snapshot` hands to openraft and a
+//! follower receives) are `State::encode()` followed by the snapshot's own
+//! postcard-encoded `SnapshotMeta`, the meta length (`u32` big-endian) and an
+//! 8-byte magic `SCHSNAP1` that also names the format version (see
+//! `snapshot.rs`). The meta travels inside the data so a snapshot is
+//! self-describing: an install checks that the bytes carry the same meta
+//! openraft hands over, and a truncated transfer is rejected before anything
+//! changes.
 //!
 //! # Durability rule
 //!

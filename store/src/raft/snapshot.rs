@@ -148,7 +148,10 @@ impl SnapshotStore {
         if embedded != meta {
             return Err(StoreError::Corrupt {
                 what: "persisted snapshot",
-                detail: format!("meta {meta} does not match the meta in its data {embedded}"),
+                detail: format!(
+                    "meta (id {}, last log {:?}) does not match the meta in its data (id {}, last log {:?})",
+                    meta.snapshot_id, meta.last_log_id, embedded.snapshot_id, embedded.last_log_id
+                ),
             });
         }
         Ok(Some((meta, data)))
@@ -164,13 +167,13 @@ impl SnapshotStore {
         replace: Replace,
     ) -> Result<bool, StoreError> {
         let _guard = self.write_lock.lock().await;
-        if replace == Replace::IfNotOlder {
-            if let Some(current) = self.read_meta()? {
-                if current.last_log_id > meta.last_log_id {
-                    tracing::info!(new = %meta, persisted = %current, "not persisting a snapshot older than the persisted one");
-                    return Ok(false);
-                }
-            }
+        let persisted = match replace {
+            Replace::IfNotOlder => self.read_meta()?,
+            Replace::Always => None,
+        };
+        if let Some(current) = persisted.filter(|c| c.last_log_id > meta.last_log_id) {
+            tracing::info!(new = ?meta.last_log_id, persisted = ?current.last_log_id, "not persisting a snapshot older than the persisted one");
+            return Ok(false);
         }
         let mut batch = sled::Batch::default();
         batch.insert(META_KEY, encode("snapshot meta", meta)?);
@@ -181,7 +184,7 @@ impl SnapshotStore {
         );
         self.tree.apply_batch(batch)?;
         self.tree.flush_async().await?;
-        tracing::info!(%meta, bytes = data.len(), "persisted snapshot");
+        tracing::info!(snapshot_id = %meta.snapshot_id, last_log_id = ?meta.last_log_id, bytes = data.len(), "persisted snapshot");
         Ok(true)
     }
 }

@@ -146,7 +146,7 @@ impl StateMachineStore {
             Some((meta, data)) => {
                 let (_, state_bytes) = unseal(&data)?;
                 let state = State::decode(state_bytes)?;
-                tracing::info!(%meta, "restored state machine from snapshot");
+                tracing::info!(snapshot_id = %meta.snapshot_id, last_log_id = ?meta.last_log_id, "restored state machine from snapshot");
                 Applied {
                     state,
                     last_applied: meta.last_log_id,
@@ -247,7 +247,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         if &embedded != meta {
             let e = StoreError::Corrupt {
                 what: "received snapshot",
-                detail: format!("meta {meta} does not match the meta in its data {embedded}"),
+                detail: format!(
+                    "meta (id {}, last log {:?}) does not match the meta in its data (id {}, last log {:?})",
+                    meta.snapshot_id, meta.last_log_id, embedded.snapshot_id, embedded.last_log_id
+                ),
             };
             return Err(e.into_storage(subject, ErrorVerb::Read));
         }
@@ -271,7 +274,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let _ = g.state.drain_events();
         }
         shared.publish(meta.last_log_id, Vec::new());
-        tracing::info!(%meta, "installed snapshot");
+        tracing::info!(snapshot_id = %meta.snapshot_id, last_log_id = ?meta.last_log_id, "installed snapshot");
         Ok(())
     }
 
@@ -333,7 +336,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 ErrorSubject::Snapshot(Some(meta.signature())),
                 ErrorVerb::Write,
             )?;
-        tracing::info!(%meta, bytes = data.len(), "built snapshot");
+        tracing::info!(snapshot_id = %meta.snapshot_id, last_log_id = ?meta.last_log_id, bytes = data.len(), "built snapshot");
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
