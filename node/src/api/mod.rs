@@ -1,9 +1,11 @@
 //! The public gRPC API.
 //!
-//! - [`convert`]: protobuf <-> model, with field-path errors.
-//! - [`jobs`]: `JobService`.
-//! - [`cluster`]: `ClusterService` (status, join, leave).
-//! - [`internal`]: node-to-node `NodeService` (write forwarding, leadership transfer).
+//! - [`convert`] maps protobuf to the model and back, with field-path errors.
+//! - [`jobs`] serves `JobService`.
+//! - [`cluster`] serves `ClusterService` (status, join, leave).
+//! - [`internal`] serves the node-to-node `NodeService` (write forwarding,
+//!   leadership transfer).
+//! - [`events`] maps store events to protobuf.
 
 pub mod cluster;
 pub mod convert;
