@@ -30,6 +30,10 @@ pub const MAX_ENTRIES_PER_READ: usize = 4096;
 /// At most about this many encoded bytes are returned by one
 /// `limited_get_log_entries` call (at least one entry is always returned).
 pub const MAX_BYTES_PER_READ: usize = 4 * 1024 * 1024;
+/// A purge removes at most this many entries per sled transaction, so a
+/// purge of a long log (e.g. behind an installed snapshot) is bounded in
+/// memory; each step is atomic and consistent on its own.
+pub const PURGE_CHUNK: usize = 8192;
 
 /// Raft log storage on sled. Cloning is cheap (sled trees are shared
 /// handles); a clone is the log reader given to replication tasks.
@@ -75,6 +79,47 @@ impl LogStore {
     async fn flush(&self) -> Result<(), StoreError> {
         self.log.flush_async().await?;
         Ok(())
+    }
+
+    /// Removes up to [`PURGE_CHUNK`] entries at or below `log_id.index` and
+    /// moves `last_purged` with them, in one transaction over both trees, so
+    /// `last_purged` is always exactly one below the first remaining entry
+    /// (no hole, whatever step a crash interrupts). Returns `true` once
+    /// nothing at or below `log_id` is left and `last_purged` is `log_id`.
+    ///
+    /// Removing from the very start (not from the previous purge point) also
+    /// sweeps up anything an earlier purge might have left.
+    fn purge_step(&self, log_id: LogId) -> Result<bool, StoreError> {
+        let keys = self
+            .log
+            .range(..=index_key(log_id.index))
+            .keys()
+            .take(PURGE_CHUNK)
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = keys.len() < PURGE_CHUNK;
+        let mark = match keys.last() {
+            Some(last) if !done => match self.log.get(last)? {
+                Some(bytes) => decode_entry(last, &bytes)?.log_id,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: "log",
+                        detail: "entry vanished during purge (concurrent writer?)".into(),
+                    });
+                }
+            },
+            _ => log_id,
+        };
+        let mark = encode("last purged log id", &mark)?;
+        let res: Result<(), TransactionError> =
+            (&self.log, &self.meta).transaction(|(log, meta)| {
+                meta.insert(LAST_PURGED_KEY, mark.as_slice())?;
+                for key in &keys {
+                    log.remove(key)?;
+                }
+                Ok::<(), ConflictableTransactionError>(())
+            });
+        res?;
+        Ok(done)
     }
 
     /// Reads entries in `[lo, hi)` (hi `None` = to the end), stopping after
@@ -273,28 +318,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "purging log up to (inclusive)");
-        let purged =
-            encode("last purged log id", &log_id).sto(ErrorSubject::Logs, ErrorVerb::Write)?;
-        // Removing from the very start (not from the previous purge point)
-        // also sweeps up anything an earlier purge might have left.
-        let keys = self
-            .log
-            .range(..=index_key(log_id.index))
-            .keys()
-            .collect::<Result<Vec<_>, _>>()
-            .sto(ErrorSubject::Logs, ErrorVerb::Read)?;
-        // One transaction over both trees: the purge mark and the removal of
-        // the prefix are durable together, so `last_purged` never points
-        // below the first remaining entry minus one (no hole).
-        let res: Result<(), TransactionError> =
-            (&self.log, &self.meta).transaction(|(log, meta)| {
-                meta.insert(LAST_PURGED_KEY, purged.as_slice())?;
-                for key in &keys {
-                    log.remove(key)?;
-                }
-                Ok::<(), ConflictableTransactionError>(())
-            });
-        res.sto(ErrorSubject::Logs, ErrorVerb::Delete)?;
+        while !self
+            .purge_step(log_id)
+            .sto(ErrorSubject::Logs, ErrorVerb::Delete)?
+        {}
         self.flush()
             .await
             .sto(ErrorSubject::Logs, ErrorVerb::Delete)

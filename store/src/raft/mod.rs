@@ -30,10 +30,14 @@
 //! # Durability rule
 //!
 //! sled makes nothing durable until it is flushed. Every write that openraft
-//! is told is done is flushed (`flush_async().await`) first:
-//! `save_vote`, `save_committed`, `append` (the callback fires only after the
-//! flush), `truncate`, `purge`, and the persisting of a built or installed
-//! snapshot. A flush flushes the whole Db, so it also covers earlier writes.
+//! relies on for safety is flushed (`flush_async().await`) before it returns
+//! or is acknowledged: `save_vote`, `append` (the callback fires only after
+//! the flush), `truncate`, `purge`, and the persisting of a built or
+//! installed snapshot. A flush flushes the whole Db, so it also covers every
+//! earlier write. `save_committed` is the exception, by design: it is written
+//! but not flushed (it is persisted by the next flush or sled's background
+//! flush); losing it in a crash only means fewer entries are re-applied at
+//! start-up, the rest follow when the leader reports the commit index again.
 //!
 //! The applied state itself is **not** persisted on each apply: it lives in
 //! memory ([`StateMachineStore`]) and is persisted only as snapshots. On open
@@ -41,12 +45,31 @@
 //! the log from the snapshot's last log id up to the saved committed log id
 //! (`save_committed` / `read_committed`).
 //!
+//! The state machine's memory: the applied `State` is held once. Building a
+//! snapshot encodes it into one buffer (meta appended in place); persisting
+//! it makes sled copy that buffer once more, so a build peaks at about two
+//! snapshot-sized buffers besides the state. `get_current_snapshot` reads the
+//! persisted bytes from sled on demand; nothing else keeps a snapshot.
+//!
+//! # What the node uses
+//!
+//! - [`open`] / [`open_with`] → [`RaftStore`] { `db`, `log_store`,
+//!   `state_machine` }; hand the two stores to `openraft::Raft::new`.
+//! - Before that, [`StateMachineStore::handle`] → [`StateHandle`]:
+//!   `read(|state| ..)` (synchronous, cheap), `last_applied()`,
+//!   `last_membership()`, `subscribe_applied()` (a `watch` of the last
+//!   applied index), `wait_applied(n)`, `subscribe_events()` (a `broadcast`
+//!   of `state::Event`, capacity [`StoreOptions::event_channel_capacity`]).
+//! - [`TypeConfig`] and the aliases below.
+//!
 //! # Invariants
 //!
 //! - The log has no holes: entries are contiguous from `last_purged + 1` to
 //!   the last entry. `append` writes a batch atomically; `truncate` removes a
-//!   suffix atomically; `purge` moves `last_purged` and removes the prefix in
-//!   one transaction across `raft_log` and `raft_meta`.
+//!   suffix atomically; `purge` removes the prefix in steps of at most
+//!   [`PURGE_CHUNK`] entries, each one sled transaction over `raft_log` and
+//!   `raft_meta` that also moves `last_purged` to the last entry it removed,
+//!   so `last_purged + 1` is always the first remaining entry.
 //! - openraft purges only logs covered by a persisted snapshot, and a snapshot
 //!   is persisted (flushed) before `build_snapshot` returns, so after a crash
 //!   the snapshot plus the remaining log always cover every committed entry.
@@ -68,7 +91,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 pub use error::StoreError;
-pub use log_store::LogStore;
+pub use log_store::{LogStore, MAX_BYTES_PER_READ, MAX_ENTRIES_PER_READ, PURGE_CHUNK};
 pub use state_machine::{AppliedWatchClosed, StateHandle, StateMachineStore};
 
 openraft::declare_raft_types!(
