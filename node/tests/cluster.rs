@@ -324,10 +324,10 @@ async fn five_nodes_survive_two_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_catches_up_through_a_snapshot() {
-    const ENTRIES: usize = 3_000;
+    const ENTRIES: usize = 50_000;
     const WRITERS: usize = 32;
     let root = tempfile::tempdir().expect("tempdir");
-    let procs = start_cluster(root.path(), 1, &["--snapshot-every", "500"]).await;
+    let procs = start_cluster(root.path(), 1, &["--snapshot-every", "5000"]).await;
     let addr = procs[0].addr.clone();
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
@@ -345,11 +345,11 @@ async fn late_joiner_catches_up_through_a_snapshot() {
         t.await.expect("writer");
     }
     // The log before the last snapshot is purged (openraft keeps 1,000
-    // entries behind it, and snapshots come every 500), so the new node can only catch up from a snapshot.
+    // entries behind it, and snapshots come every 5,000), so the new node can only catch up from a snapshot.
     let late = Proc::start(
         2,
         root.path(),
-        &["--join", &addr, "--snapshot-every", "500"],
+        &["--join", &addr, "--snapshot-every", "5000"],
     );
     wait_cluster(&addr, &[1, 2]).await;
     let late_addr = late.addr.clone();

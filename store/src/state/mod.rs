@@ -1,6 +1,6 @@
 //! The replicated state and its deterministic `apply`.
 //!
-//! Invariants (checked by `debug_assert`s and the property tests):
+//! Invariants (checked after every apply in unit tests, and by the property tests):
 //! - `due` holds `(next_fire_at, id)` for exactly the jobs that are
 //!   [`Job::is_schedulable`].
 //! - `open` holds exactly the keys of occurrences whose state is open
@@ -163,7 +163,9 @@ impl State {
                 Response::Ok
             }
         };
-        #[cfg(debug_assertions)]
+        // O(state) per apply: only in the store's own unit tests (the
+        // property tests also call it explicitly), never in a running node.
+        #[cfg(test)]
         self.check_invariants();
         response
     }
