@@ -3,174 +3,21 @@
 //! drops, also when a test fails. Waits poll with generous deadlines (a
 //! loaded 2-core CI machine is slow) and say what they waited for.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
+use chaos_tests::harness::{self, Proc, create, free_port, status, wait_cluster, wait_for};
 use proto::v1 as pb;
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::job_service_client::JobServiceClient;
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// One schedulerd process; killed on drop.
-struct Proc {
-    id: u64,
-    addr: String,
-    dir: PathBuf,
-    child: Option<Child>,
-    extra: Vec<String>,
-}
-
-impl Proc {
-    fn start(id: u64, root: &Path, extra: &[&str]) -> Proc {
-        let mut p = Proc {
-            id,
-            addr: format!("127.0.0.1:{}", free_port()),
-            dir: root.join(format!("node-{id}")),
-            child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        p.spawn();
-        p
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.with_extension("log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_schedulerd"))
-            .args(["--id", &self.id.to_string(), "--listen", &self.addr])
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args([
-                "--heartbeat-ms",
-                "100",
-                "--election-min-ms",
-                "600",
-                "--election-max-ms",
-                "1200",
-            ])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn schedulerd");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        self.extra.retain(|a| a != "--bootstrap");
-        self.spawn();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn status(addr: &str) -> Option<pb::ClusterStatus> {
-    let mut c = ClusterServiceClient::connect(format!("http://{addr}"))
-        .await
-        .ok()?;
-    let mut req = tonic::Request::new(pb::StatusRequest {});
-    req.set_timeout(Duration::from_secs(3));
-    c.status(req).await.ok().map(|r| r.into_inner())
-}
-
-/// Polls `check` until it returns `Some`, or fails naming `what`.
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `addr` reports a leader and exactly `voters` voters.
-async fn wait_cluster(addr: &str, voters: &[u64]) -> pb::ClusterStatus {
-    let what = format!("{addr} to report a leader and voters {voters:?}");
-    wait_for(&what, || async {
-        let s = status(addr).await?;
-        let mut v: Vec<u64> = s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
-        v.sort();
-        (s.leader.is_some() && v == voters).then_some(s)
-    })
-    .await
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_schedulerd"))
 }
 
 async fn start_cluster(root: &Path, n: u64, extra: &[&str]) -> Vec<Proc> {
-    let mut procs = vec![Proc::start(1, root, &[&["--bootstrap"], extra].concat())];
-    wait_cluster(&procs[0].addr, &[1]).await;
-    let seed = procs[0].addr.clone();
-    for id in 2..=n {
-        procs.push(Proc::start(
-            id,
-            root,
-            &[&["--join", seed.as_str()], extra].concat(),
-        ));
-    }
-    let ids: Vec<u64> = (1..=n).collect();
-    wait_cluster(&seed, &ids).await;
-    procs
-}
-
-fn job(id: &str) -> pb::CreateJobRequest {
-    pb::CreateJobRequest {
-        job: Some(pb::JobSpec {
-            id: id.into(),
-            schedule: Some(pb::Schedule {
-                kind: Some(pb::schedule::Kind::Interval(pb::IntervalSchedule {
-                    every: Some(prost_types::Duration {
-                        seconds: 3600,
-                        nanos: 0,
-                    }),
-                    ..Default::default()
-                })),
-            }),
-            executor: Some(pb::Executor {
-                kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
-                    url: "http://127.0.0.1:9/hook".into(),
-                    ..Default::default()
-                })),
-            }),
-            ..Default::default()
-        }),
-        on_conflict: 0,
-    }
-}
-
-async fn create(addr: &str, id: &str) -> Result<pb::Job, tonic::Status> {
-    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+    harness::start_cluster(bin(), root, n, extra)
         .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    c.create_job(job(id)).await.map(|r| r.into_inner())
+        .expect("start schedulerd processes")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +58,7 @@ async fn three_nodes_elect_survive_leader_kill_and_rejoin() {
 
     // The old leader restarts on its data dir and rejoins as a follower.
     let old_proc = procs.iter_mut().find(|p| p.id == old).expect("old leader");
-    old_proc.restart();
+    old_proc.restart().expect("restart");
     let addr = old_proc.addr.clone();
     wait_for(
         "the old leader to rejoin as a follower and apply the new write",
@@ -337,7 +184,9 @@ async fn late_joiner_catches_up_through_a_snapshot() {
                 .await
                 .expect("connect");
             for i in (w..ENTRIES).step_by(WRITERS) {
-                c.create_job(job(&format!("j{i}"))).await.expect("create");
+                c.create_job(harness::daily_job(&format!("j{i}")))
+                    .await
+                    .expect("create");
             }
         }));
     }
@@ -345,12 +194,15 @@ async fn late_joiner_catches_up_through_a_snapshot() {
         t.await.expect("writer");
     }
     // The log before the last snapshot is purged (openraft keeps 1,000
-    // entries behind it, and snapshots come every 5,000), so the new node can only catch up from a snapshot.
+    // entries behind it, and snapshots come every 5,000), so the new node
+    // can only catch up from a snapshot.
     let late = Proc::start(
+        bin(),
         2,
         root.path(),
         &["--join", &addr, "--snapshot-every", "5000"],
-    );
+    )
+    .expect("start the late joiner");
     wait_cluster(&addr, &[1, 2]).await;
     let late_addr = late.addr.clone();
     wait_for("the late joiner to serve the last job written", || async {
@@ -365,4 +217,31 @@ async fn late_joiner_catches_up_through_a_snapshot() {
         .map(|_| ())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut procs = start_cluster(root.path(), 3, &[]).await;
+    let old = wait_cluster(&procs[0].addr, &[1, 2, 3])
+        .await
+        .leader
+        .expect("leader");
+    let other = procs
+        .iter()
+        .find(|p| p.id != old)
+        .expect("follower")
+        .addr
+        .clone();
+    let leader = procs.iter_mut().find(|p| p.id == old).expect("leader proc");
+    let exit = leader.terminate(std::time::Duration::from_secs(30)).await;
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "schedulerd did not exit cleanly on SIGTERM: {exit:?}"
+    );
+    let new = wait_for("another node to lead after the hand-over", || async {
+        status(&other).await?.leader.filter(|l| *l != old)
+    })
+    .await;
+    assert_ne!(new, old);
 }

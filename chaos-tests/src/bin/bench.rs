@@ -1,0 +1,173 @@
+//! Benchmarks over real `schedulerd` processes. Each scenario prints JSON
+//! lines; BENCHMARKS.md records them with the command.
+//!
+//! ```text
+//! cargo run -p chaos-tests --release --bin bench -- failover [--kills 10]
+//! cargo run -p chaos-tests --release --bin bench -- registration [--secs 10]
+//! ```
+//!
+//! `schedulerd` is taken from beside this binary (built with
+//! `cargo build --release -p node` first; the bench builds it if missing).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chaos_tests::harness::{self, create, status, wait_cluster};
+use chaos_tests::steal::{cpu_jiffies, steal_percent};
+use proto::v1::job_service_client::JobServiceClient;
+use serde_json::json;
+
+fn schedulerd() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("bench binary has no directory")?;
+    let bin = dir.join("schedulerd");
+    if !bin.exists() {
+        let release = dir.ends_with("release");
+        let mut cmd = std::process::Command::new("cargo");
+        cmd.args(["build", "-p", "node", "--bin", "schedulerd"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let ok = cmd
+            .status()
+            .context("running cargo build for schedulerd")?
+            .success();
+        anyhow::ensure!(ok && bin.exists(), "could not build {}", bin.display());
+    }
+    Ok(bin)
+}
+
+fn flag(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context(format!("{name} needs a value"))?
+            .parse()
+            .context(format!("{name}: not a number")),
+        None => Ok(default),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Time from kill -9 of the leader until a new leader accepts a write.
+async fn failover(kills: u64) -> anyhow::Result<()> {
+    let bin = schedulerd()?;
+    let root = tempfile::tempdir()?;
+    let mut procs = harness::start_cluster(&bin, root.path(), 3, &[]).await?;
+    let mut gaps = Vec::new();
+    let j0 = cpu_jiffies();
+    for k in 0..kills {
+        let addrs: Vec<String> = procs.iter().map(|p| p.addr.clone()).collect();
+        let s = wait_cluster(&addrs[0], &[1, 2, 3]).await;
+        // Wait until every member is healthy, so each kill starts alike.
+        harness::wait_for("all members healthy", || async {
+            let s = status(&addrs[0]).await?;
+            (s.members.len() == 3 && s.members.iter().all(|m| m.healthy)).then_some(())
+        })
+        .await;
+        let leader = s.leader.context("no leader")?;
+        let survivors: Vec<String> = procs
+            .iter()
+            .filter(|p| p.id != leader)
+            .map(|p| p.addr.clone())
+            .collect();
+        let victim = procs
+            .iter_mut()
+            .find(|p| p.id == leader)
+            .context("leader process")?;
+        let start = Instant::now();
+        victim.kill();
+        let mut n = 0u64;
+        loop {
+            n += 1;
+            let target = &survivors[(n % 2) as usize];
+            if create(target, &format!("failover-{k}-{n}")).await.is_ok() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!("no write accepted within 60 s of kill {k}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let gap = start.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "{}",
+            json!({"bench": "failover_kill", "kill": k, "killed_leader": leader, "gap_ms": gap})
+        );
+        gaps.push(gap);
+        victim.restart()?;
+    }
+    gaps.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({
+            "bench": "failover", "kills": kills,
+            "gap_ms_median": percentile(&gaps, 0.5), "gap_ms_max": gaps.last(),
+            "election_timeout_ms": "600-1200", "heartbeat_ms": 100,
+            "steal_pct": steal_percent(j0, cpu_jiffies()),
+        })
+    );
+    Ok(())
+}
+
+/// Job creates per second through the public API, with 1, 16 and 64 clients.
+async fn registration(secs: u64) -> anyhow::Result<()> {
+    let bin = schedulerd()?;
+    let root = tempfile::tempdir()?;
+    let procs = harness::start_cluster(&bin, root.path(), 3, &[]).await?;
+    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    let leader = s.leader.context("no leader")?;
+    let addr = procs
+        .iter()
+        .find(|p| p.id == leader)
+        .context("leader")?
+        .addr
+        .clone();
+    for clients in [1usize, 16, 64] {
+        let j0 = cpu_jiffies();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let addr = addr.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut client = JobServiceClient::connect(format!("http://{addr}")).await?;
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    client
+                        .create_job(harness::daily_job(&format!("reg-{clients}-{c}-{done}")))
+                        .await?;
+                    done += 1;
+                }
+                anyhow::Ok(done)
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await??;
+        }
+        println!(
+            "{}",
+            json!({"bench": "registration", "clients": clients, "secs": secs, "creates": total,
+                   "per_sec": total as f64 / secs as f64, "through": "leader",
+                   "steal_pct": steal_percent(j0, cpu_jiffies())})
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("failover") => failover(flag(&args, "--kills", 10)?).await,
+        Some("registration") => registration(flag(&args, "--secs", 10)?).await,
+        other => bail!("unknown scenario {other:?}; use failover or registration"),
+    }
+}

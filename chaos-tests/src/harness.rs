@@ -1,0 +1,224 @@
+//! Real `schedulerd` processes on loopback, each with its own port and data
+//! dir. A [`Proc`] kills its process when dropped, also when a test fails.
+//! Waits poll with a deadline and name what they waited for.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proto::v1 as pb;
+use proto::v1::cluster_service_client::ClusterServiceClient;
+use proto::v1::job_service_client::JobServiceClient;
+
+/// Default deadline of [`wait_for`]: generous for a loaded 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// One schedulerd process; killed on drop.
+pub struct Proc {
+    /// Node id.
+    pub id: u64,
+    /// Its gRPC address.
+    pub addr: String,
+    /// Its data dir; its stderr goes to `<dir>.log`.
+    pub dir: PathBuf,
+    bin: PathBuf,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+impl Proc {
+    /// Starts node `id` under `root` with extra flags.
+    pub fn start(bin: &Path, id: u64, root: &Path, extra: &[&str]) -> std::io::Result<Proc> {
+        let mut p = Proc {
+            id,
+            addr: format!("127.0.0.1:{}", free_port()),
+            dir: root.join(format!("node-{id}")),
+            bin: bin.to_path_buf(),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        p.spawn()?;
+        Ok(p)
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let log = std::fs::File::create(self.dir.with_extension("log"))?;
+        let child = Command::new(&self.bin)
+            .args(["--id", &self.id.to_string(), "--listen", &self.addr])
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args([
+                "--heartbeat-ms",
+                "100",
+                "--election-min-ms",
+                "600",
+                "--election-max-ms",
+                "1200",
+            ])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// kill -9 and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait up to `grace` for it to exit; kill -9 after
+    /// that. Returns the exit status if it exited by itself in time.
+    pub async fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// Whether the process has exited (and with what), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Kills and starts again on the same data dir (without `--bootstrap`).
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.kill();
+        self.extra.retain(|a| a != "--bootstrap");
+        self.spawn()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The cluster status as `addr` reports it, or `None` if it does not answer.
+pub async fn status(addr: &str) -> Option<pb::ClusterStatus> {
+    let mut c = ClusterServiceClient::connect(format!("http://{addr}"))
+        .await
+        .ok()?;
+    let mut req = tonic::Request::new(pb::StatusRequest {});
+    req.set_timeout(Duration::from_secs(3));
+    c.status(req).await.ok().map(|r| r.into_inner())
+}
+
+/// Polls `check` until it returns `Some`; panics naming `what` at the deadline.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `addr` reports a leader and exactly `voters` voters.
+pub async fn wait_cluster(addr: &str, voters: &[u64]) -> pb::ClusterStatus {
+    let what = format!("{addr} to report a leader and voters {voters:?}");
+    wait_for(&what, || async {
+        let s = status(addr).await?;
+        let mut v: Vec<u64> = s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+        v.sort();
+        (s.leader.is_some() && v == voters).then_some(s)
+    })
+    .await
+}
+
+/// Starts `n` nodes: node 1 bootstraps, the others join through it.
+pub async fn start_cluster(
+    bin: &Path,
+    root: &Path,
+    n: u64,
+    extra: &[&str],
+) -> std::io::Result<Vec<Proc>> {
+    let mut procs = vec![Proc::start(
+        bin,
+        1,
+        root,
+        &[&["--bootstrap"], extra].concat(),
+    )?];
+    wait_cluster(&procs[0].addr, &[1]).await;
+    let seed = procs[0].addr.clone();
+    for id in 2..=n {
+        procs.push(Proc::start(
+            bin,
+            id,
+            root,
+            &[&["--join", seed.as_str()], extra].concat(),
+        )?);
+    }
+    let ids: Vec<u64> = (1..=n).collect();
+    wait_cluster(&seed, &ids).await;
+    Ok(procs)
+}
+
+/// A job that fires daily via the HTTP executor; enough to make log entries.
+pub fn daily_job(id: &str) -> pb::CreateJobRequest {
+    pb::CreateJobRequest {
+        job: Some(pb::JobSpec {
+            id: id.into(),
+            schedule: Some(pb::Schedule {
+                kind: Some(pb::schedule::Kind::Interval(pb::IntervalSchedule {
+                    every: Some(prost_types::Duration {
+                        seconds: 86_400,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                })),
+            }),
+            executor: Some(pb::Executor {
+                kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
+                    url: "http://127.0.0.1:9/hook".into(),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        }),
+        on_conflict: 0,
+    }
+}
+
+/// Creates a daily job through `addr`.
+pub async fn create(addr: &str, id: &str) -> Result<pb::Job, tonic::Status> {
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    c.create_job(daily_job(id)).await.map(|r| r.into_inner())
+}
