@@ -5,9 +5,11 @@
 //! - [`node`]: a member's handles and the write path (propose or forward).
 //! - [`raft`]: openraft wiring over gRPC.
 //! - [`api`]: the public and internal gRPC services.
+//! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod server;

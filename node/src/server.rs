@@ -145,6 +145,14 @@ pub async fn run(
     }
 
     tokio::spawn(track_health(node.clone(), health));
+    if let Some(addr) = args.metrics.clone() {
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, node).await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
 
     shutdown.await;
     tracing::info!("shutting down");

@@ -245,3 +245,39 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
     .await;
     assert_ne!(new, old);
 }
+
+/// A plain HTTP GET over a TCP stream: enough for one metrics scrape.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_term_leader_and_indexes() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let procs = start_cluster(root.path(), 1, &["--metrics", &metrics]).await;
+    create(&procs[0].addr, "m").await.expect("create");
+    let body = wait_for("a metrics scrape showing this node as leader", || async {
+        http_get(&metrics, "/metrics").filter(|b| b.contains("scheduler_raft_is_leader 1"))
+    })
+    .await;
+    for name in [
+        "scheduler_raft_term 1",
+        "scheduler_raft_leader_id 1",
+        "scheduler_jobs 1",
+        "scheduler_raft_commit_index",
+    ] {
+        assert!(body.contains(name), "metrics lack {name:?}:\n{body}");
+    }
+}
