@@ -7,6 +7,8 @@
 //! `RAFT_CRASH_CHILD_DIR` set, running the `crash_child` test.
 //! Reproduce a run with `RAFT_CRASH_SEED=<seed printed by the test>`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftLogReader};
 use store::command::Command;
-use store::raft::{Entry, LogId, Vote, open};
+use store::raft::{Entry, LogId, Vote};
 
 const CHILD_ENV: &str = "RAFT_CRASH_CHILD_DIR";
 const CHILD_SEED_ENV: &str = "RAFT_CRASH_CHILD_SEED";
@@ -87,7 +89,8 @@ fn crash_child() {
         .expect("runtime");
     rt.block_on(async move {
         let mut rng = Rng(seed);
-        let mut log = open(Path::new(&dir)).expect("open").log_store;
+        // The parent may still hold sled's lock from its last check.
+        let mut log = support::reopen(Path::new(&dir)).await.log_store;
         let state = log.get_log_state().await.expect("log state");
         let mut vote = log
             .read_vote()
@@ -232,7 +235,7 @@ fn verify_and_resync(dir: &Path, model: &mut Model, round: usize) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let mut log = open(dir).expect("reopen after kill").log_store;
+        let mut log = support::reopen(dir).await.log_store;
         let state = log.get_log_state().await.expect("log state");
         let vote = log.read_vote().await.expect("read vote");
         let disk_purged = state.last_purged_log_id.map(|l| l.index);

@@ -1,6 +1,8 @@
 //! Log store behaviour beyond openraft's suite: purges larger than one purge
 //! step, and what survives a reopen.
 
+mod support;
+
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
 use store::command::Command;
@@ -39,7 +41,7 @@ async fn purge_of_several_steps_then_reopen() {
         assert_eq!(state.last_purged_log_id, Some(log_id(2, upto)));
         assert_eq!(state.last_log_id, Some(log_id(2, total)));
     }
-    let mut log = open(dir.path()).expect("reopen").log_store;
+    let mut log = support::reopen(dir.path()).await.log_store;
     let state = log.get_log_state().await.expect("state");
     assert_eq!(state.last_purged_log_id, Some(log_id(2, upto)));
     assert_eq!(state.last_log_id, Some(log_id(2, total)));

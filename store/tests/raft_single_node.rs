@@ -3,6 +3,8 @@
 //! the state machine restores the snapshot and openraft re-applies the
 //! committed log after it, before any new leader is elected.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,20 +129,7 @@ async fn restart_restores_snapshot_and_reapplies_committed_log() {
         raft.shutdown().await.expect("shutdown");
         (snap_at, last)
     };
-    // The storage task drops the stores (and with them sled's file lock)
-    // shortly after shutdown: poll the reopen with a deadline.
-    let reopen_within = Duration::from_secs(10);
-    let deadline = std::time::Instant::now() + reopen_within;
-    let store = loop {
-        match open(dir.path()) {
-            Ok(s) => break s,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("reopening the store within {reopen_within:?} after shutdown: {e}"),
-        }
-    };
+    let store = support::reopen(dir.path()).await;
     let handle = store.state_machine.handle();
     let restored = handle.last_applied().expect("restored from snapshot").index;
     assert_eq!(restored, snap_index, "restored from the snapshot");

@@ -2,6 +2,8 @@
 //! mismatching install changes nothing, and SIGKILL during build/install
 //! persistence leaves a whole snapshot (old or new) on disk.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -112,7 +114,7 @@ fn build_then_reopen_restores() {
         apply_upto(&mut sm, 13, 14).await;
         drop(sm);
 
-        let mut sm = open(dir.path()).expect("reopen").state_machine;
+        let mut sm = support::reopen(dir.path()).await.state_machine;
         assert_state(&mut sm, 12, "after reopen").await;
         let cur = sm
             .get_current_snapshot()
@@ -186,7 +188,7 @@ fn install_then_reopen_restores_and_bad_installs_change_nothing() {
         assert_state(&mut sm, 23, "after install").await;
         drop(sm);
 
-        let mut sm = open(dir.path()).expect("reopen").state_machine;
+        let mut sm = support::reopen(dir.path()).await.state_machine;
         assert_state(&mut sm, 23, "after install and reopen").await;
         let cur = sm
             .get_current_snapshot()
