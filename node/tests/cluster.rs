@@ -281,3 +281,51 @@ async fn metrics_show_term_leader_and_indexes() {
         assert!(body.contains(name), "metrics lack {name:?}:\n{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_without_a_leader_and_health_follows() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut procs = start_cluster(root.path(), 3, &[]).await;
+    let last = procs[2].addr.clone();
+    let health = |addr: String| async move {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        let mut c = HealthClient::new(ch);
+        let r = c
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .ok()?;
+        Some(r.into_inner().status())
+    };
+    wait_for("node 3 to report SERVING", || async {
+        (health(last.clone()).await? == ServingStatus::Serving).then_some(())
+    })
+    .await;
+    // Lose the majority: node 3 alone can elect no leader.
+    for p in procs.iter_mut().take(2) {
+        p.kill();
+    }
+    let s = wait_for("node 3 to say that no leader is known", || async {
+        status(&last).await.filter(|s| s.leader.is_none())
+    })
+    .await;
+    assert_eq!(
+        s.members.len(),
+        3,
+        "status without a leader still lists every member: {s:?}"
+    );
+    assert_eq!(s.answered_by, 3);
+    wait_for("node 3 to report NOT_SERVING without a leader", || async {
+        (health(last.clone()).await? == ServingStatus::NotServing).then_some(())
+    })
+    .await;
+}
