@@ -56,14 +56,13 @@ impl Proc {
             .args(["--id", &self.id.to_string(), "--listen", &self.addr])
             .arg("--data-dir")
             .arg(&self.dir)
-            .args([
-                "--heartbeat-ms",
-                "100",
-                "--election-min-ms",
-                "600",
-                "--election-max-ms",
-                "1200",
-            ])
+            .args(if self.extra.iter().any(|a| a.starts_with("--election")) {
+                &[][..]
+            } else {
+                // Tests: slower elections than the defaults, so a loaded
+                // 2-core machine does not depose healthy leaders.
+                &["--election-min-ms", "600", "--election-max-ms", "1200"][..]
+            })
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)

@@ -46,8 +46,8 @@ pub async fn run(
             config: None,
             metrics: None,
             heartbeat_ms: 100,
-            election_min_ms: 500,
-            election_max_ms: 1000,
+            election_min_ms: 300,
+            election_max_ms: 500,
             snapshot_every: 20_000,
         };
         let mut stop = stop_tx.subscribe();

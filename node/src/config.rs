@@ -40,11 +40,13 @@ pub struct Args {
     /// Raft heartbeat period in ms.
     #[arg(long, env = "SCHEDULERD_HEARTBEAT_MS", default_value_t = 100)]
     pub heartbeat_ms: u64,
-    /// Lower end of the election timeout in ms.
-    #[arg(long, env = "SCHEDULERD_ELECTION_MIN_MS", default_value_t = 500)]
+    /// Lower end of the election timeout in ms. openraft's leader lease
+    /// equals the upper end, so a failover takes between max and about
+    /// twice max: keep the range narrow.
+    #[arg(long, env = "SCHEDULERD_ELECTION_MIN_MS", default_value_t = 300)]
     pub election_min_ms: u64,
     /// Upper end of the election timeout in ms.
-    #[arg(long, env = "SCHEDULERD_ELECTION_MAX_MS", default_value_t = 1000)]
+    #[arg(long, env = "SCHEDULERD_ELECTION_MAX_MS", default_value_t = 500)]
     pub election_max_ms: u64,
     /// Build a snapshot after this many log entries.
     #[arg(long, env = "SCHEDULERD_SNAPSHOT_EVERY", default_value_t = 20_000)]

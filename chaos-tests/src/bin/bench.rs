@@ -60,8 +60,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn failover(kills: u64) -> anyhow::Result<()> {
     let bin = schedulerd()?;
     let root = tempfile::tempdir()?;
-    let mut procs = harness::start_cluster(&bin, root.path(), 3, &[]).await?;
+    // schedulerd's default timing (heartbeat 100 ms, election 300-500 ms).
+    let timing = ["--election-min-ms", "300", "--election-max-ms", "500"];
+    let mut procs = harness::start_cluster(&bin, root.path(), 3, &timing).await?;
     let mut gaps = Vec::new();
+    let mut elections = Vec::new();
     let j0 = cpu_jiffies();
     for k in 0..kills {
         let addrs: Vec<String> = procs.iter().map(|p| p.addr.clone()).collect();
@@ -84,6 +87,11 @@ async fn failover(kills: u64) -> anyhow::Result<()> {
             .context("leader process")?;
         let start = Instant::now();
         victim.kill();
+        let new_leader = harness::wait_for("a new leader", || async {
+            status(&survivors[0]).await?.leader.filter(|l| *l != leader)
+        })
+        .await;
+        let elected = start.elapsed().as_secs_f64() * 1000.0;
         let mut n = 0u64;
         loop {
             n += 1;
@@ -99,18 +107,22 @@ async fn failover(kills: u64) -> anyhow::Result<()> {
         let gap = start.elapsed().as_secs_f64() * 1000.0;
         println!(
             "{}",
-            json!({"bench": "failover_kill", "kill": k, "killed_leader": leader, "gap_ms": gap})
+            json!({"bench": "failover_kill", "kill": k, "killed_leader": leader, "new_leader": new_leader,
+                   "elected_ms": elected, "gap_ms": gap})
         );
         gaps.push(gap);
+        elections.push(elected);
         victim.restart()?;
     }
     gaps.sort_by(f64::total_cmp);
+    elections.sort_by(f64::total_cmp);
     println!(
         "{}",
         json!({
             "bench": "failover", "kills": kills,
             "gap_ms_median": percentile(&gaps, 0.5), "gap_ms_max": gaps.last(),
-            "election_timeout_ms": "600-1200", "heartbeat_ms": 100,
+            "elected_ms_median": percentile(&elections, 0.5), "elected_ms_max": elections.last(),
+            "election_timeout_ms": "300-500", "heartbeat_ms": 100,
             "steal_pct": steal_percent(j0, cpu_jiffies()),
         })
     );
