@@ -159,7 +159,7 @@ fn unit_ms(unit: &str) -> Option<(u64, &'static str)> {
 
 fn number(t: &str, at: usize) -> Result<u64, ScheduleError> {
     match t.parse::<u64>() {
-        Ok(n) if n >= 1 && n <= 1_000_000_000 => Ok(n),
+        Ok(n) if (1..=1_000_000_000).contains(&n) => Ok(n),
         _ => Err(err(
             at,
             format!("'{t}' is not a whole number from 1 to 1000000000"),

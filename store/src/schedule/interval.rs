@@ -90,7 +90,7 @@ fn random_gap(min: u64, max: u64, prev_ms: i64, seed: u64) -> u64 {
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..].copy_from_slice(&prev_ms.to_le_bytes());
     let h = xxhash_rust::xxh3::xxh3_64(&key);
-    if min % 1000 == 0 && max % 1000 == 0 {
+    if min.is_multiple_of(1000) && max.is_multiple_of(1000) {
         let (lo, hi) = (min / 1000, max / 1000);
         (lo + h % (hi - lo + 1)) * 1000
     } else {

@@ -19,6 +19,8 @@ mod calendar;
 mod cron;
 pub mod error;
 mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 mod human;
 mod interval;
 mod parse;
@@ -126,8 +128,10 @@ impl Schedule {
         bounds: Bounds,
     ) -> Result<Schedule, ScheduleError> {
         let zone = Zone::new(tz)?;
-        if let (Some(s), Some(e)) = (bounds.start, bounds.end) {
-            if s > e {
+        if let (Some(s), Some(e)) = (bounds.start, bounds.end)
+            && s > e
+        {
+            {
                 return Err(ScheduleError::new(
                     "bounds",
                     None,

@@ -209,10 +209,11 @@ fn parse_item(
         ));
     }
 
-    if input.kind == FieldKind::DayOfWeek && input.syntax == Syntax::Cron {
-        if let Some(done) = parse_cron_weekday_special(input, item, &lower, at, out)? {
-            return Ok(done);
-        }
+    if input.kind == FieldKind::DayOfWeek
+        && input.syntax == Syntax::Cron
+        && let Some(done) = parse_cron_weekday_special(input, item, &lower, at, out)?
+    {
+        return Ok(done);
     }
 
     // General form: base[/step], base = * | a | a-b.
@@ -283,20 +284,20 @@ fn parse_cron_weekday_special(
         ));
     }
     if lower.len() > 1 {
-        if let Some(rest) = lower.strip_prefix('l') {
-            // `Ln`: last weekday n (DESIGN rule 7). Names like "LFRI" too.
-            if !rest.contains(['-', '/', 'l']) {
-                let w = value(input, &item[1..], at + 1)? % 7;
-                out.days.nth[w as usize] |= NTH_LAST;
-                return Ok(Some(()));
-            }
+        // `Ln`: last weekday n (DESIGN rule 7). Names like "LFRI" too.
+        if let Some(rest) = lower.strip_prefix('l')
+            && !rest.contains(['-', '/', 'l'])
+        {
+            let w = value(input, &item[1..], at + 1)? % 7;
+            out.days.nth[w as usize] |= NTH_LAST;
+            return Ok(Some(()));
         }
-        if let Some(rest) = lower.strip_suffix('l') {
-            if !rest.contains(['-', '/']) {
-                let w = value(input, &item[..rest.len()], at)? % 7;
-                out.days.nth[w as usize] |= NTH_LAST;
-                return Ok(Some(()));
-            }
+        if let Some(rest) = lower.strip_suffix('l')
+            && !rest.contains(['-', '/'])
+        {
+            let w = value(input, &item[..rest.len()], at)? % 7;
+            out.days.nth[w as usize] |= NTH_LAST;
+            return Ok(Some(()));
         }
     }
     Ok(None)

@@ -665,3 +665,31 @@ fn jitter_is_deterministic_and_bounded() {
     assert!(jitter_ms("x", 10) < 10);
     assert_eq!(jitter_ms("x", 0), 0);
 }
+
+#[test]
+fn next_match_is_the_first_matching_second() {
+    // Second-level brute force of the wall-clock search (no zone involved).
+    let start = pattern::join_wall(2028, 2, 27, 22, 58, 31);
+    for expr in [
+        "*/7 */13 * * * *",
+        "0 0 L * *",
+        "5 4 * * 5L,1",
+        "0 0 */10 * 1",
+        "*/20 5 1,15 * * *",
+        "59 59 23 * * *",
+        "0 0 0 1,29 2,3 *",
+        "13 0 0 29 2 ?",
+    ] {
+        let p = cron::parse_cron(expr).unwrap();
+        for k in 0..6i64 {
+            let from = start + k * 7919;
+            let got = p.next_match(from).unwrap();
+            let mut w = from;
+            while !p.matches(w) {
+                w += 1;
+                assert!(w - from < 8 * 86_400, "{expr}: brute force gave up");
+            }
+            assert_eq!(got, w, "{expr} from {from}");
+        }
+    }
+}
