@@ -693,3 +693,10 @@ fn next_match_is_the_first_matching_second() {
         }
     }
 }
+
+#[test]
+fn schedule_is_clone_debug_send_sync() {
+    fn check<T: Clone + std::fmt::Debug + Send + Sync + 'static>() {}
+    check::<Schedule>();
+    check::<ScheduleError>();
+}

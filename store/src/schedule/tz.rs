@@ -46,7 +46,7 @@ pub struct Zone {
 
 const PROBE_START: i64 = -31_536_000; // 1969-01-01
 const PROBE_END: i64 = 4_133_980_800; // 2101-01-01
-const PROBE_STEP: i64 = 6 * 3600;
+const PROBE_STEP: i64 = 7 * 86_400;
 
 fn offset_at(tz: Tz, t: i64) -> i32 {
     match DateTime::from_timestamp(t, 0) {
@@ -58,12 +58,12 @@ fn offset_at(tz: Tz, t: i64) -> i32 {
     }
 }
 
-fn build_table(tz: Tz) -> ZoneTable {
+fn build_table(tz: Tz, step: i64) -> ZoneTable {
     let initial = offset_at(tz, PROBE_START);
     let mut transitions = Vec::new();
     let mut prev_t = PROBE_START;
     let mut prev_off = initial;
-    let mut t = PROBE_START + PROBE_STEP;
+    let mut t = PROBE_START + step;
     while t <= PROBE_END {
         let off = offset_at(tz, t);
         if off != prev_off {
@@ -89,7 +89,7 @@ fn build_table(tz: Tz) -> ZoneTable {
             }
         }
         prev_t = t;
-        t += PROBE_STEP;
+        t += step;
     }
     ZoneTable {
         initial,
@@ -123,7 +123,7 @@ impl Zone {
         let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
         let table = guard
             .entry(tz)
-            .or_insert_with(|| Arc::new(build_table(tz)))
+            .or_insert_with(|| Arc::new(build_table(tz, PROBE_STEP)))
             .clone();
         Ok(Zone { tz, table })
     }
@@ -238,6 +238,25 @@ mod tests {
                 t += 3 * 3600 + 17;
             }
         }
+    }
+
+    /// Every zone: the table built with the production probe step equals
+    /// one built hour by hour. Slow in debug builds; run with
+    /// `cargo test --release -p store --lib all_zone_tables -- --ignored`.
+    #[test]
+    #[ignore = "slow: probes every zone hour by hour"]
+    fn all_zone_tables_match_hourly_probe() {
+        let t0 = std::time::Instant::now();
+        let mut bad = Vec::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            let fast = build_table(tz, PROBE_STEP);
+            let slow = build_table(tz, 3600);
+            if fast.transitions != slow.transitions || fast.initial != slow.initial {
+                bad.push(tz.name());
+            }
+        }
+        println!("{} zones in {:?}", chrono_tz::TZ_VARIANTS.len(), t0.elapsed());
+        assert!(bad.is_empty(), "probe step misses transitions in {bad:?}");
     }
 
     #[test]
