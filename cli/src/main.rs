@@ -3,6 +3,7 @@
 mod client;
 mod cluster_cmd;
 mod dev;
+mod schedule_cmd;
 
 use std::path::PathBuf;
 
@@ -44,6 +45,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Offline schedule tools (no cluster needed).
+    Schedule {
+        #[command(subcommand)]
+        command: schedule_cmd::ScheduleCommand,
+    },
     /// Run a local cluster in the foreground; Ctrl-C stops it.
     Dev {
         /// Number of nodes.
@@ -97,6 +103,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Offline commands need no runtime and no cluster.
+    if let Command::Schedule { command } = &cli.command {
+        return schedule_cmd::run(command, cli.output);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let cluster = || client::Cluster::parse(&cli.cluster);
@@ -112,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cluster_cmd::join(&cluster()?, id, addr, cli.output).await
             }
             Command::Leave { id } => cluster_cmd::leave(&cluster()?, id, cli.output).await,
+            Command::Schedule { .. } => Ok(()),
         }
     })
 }

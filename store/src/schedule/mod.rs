@@ -2,13 +2,41 @@
 //! "next fire time strictly after T" under its time rules.
 //!
 //! Pure and deterministic: no clock reads, no I/O. Every replica computes the
-//! same instants from the same inputs.
+//! same instants from the same inputs. See `README.md` in this directory for
+//! the design and the rules, and the modules:
 //!
-//! STUB: the public surface below is fixed; the implementation is being
-//! written (issue 3).
+//! - [`error`]: [`ScheduleError`], naming field, position and what is allowed;
+//! - `parse`: one field expression (`*/15`, `MON-FRI`, `5#3`, `last fri`);
+//! - `cron`: cron strings (5/6/7 fields, macros) to a `Pattern`;
+//! - `calendar`: APScheduler CronTrigger fields to a `Pattern`;
+//! - `fields`: the bit sets and per-month day masks;
+//! - `pattern`: wall-clock matching and the field-by-field search;
+//! - `tz`: zone tables and the DST rules (gap collapse, fall-back dedup);
+//! - `interval`: real-time intervals, random ranges;
+//! - `human`: `schedule`-library phrases, `@every`, `@at`.
 
-use chrono::{DateTime, Utc};
+mod calendar;
+mod cron;
+pub mod error;
+mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
+mod human;
+mod interval;
+mod parse;
+mod pattern;
+mod tz;
+
+use chrono::{DateTime, LocalResult, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use cron::MAX_SCHEDULE_LEN;
+pub use error::ScheduleError;
+pub use human::parse_go_duration;
+
+use interval::Interval;
+use pattern::Pattern;
+use tz::Zone;
 
 /// A schedule as a client wrote it. Stored in the job; compiled with
 /// [`Schedule::compile`].
@@ -24,6 +52,20 @@ pub enum ScheduleSpec {
     Once(DateTime<Utc>),
     /// A human phrase (`every day at 10:30`, `@every 10s`, `@at ...`).
     Human(String),
+}
+
+impl ScheduleSpec {
+    /// Reads a schedule string as a user typed it, detecting its form:
+    /// `every ...`, `@every ...` and `@at ...` are phrases, anything else
+    /// (fields or an `@macro`) is cron. Parsing proper happens in
+    /// [`Schedule::compile`].
+    pub fn detect(s: &str) -> ScheduleSpec {
+        if human::looks_human(s) {
+            ScheduleSpec::Human(s.to_string())
+        } else {
+            ScheduleSpec::Cron(s.to_string())
+        }
+    }
 }
 
 /// APScheduler CronTrigger fields; `None` means unset.
@@ -57,19 +99,24 @@ pub struct Bounds {
     pub end: Option<DateTime<Utc>>,
 }
 
-/// Why a schedule was refused. `Display` names the field, the position and
-/// what is allowed, e.g. `field 3 (day of month): 32 is out of range 1-31`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ScheduleError {
-    pub message: String,
+/// The compiled form of each kind of schedule.
+#[derive(Clone, Debug)]
+enum Kind {
+    /// Cron strings, calendar fields and phrases with a wall-clock time.
+    Calendar {
+        pattern: Pattern,
+        zone: Zone,
+    },
+    Interval(Interval),
+    Once(DateTime<Utc>),
 }
 
 /// A compiled schedule in a time zone, with bounds.
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    spec: ScheduleSpec,
+    kind: Kind,
     bounds: Bounds,
+    tz: chrono_tz::Tz,
 }
 
 impl Schedule {
@@ -80,42 +127,163 @@ impl Schedule {
         tz: &str,
         bounds: Bounds,
     ) -> Result<Schedule, ScheduleError> {
-        // Interim: once and interval only, until the engine lands.
-        let _ = tz;
-        match spec {
-            ScheduleSpec::Once(_) | ScheduleSpec::Interval(_) => Ok(Schedule {
-                spec: spec.clone(),
-                bounds,
-            }),
-            _ => Err(ScheduleError {
-                message: "schedule engine not built yet".into(),
-            }),
+        let zone = Zone::new(tz)?;
+        if let (Some(s), Some(e)) = (bounds.start, bounds.end)
+            && s > e
+        {
+            {
+                return Err(ScheduleError::new(
+                    "bounds",
+                    None,
+                    format!("start {} is after end {}", s.to_rfc3339(), e.to_rfc3339()),
+                ));
+            }
         }
+        let mut bounds = bounds;
+        let default_anchor = bounds.start.map_or(0, |s| s.timestamp_millis());
+        let kind = match spec {
+            ScheduleSpec::Cron(s) => {
+                if human::looks_human(s) {
+                    return Err(ScheduleError::new(
+                        "cron",
+                        Some(0),
+                        "this is a phrase, not a cron string; submit it as a human schedule",
+                    ));
+                }
+                Kind::Calendar {
+                    pattern: cron::parse_cron(s)?,
+                    zone: zone.clone(),
+                }
+            }
+            ScheduleSpec::Calendar(f) => Kind::Calendar {
+                pattern: calendar::parse_calendar(f)?,
+                zone: zone.clone(),
+            },
+            ScheduleSpec::Interval(i) => Kind::Interval(Interval::new(i, default_anchor)?),
+            ScheduleSpec::Once(t) => Kind::Once(*t),
+            ScheduleSpec::Human(s) => {
+                if !human::looks_human(s) {
+                    return Err(ScheduleError::new(
+                        "phrase",
+                        Some(0),
+                        "a phrase starts with 'every', '@every' or '@at'; cron strings are a cron schedule",
+                    ));
+                }
+                let parsed = human::parse(s)?;
+                if let Some(until) = parsed.until {
+                    let end = match until {
+                        human::Until::Instant(t) => t,
+                        human::Until::Local(w) => resolve_local(zone.tz, w),
+                    };
+                    bounds.end = Some(bounds.end.map_or(end, |e| e.min(end)));
+                }
+                match parsed.phrase {
+                    human::Phrase::Cron(c) => Kind::Calendar {
+                        pattern: cron::parse_cron(&c)?,
+                        zone: zone.clone(),
+                    },
+                    human::Phrase::Interval(i) => {
+                        Kind::Interval(Interval::new(&i, default_anchor)?)
+                    }
+                    human::Phrase::Once(t) => Kind::Once(t),
+                }
+            }
+        };
+        let schedule = Schedule {
+            kind,
+            bounds,
+            tz: zone.tz,
+        };
+        // Rule 4: refuse what can never fire. The day-level check already
+        // ran in the parsers (with a precise reason); this one catches
+        // bounds that exclude every fire time.
+        let from = bounds
+            .start
+            .and_then(|s| s.checked_sub_signed(TimeDelta::nanoseconds(1)))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        if schedule.next_after(from, 0).is_none() {
+            return Err(ScheduleError::new(
+                "bounds",
+                None,
+                match spec {
+                    ScheduleSpec::Once(_) => "never fires: the instant is outside the start/end bounds".to_string(),
+                    _ => "never fires: no fire time lies between the start and end bounds (or the until) within 1970-2099".to_string(),
+                },
+            ));
+        }
+        Ok(schedule)
     }
 
     /// The first fire instant strictly after `after`, or `None` when the
     /// schedule is exhausted. `seed` makes random intervals deterministic
     /// (callers pass a hash of the job id).
     pub fn next_after(&self, after: DateTime<Utc>, seed: u64) -> Option<DateTime<Utc>> {
-        let _ = seed;
-        let next = match &self.spec {
-            ScheduleSpec::Once(at) => (*at > after).then_some(*at),
-            ScheduleSpec::Interval(iv) => {
-                let anchor = iv
-                    .anchor
-                    .or(self.bounds.start)
-                    .unwrap_or(DateTime::UNIX_EPOCH);
-                let every = iv.every_ms.max(1) as i64;
-                let since = (after - anchor).num_milliseconds();
-                let n = if since < 0 { 0 } else { since / every + 1 };
-                Some(anchor + chrono::Duration::milliseconds(n * every))
+        // The start bound is inclusive: fires at or after it.
+        let after = match self.bounds.start {
+            Some(s) if s > after => s.checked_sub_signed(TimeDelta::nanoseconds(1))?,
+            _ => after,
+        };
+        let next = match &self.kind {
+            Kind::Calendar { pattern, zone } => {
+                let lo = after.timestamp().checked_add(1)?;
+                DateTime::from_timestamp(zone.next_fire(pattern, lo)?, 0)?
             }
-            _ => None,
-        }?;
+            Kind::Interval(i) => {
+                DateTime::from_timestamp_millis(i.next_after(after.timestamp_millis(), seed)?)?
+            }
+            Kind::Once(t) => (*t > after).then_some(*t)?,
+        };
         match self.bounds.end {
             Some(end) if next > end => None,
             _ => Some(next),
         }
+    }
+
+    /// The fire instants strictly after `after`, in order.
+    pub fn upcoming(
+        &self,
+        after: DateTime<Utc>,
+        seed: u64,
+    ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let mut cursor = Some(after);
+        std::iter::from_fn(move || {
+            let next = self.next_after(cursor?, seed);
+            cursor = next;
+            next
+        })
+    }
+
+    /// A one-shot schedule (`once`, `@at`) fires at most once.
+    pub fn is_one_shot(&self) -> bool {
+        matches!(self.kind, Kind::Once(_))
+    }
+
+    /// The effective bounds: the given ones with a phrase's `until` folded
+    /// into `end`.
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// The end bound (a phrase's `until` included), if any.
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        self.bounds.end
+    }
+
+    /// The time zone the schedule was compiled in.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+}
+
+/// A local wall time as an instant, for bounds written in local time: the
+/// first instance when it repeats, the first instant after the gap when it
+/// does not exist (the same rules as fire times).
+fn resolve_local(tz: chrono_tz::Tz, w: chrono::NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&w) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        LocalResult::None => chrono_tz::GapInfo::new(&w, &tz)
+            .and_then(|g| g.end)
+            .map_or_else(|| w.and_utc(), |t| t.with_timezone(&Utc)),
     }
 }
 
@@ -127,3 +295,6 @@ pub fn jitter_ms(occurrence_id: &str, max_ms: u64) -> u64 {
     }
     xxhash_rust::xxh3::xxh3_64(occurrence_id.as_bytes()) % max_ms
 }
+
+#[cfg(test)]
+mod tests;
