@@ -255,7 +255,11 @@ mod tests {
                 bad.push(tz.name());
             }
         }
-        println!("{} zones in {:?}", chrono_tz::TZ_VARIANTS.len(), t0.elapsed());
+        println!(
+            "{} zones in {:?}",
+            chrono_tz::TZ_VARIANTS.len(),
+            t0.elapsed()
+        );
         assert!(bad.is_empty(), "probe step misses transitions in {bad:?}");
     }
 
