@@ -253,3 +253,27 @@ fn fuzz_long() {
         "fuzz_long: {iters} inputs in {secs}s ({accepted} accepted by at least one parser), slowest {slowest:?}, no panic"
     );
 }
+
+/// Inputs that were the slowest in past fuzz runs, with every control byte
+/// (zone and start point): each must stay far below the hang threshold.
+#[test]
+fn past_slowest_inputs_stay_fast() {
+    for text in [
+        "||31|29|MON-FRI|2,4,6||*/10",
+        "2052",
+        "327\nlast",
+        "0 0 0 29 2 ? 2096",
+    ] {
+        for ctl in 0..=255u8 {
+            let mut data = vec![ctl];
+            data.extend_from_slice(text.as_bytes());
+            let t0 = Instant::now();
+            fuzz_one(&data);
+            let took = t0.elapsed();
+            assert!(
+                took < Duration::from_millis(500),
+                "{text:?} ctl {ctl}: {took:?}"
+            );
+        }
+    }
+}

@@ -34,6 +34,37 @@ const DEVIATIONS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "london-0130-fall-back",
+        "rule 2: croniter fires a fixed-hour 01:30 at both instances (BST and GMT); we fire only the first",
+        &[
+            "2026-10-25T00:30:00Z",
+            "2026-10-26T01:30:00Z",
+            "2026-10-27T01:30:00Z",
+        ],
+    ),
+    (
+        "lord-howe-fixed-hour-fall-back",
+        "rules 2 and 7: croniter repeats 01:30 and 01:45 (+10:30) with a fixed hour; we fire only the first \
+         instances, and only 01:30-01:59 ever repeats there",
+        &[
+            "2026-04-04T14:00:00Z",
+            "2026-04-04T14:15:00Z",
+            "2026-04-04T14:30:00Z",
+            "2026-04-04T14:45:00Z",
+            "2026-04-05T14:30:00Z",
+            "2026-04-05T14:45:00Z",
+        ],
+    ),
+    (
+        "sydney-weekly-fall-back",
+        "rule 2: croniter fires the fixed 02:00 twice on the fall-back Sunday (AEDT and AEST); we fire only the first",
+        &[
+            "2026-04-04T15:00:00Z",
+            "2026-04-11T16:00:00Z",
+            "2026-04-18T16:00:00Z",
+        ],
+    ),
+    (
         "last-friday",
         "rule 7: croniter 7.0 refuses `5L`; `nL` means the last weekday n of the month",
         &[

@@ -8,7 +8,16 @@
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
-use store::schedule::{Bounds, Schedule, ScheduleSpec};
+use store::schedule::{Bounds, CalendarFields, Schedule, ScheduleSpec};
+
+/// The case count: `default` (kept modest for 2-core CI), or
+/// `PROPTEST_CASES` when set, for longer local runs.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 const ZONES: &[&str] = &[
     "America/New_York",
@@ -135,17 +144,33 @@ fn brute_force(
     after: DateTime<Utc>,
     horizon: DateTime<Utc>,
 ) -> Vec<DateTime<Utc>> {
+    brute_force_with(
+        |w| e.matches(w),
+        matches!(e.hours, Hours::Star),
+        tz,
+        after,
+        horizon,
+    )
+}
+
+fn brute_force_with(
+    matches: impl Fn(&NaiveDateTime) -> bool,
+    hour_wildcard: bool,
+    tz: Tz,
+    after: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
     let mut w = after.with_timezone(&tz).naive_local() - Duration::hours(4);
     w = w.with_second(0).unwrap();
     let end = horizon.with_timezone(&tz).naive_local() + Duration::hours(4);
     let mut out = Vec::new();
     while w <= end {
-        if e.matches(&w) {
+        if matches(&w) {
             match tz.from_local_datetime(&w) {
                 LocalResult::Single(t) => out.push(t.with_timezone(&Utc)),
                 LocalResult::Ambiguous(a, b) => {
                     out.push(a.with_timezone(&Utc));
-                    if matches!(e.hours, Hours::Star) {
+                    if hour_wildcard {
                         out.push(b.with_timezone(&Utc));
                     }
                 }
@@ -168,8 +193,109 @@ fn compile(e: &Expr, tz: &str) -> Schedule {
         .unwrap_or_else(|err| panic!("{}: {err}", e.to_cron()))
 }
 
+/// APScheduler-style fields: minute always given (so second defaults to 0
+/// and unset fields before it are `*`), hour unset, `*` or a list.
+#[derive(Clone, Debug)]
+struct Cal {
+    minutes: Vec<u32>,
+    /// None = unset (`*`, a wildcard); Some(None) = explicit `*`.
+    hours: Option<Option<Vec<u32>>>,
+    day: Option<Vec<u32>>,
+    /// 0 = Monday.
+    dow: Option<Vec<u32>>,
+}
+
+impl Cal {
+    fn fields(&self) -> CalendarFields {
+        let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        CalendarFields {
+            minute: Some(list(&self.minutes)),
+            hour: self
+                .hours
+                .as_ref()
+                .map(|h| h.as_deref().map_or("*".into(), list)),
+            day: self.day.as_deref().map(list),
+            day_of_week: self.dow.as_deref().map(list),
+            ..Default::default()
+        }
+    }
+
+    fn wildcard(&self) -> bool {
+        matches!(self.hours, None | Some(None))
+    }
+
+    fn matches(&self, w: &NaiveDateTime) -> bool {
+        let hour_ok = match &self.hours {
+            Some(Some(h)) => h.contains(&w.hour()),
+            _ => true,
+        };
+        w.second() == 0
+            && self.minutes.contains(&w.minute())
+            && hour_ok
+            && self.day.as_ref().is_none_or(|d| d.contains(&w.day()))
+            && self
+                .dow
+                .as_ref()
+                .is_none_or(|d| d.contains(&w.weekday().num_days_from_monday()))
+    }
+}
+
+fn cal() -> impl Strategy<Value = Cal> {
+    let minutes = prop_oneof![
+        Just(vec![0]),
+        Just(vec![0, 30]),
+        prop::collection::vec(0u32..60, 1..4).prop_map(sorted),
+    ];
+    let hours = prop_oneof![
+        Just(None),
+        Just(Some(None)),
+        prop::collection::vec(0u32..24, 1..4).prop_map(|h| Some(Some(sorted(h)))),
+        prop::collection::vec(0u32..4, 1..3).prop_map(|h| Some(Some(sorted(h)))),
+    ];
+    let day = prop_oneof![
+        3 => Just(None),
+        1 => prop::collection::vec(1u32..32, 3..12).prop_map(|d| Some(sorted(d))),
+    ];
+    let dow = prop_oneof![
+        2 => Just(None),
+        1 => prop::collection::vec(0u32..7, 2..6).prop_map(|d| Some(sorted(d))),
+    ];
+    (minutes, hours, day, dow).prop_map(|(minutes, hours, day, dow)| Cal {
+        minutes,
+        hours,
+        day,
+        dow,
+    })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
+
+    #[test]
+    fn calendar_fields_agree_with_brute_force_around_dst(
+        c in cal(),
+        zone in 0..ZONES.len(),
+        year in 1990i32..2040,
+        month in prop::sample::select(vec![3u32, 4, 9, 10]),
+        shift in -2880i64..360,
+    ) {
+        let tz: Tz = ZONES[zone].parse().unwrap();
+        let after = near_transition(tz, year, month, shift);
+        let horizon = after + Duration::days(3);
+        let want = brute_force_with(|w| c.matches(w), c.wildcard(), tz, after, horizon);
+        // An AND of day fields can match no day at all in 1970-2099; the
+        // engine must then refuse it, and the oracle sees nothing either.
+        let Ok(s) = Schedule::compile(&ScheduleSpec::Calendar(c.fields()), ZONES[zone], Bounds::default()) else {
+            prop_assert!(want.is_empty());
+            return Ok(());
+        };
+        let got: Vec<_> = s.upcoming(after, 0).take_while(|t| *t <= horizon).collect();
+        prop_assert_eq!(got, want, "{:?} in {} after {}", c.fields(), ZONES[zone], after);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(160), ..ProptestConfig::default() })]
 
     #[test]
     fn agrees_with_brute_force_around_dst(

@@ -72,6 +72,18 @@ CRON_CASES = [
     ("kolkata-half-hour-zone", "0 9 * * *", "Asia/Kolkata", "2026-01-01T00:00:00Z", 2),
     ("santiago-midnight-spring", "0 0 * * *", "America/Santiago", "2026-09-04T12:00:00Z", 4),
     ("range-with-step", "10-40/15 3 * * *", "UTC", "2026-01-01T00:00:00Z", 4),
+    ("london-0130-spring-gap", "30 1 * * *", "Europe/London", "2026-03-28T12:00:00Z", 3),
+    ("london-0130-fall-back", "30 1 * * *", "Europe/London", "2026-10-24T12:00:00Z", 3),
+    ("lord-howe-fixed-hour-fall-back", "*/15 1 * * *", "Australia/Lord_Howe", "2026-04-04T13:50:00Z", 6),
+    ("lord-howe-0210-spring-gap", "10 2 * * *", "Australia/Lord_Howe", "2026-10-03T12:00:00Z", 2),
+    ("chatham-quarter-hour-zone", "45 2 * * *", "Pacific/Chatham", "2026-09-26T00:00:00Z", 3),
+    ("sydney-weekly-fall-back", "0 2 * * 0", "Australia/Sydney", "2026-03-30T00:00:00Z", 3),
+    ("santiago-hourly-fall-back", "0 * * * *", "America/Santiago", "2026-04-04T01:30:00Z", 5),
+    ("dublin-negative-dst", "0 12 * * *", "Europe/Dublin", "2026-03-27T00:00:00Z", 4),
+    ("quarter-end-months", "0 6 1 1,4,7,10 *", "UTC", "2026-02-01T00:00:00Z", 4),
+    ("minute-list-hours-range", "0,20,40 8-10 * * *", "Asia/Singapore", "2026-01-01T00:00:00Z", COUNT),
+    ("dow-range-sunday-7", "0 0 * * 5-7", "UTC", "2026-03-05T00:00:00Z", 4),
+    ("every-minute-first-second-gap", "* * * * *", "America/New_York", "2026-03-08T06:58:00Z", 4),
 ]
 
 # (id, fields, zone, after, count): APScheduler CronTrigger keyword arguments.
@@ -90,6 +102,14 @@ CALENDAR_CASES = [
     ("cal-seconds", {"minute": "5", "second": "*/20"}, "UTC", "2026-01-01T00:00:00Z", 4),
     ("cal-month-names-step", {"month": "jan-jun", "day": "*/10", "hour": "8"}, "Europe/Paris", "2026-05-25T00:00:00Z", 4),
     ("cal-year-list", {"year": "2027,2029", "month": "7", "day": "4"}, "UTC", "2026-01-01T00:00:00Z", 2),
+    ("cal-sunday-name", {"day_of_week": "sun", "hour": "12"}, "Europe/London", "2026-03-26T00:00:00Z", 3),
+    ("cal-dow-step", {"day_of_week": "*/2", "hour": "7"}, "UTC", "2026-03-01T00:00:00Z", 5),
+    ("cal-day-step", {"day": "*/10", "hour": "0"}, "UTC", "2026-02-15T00:00:00Z", 4),
+    ("cal-hour-range-step", {"hour": "8-17/3", "minute": "15"}, "Asia/Kolkata", "2026-01-01T00:00:00Z", 5),
+    ("cal-second-only", {"second": "30"}, "UTC", "2026-01-01T00:00:10Z", 3),
+    ("cal-month-only", {"month": "6"}, "UTC", "2026-01-01T00:00:00Z", 3),
+    ("cal-last-sun-lord-howe", {"day": "last sun", "hour": "1", "minute": "45"}, "Australia/Lord_Howe", "2026-03-01T00:00:00Z", 2),
+    ("cal-1st-mon-and-week", {"day": "1st mon", "week": "*/2"}, "UTC", "2026-01-01T00:00:00Z", 4),
 ]
 
 
