@@ -49,6 +49,7 @@ pub async fn run(
             election_min_ms: 300,
             election_max_ms: 500,
             snapshot_every: 20_000,
+            label: Vec::new(),
         };
         let mut stop = stop_tx.subscribe();
         tasks.push(tokio::spawn(async move {

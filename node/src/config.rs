@@ -48,12 +48,26 @@ pub struct Args {
     /// Upper end of the election timeout in ms.
     #[arg(long, env = "SCHEDULERD_ELECTION_MAX_MS", default_value_t = 500)]
     pub election_max_ms: u64,
+    /// A label of this node (KEY=VALUE), matched by job node selectors. Repeatable.
+    #[arg(long = "label", env = "SCHEDULERD_LABELS", value_delimiter = ',')]
+    pub label: Vec<String>,
     /// Build a snapshot after this many log entries.
     #[arg(long, env = "SCHEDULERD_SNAPSHOT_EVERY", default_value_t = 20_000)]
     pub snapshot_every: u64,
 }
 
 impl Args {
+    /// The node's labels, parsed.
+    pub fn labels(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        self.label
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(anyhow::anyhow!("--label: {kv:?} is not KEY=VALUE")),
+            })
+            .collect()
+    }
+
     /// The advertised address.
     pub fn advertise(&self) -> String {
         self.advertise

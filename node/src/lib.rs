@@ -5,10 +5,14 @@
 //! - [`node`]: a member's handles and the write path (propose or forward).
 //! - [`raft`]: openraft wiring over gRPC.
 //! - [`api`]: the public and internal gRPC services.
+//! - [`firing`]: the leader's firing loop and every node's runner.
+//! - [`executor`]: shell and HTTP executors.
 //! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
 
 pub mod api;
 pub mod config;
+pub mod executor;
+pub mod firing;
 pub mod metrics;
 pub mod node;
 pub mod raft;

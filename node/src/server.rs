@@ -19,6 +19,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{cluster::Cluster, internal::Internal, jobs::Jobs};
 use crate::config::Args;
+use crate::firing::journal::Journal;
+use crate::firing::leader::{self, FiringConfig};
+use crate::firing::lease::Lease;
+use crate::firing::runner::{Runner, RunnerConfig};
 use crate::node::Node;
 use crate::raft::network::{Channels, MAX_MESSAGE_BYTES, Network};
 use crate::raft::{RaftTiming, config, service::RaftTransport};
@@ -74,6 +78,10 @@ pub async fn run(
 
     let store = store::raft::open(&args.data_dir).context("opening raft storage")?;
     let state = store.state_machine.handle();
+    let journal = Journal::open(&store.db).context("opening the attempt journal")?;
+    // The lease outlasts an election, so armed runs go ahead while a new
+    // leader is elected (DESIGN.md, "Leases").
+    let lease = Lease::new(Duration::from_millis(3 * args.election_max_ms));
     let channels = Channels::default();
     let timing = RaftTiming {
         heartbeat_ms: args.heartbeat_ms,
@@ -111,7 +119,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            RaftServiceServer::new(RaftTransport::new(raft.clone()))
+            RaftServiceServer::new(RaftTransport::new(raft.clone(), lease.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
@@ -145,6 +153,13 @@ pub async fn run(
     }
 
     tokio::spawn(track_health(node.clone(), health));
+    tokio::spawn(leader::run(node.clone(), FiringConfig::default()));
+    let runner_cfg = RunnerConfig {
+        shell_enabled: args.enable_shell_executor,
+        labels: args.labels()?,
+        work_dir: args.data_dir.clone(),
+    };
+    tokio::spawn(Runner::new(node.clone(), journal, lease, runner_cfg).run());
     if let Some(addr) = args.metrics.clone() {
         let node = node.clone();
         tokio::spawn(async move {

@@ -329,3 +329,59 @@ async fn status_answers_without_a_leader_and_health_follows() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_fires_and_followers_run_each_occurrence_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    let leader = s.leader.expect("leader");
+    let addr = procs[0].addr.clone();
+    let mut req = harness::daily_job("every-second");
+    if let Some(spec) = req.job.as_mut() {
+        spec.schedule = Some(pb::Schedule {
+            kind: Some(pb::schedule::Kind::Human("every 1 second".into())),
+        });
+    }
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    c.create_job(req).await.expect("create");
+    let runs = wait_for("five finished runs of the every-second job", || {
+        let mut c = c.clone();
+        async move {
+            let r = c
+                .list_runs(pb::ListRunsRequest {
+                    job_id: "every-second".into(),
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .runs;
+            let done: Vec<pb::Run> = r.into_iter().filter(|r| r.finished_at.is_some()).collect();
+            (done.len() >= 5).then_some(done)
+        }
+    })
+    .await;
+    let mut ids: Vec<&str> = runs.iter().map(|r| r.occurrence_id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        runs.len(),
+        "an occurrence was listed twice: {runs:?}"
+    );
+    for pair in runs.windows(2) {
+        assert!(
+            pair[0].fencing_token < pair[1].fencing_token,
+            "tokens not increasing: {pair:?}"
+        );
+    }
+    for r in &runs {
+        assert_ne!(
+            r.node_id, leader,
+            "the leader ran a job although followers were eligible: {r:?}"
+        );
+        assert_eq!(r.attempt, 1, "{r:?}");
+    }
+}

@@ -12,12 +12,13 @@ use tonic::{Request, Response, Status};
 /// Serves `RaftService` for one node.
 pub struct RaftTransport {
     raft: Raft<TypeConfig>,
+    lease: crate::firing::lease::Lease,
 }
 
 impl RaftTransport {
-    /// Serves `raft`.
-    pub fn new(raft: Raft<TypeConfig>) -> Self {
-        RaftTransport { raft }
+    /// Serves `raft`; every accepted append renews `lease`.
+    pub fn new(raft: Raft<TypeConfig>, lease: crate::firing::lease::Lease) -> Self {
+        RaftTransport { raft, lease }
     }
 }
 
@@ -36,6 +37,11 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
 impl RaftService for RaftTransport {
     async fn append(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let result = self.raft.append_entries(decode(req)?).await;
+        // A successful append (heartbeats included) means a leader of the
+        // current term reached us: renew the lease that lets us start runs.
+        if result.as_ref().is_ok_and(|r| r.is_success()) {
+            self.lease.renew();
+        }
         encode(&result)
     }
 

@@ -205,6 +205,13 @@ impl State {
         }
     }
 
+    /// Whether the next occurrence of `job_id` may be armed ahead of its due
+    /// instant. When not (its overlap policy would refuse it now), the
+    /// leader proposes it only once it is due.
+    pub fn arms_ahead(&self, job_id: &str) -> bool {
+        matches!(self.admit(job_id), Admit::Arm)
+    }
+
     /// The overlap policy's answer for a new occurrence of `job_id`.
     fn admit(&self, job_id: &str) -> Admit {
         let Some(job) = self.jobs.get(job_id) else {

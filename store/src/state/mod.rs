@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 pub use events::{Event, EventKind};
-pub use queries::RunFilter;
+pub use queries::{RunFilter, matches};
 
 use crate::command::{Command, NodeInfo, Response};
 use crate::model::{

@@ -1,0 +1,309 @@
+//! Every node's runner: it finds, in its own applied state, the attempts
+//! assigned to it, waits until each is due, checks its lease, records the
+//! start durably, runs the executor and reports the outcome until it is
+//! committed.
+//!
+//! Reading assignments from the applied state means a node acts only on
+//! committed entries it has applied itself: an uncommitted or deposed
+//! leader's word is never enough.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::ServerState;
+use store::command::{Command, NodeInfo, Report};
+use store::model::{AttemptOutcome, AttemptState, OccKey, UnixMs, time};
+
+use super::journal::{Entry, Journal};
+use super::lease::Lease;
+use crate::executor::{self, RunContext};
+use crate::node::{Node, now_ms};
+
+/// How often the runner looks for new assignments besides apply wake-ups.
+const SCAN_EVERY: Duration = Duration::from_millis(200);
+/// How often a waiting attempt re-checks that it is still current.
+const RECHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// What the runner needs besides the node.
+#[derive(Clone)]
+pub struct RunnerConfig {
+    /// Whether shell jobs run here.
+    pub shell_enabled: bool,
+    /// Labels of this node, for job node selectors.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Default working dir of shell jobs.
+    pub work_dir: PathBuf,
+}
+
+/// The runner of one node.
+#[derive(Clone)]
+pub struct Runner {
+    node: Node,
+    journal: Journal,
+    lease: Lease,
+    cfg: RunnerConfig,
+    /// Tokens with a task in this process (waiting, running or reporting).
+    active: Arc<Mutex<HashSet<u64>>>,
+}
+
+impl Runner {
+    /// A runner for `node`.
+    pub fn new(node: Node, journal: Journal, lease: Lease, cfg: RunnerConfig) -> Self {
+        Runner {
+            node,
+            journal,
+            lease,
+            cfg,
+            active: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// Runs until the Raft core stops.
+    pub async fn run(self) {
+        self.recover().await;
+        self.register().await;
+        let mut applied = self.node.state.subscribe_applied();
+        loop {
+            self.scan();
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(SCAN_EVERY) => {}
+            }
+            if self.node.raft.metrics().borrow().state == ServerState::Shutdown {
+                return;
+            }
+        }
+    }
+
+    /// After a restart: an attempt that started but has no outcome died
+    /// with the process; it is reported as failed, never started again.
+    /// Recorded outcomes are re-sent.
+    async fn recover(&self) {
+        let entries = match self.journal.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the attempt journal");
+                return;
+            }
+        };
+        for entry in entries {
+            self.active().insert(entry.token);
+            let outcome = entry.outcome.clone().unwrap_or(AttemptOutcome::Finished {
+                at: now_ms(),
+                state: AttemptState::Failed,
+                exit_code: None,
+                output_tail: format!(
+                    "node {} restarted during the attempt; outcome unknown",
+                    self.node.id
+                ),
+            });
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.report_until_committed(entry.key, entry.token, outcome)
+                    .await
+            });
+        }
+    }
+
+    /// Registers this node's labels and shell flag in the replicated state,
+    /// so the leader can honour node selectors.
+    async fn register(&self) {
+        let info = NodeInfo {
+            addr: self.node.addr.clone(),
+            labels: self.cfg.labels.clone(),
+            shell_enabled: self.cfg.shell_enabled,
+        };
+        loop {
+            if self
+                .node
+                .state
+                .read(|s| s.nodes().get(&self.node.id) == Some(&info))
+            {
+                return;
+            }
+            let member = self
+                .node
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&self.node.id)
+                .is_some();
+            if member {
+                match self
+                    .node
+                    .write(Command::SetNode {
+                        id: self.node.id,
+                        info: info.clone(),
+                    })
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) => tracing::debug!(error = %e, "registering node info; retrying"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a task for each armed attempt assigned here that has none.
+    fn scan(&self) {
+        let mine: Vec<(OccKey, u64)> = self.node.state.read(|s| {
+            s.open_occurrences()
+                .filter_map(|o| {
+                    let a = o.current()?;
+                    (a.node_id == self.node.id && a.state == AttemptState::Armed && !o.buffered)
+                        .then(|| (o.key.clone(), a.token))
+                })
+                .collect()
+        });
+        for (key, token) in mine {
+            if !self.active().insert(token) {
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.attempt(key, token).await;
+            });
+        }
+    }
+
+    /// The current attempt of `key` if it still carries `token` and is armed.
+    fn still_armed(&self, key: &OccKey, token: u64) -> Option<(UnixMs, u32)> {
+        self.node.state.read(|s| {
+            let o = s.occurrence(key)?;
+            let a = o.current()?;
+            (o.state.is_open() && a.token == token && a.state == AttemptState::Armed)
+                .then_some((a.due_at, a.number))
+        })
+    }
+
+    fn still_current(&self, key: &OccKey, token: u64) -> bool {
+        self.node.state.read(|s| {
+            s.occurrence(key)
+                .is_some_and(|o| o.state.is_open() && o.current().is_some_and(|a| a.token == token))
+        })
+    }
+
+    fn lease_ok(&self) -> bool {
+        self.lease.valid() || self.node.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    async fn attempt(&self, key: OccKey, token: u64) {
+        // Wait until due, re-checking that the attempt is still ours.
+        let number = loop {
+            let Some((due_at, number)) = self.still_armed(&key, token) else {
+                self.active().remove(&token);
+                return;
+            };
+            let wait = due_at - now_ms();
+            if wait <= 0 && self.lease_ok() {
+                break number;
+            }
+            let nap = if wait > 0 {
+                Duration::from_millis(wait as u64).min(RECHECK_EVERY)
+            } else {
+                RECHECK_EVERY
+            };
+            tokio::time::sleep(nap).await;
+        };
+        match self.journal.contains(token) {
+            Ok(false) => {}
+            Ok(true) => return, // started before a restart: never twice
+            Err(e) => {
+                tracing::error!(error = %e, token, "journal read; not starting");
+                return;
+            }
+        }
+        let entry = Entry {
+            key: key.clone(),
+            token,
+            outcome: None,
+        };
+        if let Err(e) = self.journal.put(&entry).await {
+            tracing::error!(error = %e, token, "journal write; not starting");
+            self.active().remove(&token);
+            return;
+        }
+        let started = now_ms();
+        let this = self.clone();
+        let (k, t) = (key.clone(), token);
+        tokio::spawn(async move {
+            this.report_once(k, t, AttemptOutcome::Started { at: started })
+                .await
+        });
+
+        let Some(job) = self.node.state.read(|s| s.job(&key.job_id).cloned()) else {
+            return;
+        };
+        let ctx = RunContext {
+            job_id: key.job_id.clone(),
+            occurrence_id: key.id(),
+            scheduled_at: time::rfc3339_ms(key.scheduled_at),
+            fencing_token: token,
+            attempt: number,
+            node_id: self.node.id,
+            timeout: job.spec.policies.timeout_ms.map(Duration::from_millis),
+            default_working_dir: self.cfg.work_dir.clone(),
+            shell_enabled: self.cfg.shell_enabled,
+        };
+        let cancelled = async {
+            while self.still_current(&key, token) {
+                tokio::time::sleep(RECHECK_EVERY).await;
+            }
+        };
+        let out = executor::run(&job.spec.executor, &ctx, cancelled).await;
+        let outcome = AttemptOutcome::Finished {
+            at: now_ms(),
+            state: out.state,
+            exit_code: out.exit_code,
+            output_tail: out.output_tail,
+        };
+        let entry = Entry {
+            key: key.clone(),
+            token,
+            outcome: Some(outcome.clone()),
+        };
+        if let Err(e) = self.journal.put(&entry).await {
+            tracing::error!(error = %e, token, "journal write of an outcome");
+        }
+        self.report_until_committed(key, token, outcome).await;
+    }
+
+    async fn report_once(&self, key: OccKey, token: u64, outcome: AttemptOutcome) -> bool {
+        let report = Report {
+            key,
+            token,
+            node_id: self.node.id,
+            outcome,
+        };
+        self.node
+            .write(Command::Report {
+                now: now_ms(),
+                reports: vec![report],
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Re-sends the outcome to whichever node leads until it is committed,
+    /// then forgets the attempt.
+    async fn report_until_committed(&self, key: OccKey, token: u64, outcome: AttemptOutcome) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.report_once(key.clone(), token, outcome.clone()).await {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        if let Err(e) = self.journal.remove(token).await {
+            tracing::warn!(error = %e, token, "forgetting a committed attempt");
+        }
+        self.active().remove(&token);
+    }
+}
