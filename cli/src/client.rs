@@ -60,8 +60,7 @@ impl Cluster {
     }
 
     /// Runs `call` against a member; on UNAVAILABLE with a leader hint, runs
-    /// it once more against the hinted leader. (Used by the job commands.)
-    #[allow(dead_code)]
+    /// it once more against the hinted leader.
     pub async fn with_jobs<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
     where
         F: Fn(JobServiceClient<Channel>) -> Fut,

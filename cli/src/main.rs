@@ -3,6 +3,7 @@
 mod client;
 mod cluster_cmd;
 mod dev;
+mod job_cmd;
 mod schedule_cmd;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size difference between variants is irrelevant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Offline schedule tools (no cluster needed).
@@ -81,6 +84,31 @@ enum Command {
         /// The node's id.
         #[arg(long)]
         id: u64,
+    },
+    /// Register, list, change, pause, resume, delete or run jobs.
+    Job {
+        #[command(subcommand)]
+        command: job_cmd::JobCommand,
+    },
+    /// Runs (occurrences with their latest attempt).
+    Runs {
+        /// Only this job's runs.
+        job_id: Option<String>,
+        /// Only runs scheduled at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs in this state.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Events as they happen (not stored; --follow keeps watching).
+    Events {
+        /// Keep watching until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+        /// Without --follow: how long to listen, in seconds.
+        #[arg(long, default_value_t = 2)]
+        wait: u64,
     },
 }
 
@@ -122,6 +150,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cluster_cmd::join(&cluster()?, id, addr, cli.output).await
             }
             Command::Leave { id } => cluster_cmd::leave(&cluster()?, id, cli.output).await,
+            Command::Job { command } => job_cmd::run(&cluster()?, command, cli.output).await,
+            Command::Runs {
+                job_id,
+                since,
+                state,
+            } => job_cmd::runs(&cluster()?, job_id, since, state, cli.output).await,
+            Command::Events { follow, wait } => {
+                job_cmd::events(
+                    &cluster()?,
+                    follow,
+                    std::time::Duration::from_secs(wait),
+                    cli.output,
+                )
+                .await
+            }
             Command::Schedule { .. } => Ok(()),
         }
     })
