@@ -98,6 +98,15 @@ impl Proc {
         None
     }
 
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`, ...).
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Whether the process has exited (and with what), without waiting.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child

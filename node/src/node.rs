@@ -46,6 +46,11 @@ pub struct Node {
     pub state: StateHandle,
     /// Channels to peers, shared with the Raft network.
     pub channels: Channels,
+    /// When each peer last acknowledged an append from this node.
+    pub contacts: crate::raft::network::Contacts,
+    /// The followers' lease length (the leader waits it out, plus a margin,
+    /// before reassigning an assignee's attempts).
+    pub lease: std::time::Duration,
 }
 
 /// A committed write: what applying it returned and its log index.

@@ -24,7 +24,7 @@ use crate::firing::leader::{self, FiringConfig};
 use crate::firing::lease::Lease;
 use crate::firing::runner::{Runner, RunnerConfig};
 use crate::node::Node;
-use crate::raft::network::{Channels, MAX_MESSAGE_BYTES, Network};
+use crate::raft::network::{Channels, Contacts, MAX_MESSAGE_BYTES, Network};
 use crate::raft::{RaftTiming, config, service::RaftTransport};
 
 /// File in the data dir that pins the node id to its data.
@@ -89,10 +89,11 @@ pub async fn run(
         election_max_ms: args.election_max_ms,
         snapshot_every: args.snapshot_every,
     };
+    let contacts = Contacts::default();
     let raft = Raft::new(
         args.id,
         config(&timing)?,
-        Network::new(channels.clone()),
+        Network::new(channels.clone(), contacts.clone()),
         store.log_store,
         store.state_machine,
     )
@@ -104,6 +105,8 @@ pub async fn run(
         raft: raft.clone(),
         state,
         channels,
+        contacts,
+        lease: lease.length(),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();

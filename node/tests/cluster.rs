@@ -385,3 +385,61 @@ async fn the_leader_fires_and_followers_run_each_occurrence_once() {
         assert_eq!(r.attempt, 1, "{r:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_assignee_loses_its_attempt_to_a_higher_token() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let addr = procs[0].addr.clone();
+    wait_cluster(&addr, &[1, 2, 3]).await;
+    let due = std::time::SystemTime::now() + std::time::Duration::from_secs(4);
+    let secs = due
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut req = harness::daily_job("once");
+    if let Some(spec) = req.job.as_mut() {
+        spec.schedule = Some(pb::Schedule {
+            kind: Some(pb::schedule::Kind::Once(prost_types::Timestamp {
+                seconds: secs,
+                nanos: 0,
+            })),
+        });
+    }
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    c.create_job(req).await.expect("create");
+    let list = |mut c: JobServiceClient<tonic::transport::Channel>| async move {
+        let r = c
+            .list_runs(pb::ListRunsRequest {
+                job_id: "once".into(),
+                ..Default::default()
+            })
+            .await
+            .ok()?;
+        r.into_inner().runs.into_iter().next()
+    };
+    // Armed a lookahead ahead of its instant: stop its assignee before it is due.
+    let armed = wait_for("the one-shot occurrence to be armed", || list(c.clone())).await;
+    let victim = procs
+        .iter()
+        .find(|p| p.id == armed.node_id)
+        .expect("assignee process");
+    victim.signal("STOP");
+    let moved = wait_for(
+        "the occurrence to finish on another node under a higher token",
+        || async {
+            list(c.clone())
+                .await
+                .filter(|r| r.finished_at.is_some() && r.node_id != armed.node_id)
+        },
+    )
+    .await;
+    victim.signal("CONT");
+    assert!(
+        moved.fencing_token > armed.fencing_token,
+        "armed {armed:?}, moved {moved:?}"
+    );
+    assert_eq!(moved.attempt, armed.attempt + 1, "{moved:?}");
+}

@@ -8,11 +8,11 @@
 //! policies on the first `Fire`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use store::command::{Advance, Command};
-use store::model::{ExecutorSpec, NodeId, UnixMs};
+use store::command::{Advance, Command, Reassign};
+use store::model::{AttemptState, ExecutorSpec, NodeId, UnixMs};
 use store::state::State;
 
 use crate::node::{Node, now_ms};
@@ -38,14 +38,49 @@ impl Default for FiringConfig {
     }
 }
 
+/// How often the leader looks for attempts to reassign.
+const REASSIGN_EVERY: Duration = Duration::from_millis(100);
+/// Extra wait past an assignee's lease (clock-rate differences, scheduling).
+const LEASE_MARGIN: Duration = Duration::from_millis(500);
+/// Most reassignments in one entry.
+const MAX_REASSIGN: usize = 1024;
+
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig) {
     let mut metrics = node.raft.metrics();
+    let mut leader_since: Option<Instant> = None;
+    let mut last_reassign = Instant::now();
     loop {
         let state = metrics.borrow().state;
+        if state != ServerState::Leader {
+            leader_since = None;
+        }
         match state {
             ServerState::Shutdown => return,
             ServerState::Leader => {
+                let since = *leader_since.get_or_insert_with(Instant::now);
+                if last_reassign.elapsed() >= REASSIGN_EVERY {
+                    last_reassign = Instant::now();
+                    let items = node
+                        .state
+                        .read(|s| reassignments(s, &node, now_ms(), since));
+                    if !items.is_empty() {
+                        let n = items.len();
+                        tracing::info!(
+                            attempts = n,
+                            "reassigning attempts of nodes whose lease ran out"
+                        );
+                        if let Err(e) = node
+                            .write_as_leader(Command::Reassign {
+                                now: now_ms(),
+                                items,
+                            })
+                            .await
+                        {
+                            tracing::warn!(error = %e, attempts = n, "reassign proposal failed");
+                        }
+                    }
+                }
                 let now = now_ms();
                 let advances = node.state.read(|s| plan(s, &node, now, &cfg));
                 if advances.is_empty() {
@@ -91,6 +126,51 @@ pub fn plan(s: &State, node: &Node, now: UnixMs, cfg: &FiringConfig) -> Vec<Adva
             job_id: id.to_string(),
             through: if ahead { through } else { now },
             assignee,
+        });
+    }
+    out
+}
+
+/// Attempts whose assignee has not acknowledged an append for longer than
+/// its lease (plus a margin): by now it has stopped starting runs, so the
+/// attempt can move to another node under a new, higher token. An armed
+/// attempt moves only once overdue; a running one is failed (and retried
+/// under its policy) by the state machine.
+pub fn reassignments(s: &State, node: &Node, now: UnixMs, leader_since: Instant) -> Vec<Reassign> {
+    let mut picker = Picker::new(s, node);
+    let mut out = Vec::new();
+    for occ in s.open_occurrences() {
+        if out.len() >= MAX_REASSIGN {
+            break;
+        }
+        let Some(a) = occ.current() else { continue };
+        if a.node_id == node.id || (a.state == AttemptState::Armed && a.due_at > now) {
+            continue;
+        }
+        // A new leader counts from its own start: it cannot know older contacts.
+        let contact = node
+            .contacts
+            .last(a.node_id)
+            .map_or(leader_since, |c| c.max(leader_since));
+        let silent = contact.elapsed();
+        if silent <= node.lease + LEASE_MARGIN {
+            continue;
+        }
+        let Some(job) = s.job(&occ.key.job_id) else {
+            continue;
+        };
+        let assignee =
+            picker.pick_excluding(&job.spec.node_selector, &job.spec.executor, Some(a.node_id));
+        out.push(Reassign {
+            key: occ.key.clone(),
+            token: a.token,
+            assignee,
+            reason: format!(
+                "node {} silent for {} ms (lease {} ms)",
+                a.node_id,
+                silent.as_millis(),
+                node.lease.as_millis()
+            ),
         });
     }
     out
@@ -149,9 +229,19 @@ impl<'a> Picker<'a> {
     }
 
     fn pick(&mut self, selector: &BTreeMap<String, String>, executor: &ExecutorSpec) -> NodeId {
+        self.pick_excluding(selector, executor, None)
+    }
+
+    fn pick_excluding(
+        &mut self,
+        selector: &BTreeMap<String, String>,
+        executor: &ExecutorSpec,
+        exclude: Option<NodeId>,
+    ) -> NodeId {
         let best = |me_too: bool, p: &Self| {
             p.load
                 .iter()
+                .filter(|(id, _)| Some(**id) != exclude)
                 .filter(|(id, _)| (me_too || **id != p.me) && p.eligible(**id, selector, executor))
                 .min_by_key(|(id, n)| (**n, **id))
                 .map(|(id, _)| *id)

@@ -50,16 +50,40 @@ impl Channels {
     }
 }
 
+/// When each peer last acknowledged an append from this node (monotonic).
+/// The leader uses it to know when an assignee's lease must have run out.
+#[derive(Clone, Default)]
+pub struct Contacts {
+    inner: Arc<Mutex<HashMap<NodeId, std::time::Instant>>>,
+}
+
+impl Contacts {
+    fn record(&self, peer: NodeId) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(peer, std::time::Instant::now());
+    }
+
+    /// The last acknowledged append of `peer`, if any.
+    pub fn last(&self, peer: NodeId) -> Option<std::time::Instant> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)
+            .copied()
+    }
+}
+
 /// Creates a [`PeerClient`] per target.
 #[derive(Clone)]
 pub struct Network {
     channels: Channels,
+    contacts: Contacts,
 }
 
 impl Network {
-    /// A network that shares `channels` with the rest of the node.
-    pub fn new(channels: Channels) -> Self {
-        Network { channels }
+    /// A network that shares `channels` and `contacts` with the rest of the node.
+    pub fn new(channels: Channels, contacts: Contacts) -> Self {
+        Network { channels, contacts }
     }
 }
 
@@ -71,6 +95,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             channels: self.channels.clone(),
+            contacts: self.contacts.clone(),
         }
     }
 }
@@ -80,6 +105,7 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     channels: Channels,
+    contacts: Contacts,
 }
 
 /// Why a call failed before the peer's Raft answered.
@@ -164,6 +190,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let reply = self
             .call::<_, AppendEntriesResponse<NodeId>, RaftError<NodeId>>("append", &rpc, &option)
             .await;
+        if let Ok(Ok(resp)) = &reply
+            && resp.is_success()
+        {
+            // The peer renewed its lease no later than now.
+            self.contacts.record(self.target);
+        }
         map_reply!(self, reply)
     }
 
