@@ -51,6 +51,8 @@ pub struct Node {
     /// The followers' lease length (the leader waits it out, plus a margin,
     /// before reassigning an assignee's attempts).
     pub lease: std::time::Duration,
+    /// Due-time hints received from the leader's dispatch.
+    pub hints: crate::firing::hints::Hints,
 }
 
 /// A committed write: what applying it returned and its log index.

@@ -107,6 +107,7 @@ pub async fn run(
         channels,
         contacts,
         lease: lease.length(),
+        hints: Default::default(),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();

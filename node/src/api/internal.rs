@@ -1,6 +1,6 @@
-//! `scheduler.internal.v1.NodeService`: write forwarding and leadership
-//! transfer. Dispatch and result reporting arrive with exactly-once firing
-//! (issue 5) and answer UNIMPLEMENTED until then.
+//! `scheduler.internal.v1.NodeService`: due-time dispatch, write
+//! forwarding and leadership transfer. Results travel as forwarded
+//! `Report` writes; `ReportResults` answers UNIMPLEMENTED.
 
 use proto::internal as ipb;
 use proto::internal::node_service_server::NodeService;
@@ -25,11 +25,22 @@ impl Internal {
 impl NodeService for Internal {
     async fn dispatch(
         &self,
-        _req: Request<ipb::DispatchRequest>,
+        req: Request<ipb::DispatchRequest>,
     ) -> Result<Response<ipb::DispatchResponse>, Status> {
-        Err(Status::unimplemented(
-            "dispatch arrives with exactly-once firing (issue 5)",
-        ))
+        // Only timing travels here: the attempt itself is taken from this
+        // node's applied state, never from the message.
+        let req = req.into_inner();
+        let mut accepted = Vec::with_capacity(req.assignments.len());
+        for a in req.assignments {
+            let due_in = a.due_in.map_or(std::time::Duration::ZERO, |d| {
+                std::time::Duration::from_millis(
+                    crate::api::convert::dur_to_ms("due_in", &d).unwrap_or(0),
+                )
+            });
+            self.node.hints.put(a.fencing_token, due_in);
+            accepted.push(a.fencing_token);
+        }
+        Ok(Response::new(ipb::DispatchResponse { accepted }))
     }
 
     async fn report_results(

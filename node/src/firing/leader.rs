@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use store::command::{Advance, Command, Reassign};
-use store::model::{AttemptState, ExecutorSpec, NodeId, UnixMs};
+use proto::internal::node_service_client::NodeServiceClient;
+use proto::internal::{Assignment, DispatchRequest};
+use store::command::{Advance, Command, Reassign, Response};
+use store::model::{AttemptState, ExecutorSpec, NodeId, OccKey, UnixMs};
 use store::state::State;
 
 use crate::node::{Node, now_ms};
@@ -88,9 +90,16 @@ pub async fn run(node: Node, cfg: FiringConfig) {
                     continue;
                 }
                 let n = advances.len();
-                if let Err(e) = node.write_as_leader(Command::Fire { now, advances }).await {
-                    tracing::warn!(error = %e, jobs = n, "fire proposal failed");
-                    tokio::time::sleep(cfg.tick).await;
+                match node.write_as_leader(Command::Fire { now, advances }).await {
+                    Ok(w) => {
+                        if let Response::Fired { keys, .. } = w.response {
+                            dispatch(&node, &keys);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, jobs = n, "fire proposal failed");
+                        tokio::time::sleep(cfg.tick).await;
+                    }
                 }
             }
             _ => {
@@ -129,6 +138,60 @@ pub fn plan(s: &State, node: &Node, now: UnixMs, cfg: &FiringConfig) -> Vec<Adva
         });
     }
     out
+}
+
+/// Tells each assignee when its new attempts are due, as "due in" on the
+/// leader's clock, so it can wait on its monotonic clock. Fire and forget:
+/// an assignee that misses it falls back to its wall clock.
+fn dispatch(node: &Node, keys: &[OccKey]) {
+    let now = now_ms();
+    let mut by_node: BTreeMap<NodeId, Vec<Assignment>> = BTreeMap::new();
+    node.state.read(|s| {
+        for key in keys {
+            let Some(occ) = s.occurrence(key) else {
+                continue;
+            };
+            let Some(a) = occ.current() else { continue };
+            if a.node_id == node.id || a.state != AttemptState::Armed {
+                continue;
+            }
+            let due_in = (a.due_at - now).max(0) as u64;
+            by_node.entry(a.node_id).or_default().push(Assignment {
+                occurrence_id: key.id(),
+                fencing_token: a.token,
+                attempt: a.number,
+                log_index: a.token >> 16,
+                due_in: Some(crate::api::convert::ms_to_dur(due_in)),
+            });
+        }
+    });
+    let membership = node
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .clone();
+    let term = node.raft.metrics().borrow().current_term;
+    for (target, assignments) in by_node {
+        let Some(addr) = membership.get_node(&target).map(|n| n.addr.clone()) else {
+            continue;
+        };
+        let Ok(channel) = node.channels.get(&addr) else {
+            continue;
+        };
+        let req = DispatchRequest {
+            leader_id: node.id,
+            term,
+            assignments,
+        };
+        tokio::spawn(async move {
+            let mut client = NodeServiceClient::new(channel);
+            if let Err(e) = client.dispatch(req).await {
+                tracing::debug!(target, error = %e, "dispatch not delivered; the assignee uses its wall clock");
+            }
+        });
+    }
 }
 
 /// Attempts whose assignee has not acknowledged an append for longer than

@@ -9,7 +9,9 @@
 //! - [`journal`]: the node-local durable record of started attempts, so a
 //!   restarted node never starts the same attempt twice.
 //! - [`lease`]: when this node last heard from a leader.
+//! - [`hints`]: due instants sent by the leader, on the monotonic clock.
 
+pub mod hints;
 pub mod journal;
 pub mod leader;
 pub mod lease;

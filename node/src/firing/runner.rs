@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use store::command::{Command, NodeInfo, Report};
@@ -197,23 +197,29 @@ impl Runner {
     }
 
     async fn attempt(&self, key: OccKey, token: u64) {
-        // Wait until due, re-checking that the attempt is still ours.
+        // Wait until due, re-checking that the attempt is still ours. The
+        // leader's hint (monotonic) wins over our wall clock when present.
         let number = loop {
             let Some((due_at, number)) = self.still_armed(&key, token) else {
+                self.node.hints.remove(token);
                 self.active().remove(&token);
                 return;
             };
-            let wait = due_at - now_ms();
-            if wait <= 0 && self.lease_ok() {
+            let wait = match self.node.hints.get(token) {
+                Some(at) => at.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis((due_at - now_ms()).max(0) as u64),
+            };
+            if wait.is_zero() && self.lease_ok() {
                 break number;
             }
-            let nap = if wait > 0 {
-                Duration::from_millis(wait as u64).min(RECHECK_EVERY)
-            } else {
+            let nap = if wait.is_zero() {
                 RECHECK_EVERY
+            } else {
+                wait.min(RECHECK_EVERY)
             };
             tokio::time::sleep(nap).await;
         };
+        self.node.hints.remove(token);
         match self.journal.contains(token) {
             Ok(false) => {}
             Ok(true) => return, // started before a restart: never twice

@@ -1,0 +1,48 @@
+//! Due-time hints from the leader's dispatch: for each token, the monotonic
+//! instant at which the attempt is due, computed from the leader's "due in"
+//! on arrival. A runner waits on this rather than comparing the attempt's
+//! wall-clock due time with its own wall clock, so a skewed clock on the
+//! assignee does not move the start. Without a hint (dispatch lost), the
+//! runner falls back to its wall clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most hints kept; beyond that the map is cleared (hints are an
+/// optimisation of timing, never needed for safety).
+const MAX_HINTS: usize = 100_000;
+
+/// Shared hints by fencing token.
+#[derive(Clone, Default)]
+pub struct Hints {
+    inner: Arc<Mutex<HashMap<u64, Instant>>>,
+}
+
+impl Hints {
+    /// Records that `token` is due `due_in` from now.
+    pub fn put(&self, token: u64, due_in: Duration) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_HINTS {
+            map.clear();
+        }
+        map.insert(token, Instant::now() + due_in);
+    }
+
+    /// The monotonic due instant of `token`, if the leader sent one.
+    pub fn get(&self, token: u64) -> Option<Instant> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&token)
+            .copied()
+    }
+
+    /// Forgets `token`.
+    pub fn remove(&self, token: u64) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&token);
+    }
+}
