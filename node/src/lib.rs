@@ -4,11 +4,13 @@
 //! - [`server`]: start-up (storage, Raft, gRPC, bootstrap/join) and graceful shutdown.
 //! - [`node`]: a member's handles and the write path (propose or forward).
 //! - [`raft`]: openraft wiring over gRPC.
+//! - [`executor`]: the shell and HTTP executors that run one attempt.
 //! - [`api`]: the public and internal gRPC services.
 //! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
 
 pub mod api;
 pub mod config;
+pub mod executor;
 pub mod metrics;
 pub mod node;
 pub mod raft;
