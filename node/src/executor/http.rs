@@ -24,6 +24,8 @@ use super::{RunContext, RunOutcome};
 
 /// The timeout of a request whose job sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longer timeouts are cut to this (store caps policies at a year anyway).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 /// How much of a response body is read at most.
 pub const MAX_BODY_READ: usize = 64 * 1024;
 
@@ -61,7 +63,8 @@ impl HttpExecutor {
             Ok(r) => r,
             Err(why) => return RunOutcome::failed(why),
         };
-        let limit = ctx.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // Clamped so that the deadline cannot overflow (and panic).
+        let limit = ctx.timeout.unwrap_or(DEFAULT_TIMEOUT).min(LONGEST_TIMEOUT);
         let deadline = Instant::now() + limit;
         tokio::select! {
             outcome = self.exchange(request, spec, &shown, deadline, limit) => outcome,

@@ -102,6 +102,8 @@ pub async fn run(
         tokio::select! {
             status = child.wait() => break End::Exited(status),
             n = out.read(&mut buf), if reading => match n {
+                // A read error on a pipe of our own cannot really happen;
+                // should it, the timeout still bounds the run.
                 Ok(0) | Err(_) => reading = false,
                 Ok(n) => tail.push(&buf[..n]),
             },
@@ -110,19 +112,18 @@ pub async fn run(
         }
     };
 
-    // On a normal exit the child is reaped already, yet its pgid cannot
-    // have been reused while any member of its group lives; once the group
-    // is empty this is a harmless ESRCH.
+    // On a normal exit tokio has reaped the child already. Its pgid stays
+    // reserved while any process of the group lives, so this reaches exactly
+    // the leftovers; an empty group makes it a harmless ESRCH (a new process
+    // would have to get the same pid and make itself a group leader in
+    // between, which pid allocation makes practically impossible).
     group.kill();
     if !matches!(end, End::Exited(_)) {
         // Reap the killed child; SIGKILL makes this quick, and tokio reaps
         // it in the background should it not be.
         let _ = tokio::time::timeout(DRAIN_GRACE, child.wait()).await;
     }
-    if matches!(end, End::Cancelled) {
-        return RunOutcome::cancelled();
-    }
-    if reading {
+    if reading && !matches!(end, End::Cancelled) {
         drain(&mut out, &mut tail, &mut buf).await;
     }
 
@@ -136,7 +137,8 @@ pub async fn run(
                 output_tail: tail.into_string(),
             }
         }
-        End::TimedOut | End::Cancelled => {
+        End::Cancelled => RunOutcome::cancelled(),
+        End::TimedOut => {
             let after = ctx.timeout.unwrap_or_default();
             tail.note(&format!("timed out after {after:?}; process group killed"));
             RunOutcome {
