@@ -194,3 +194,12 @@ pub(crate) fn test_ctx(dir: &std::path::Path) -> RunContext {
         shell_enabled: true,
     }
 }
+
+/// The runner spawns attempts as tokio tasks: a run must be `Send`.
+#[cfg(test)]
+#[allow(dead_code)]
+fn runs_are_send(spec: &ExecutorSpec, ctx: &RunContext, ex: &Executors) {
+    fn send<T: Send>(_: T) {}
+    send(run(spec, ctx, async {}));
+    send(ex.run(spec, ctx, async {}));
+}
