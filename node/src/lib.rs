@@ -4,9 +4,9 @@
 //! - [`server`]: start-up (storage, Raft, gRPC, bootstrap/join) and graceful shutdown.
 //! - [`node`]: a member's handles and the write path (propose or forward).
 //! - [`raft`]: openraft wiring over gRPC.
+//! - [`executor`]: the shell and HTTP executors that run one attempt.
 //! - [`api`]: the public and internal gRPC services.
 //! - [`firing`]: the leader's firing loop and every node's runner.
-//! - [`executor`]: shell and HTTP executors.
 //! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
 
 pub mod api;
