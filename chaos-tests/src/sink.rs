@@ -51,7 +51,10 @@ impl Sink {
     /// runtime ends.
     pub async fn start() -> std::io::Result<Sink> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let sink = Sink { addr: listener.local_addr()?, inner: Arc::default() };
+        let sink = Sink {
+            addr: listener.local_addr()?,
+            inner: Arc::default(),
+        };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -61,7 +64,9 @@ impl Sink {
                         let s = s.clone();
                         async move { Ok::<_, Infallible>(s.handle(&req)) }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -74,7 +79,13 @@ impl Sink {
     }
 
     fn handle(&self, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-        let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let h = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
         let mut hit = Hit {
             job_id: h("x-scheduler-job-id"),
             occurrence_id: h("x-scheduler-occurrence-id"),
@@ -93,13 +104,24 @@ impl Sink {
             inner.seen.insert(hit.occurrence_id.clone());
             inner.highest.insert(hit.job_id.clone(), hit.fencing_token);
         }
-        let status = if hit.accepted { StatusCode::OK } else { StatusCode::CONFLICT };
+        let status = if hit.accepted {
+            StatusCode::OK
+        } else {
+            StatusCode::CONFLICT
+        };
         inner.hits.push(hit);
-        Response::builder().status(status).body(Full::new(Bytes::new())).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
     }
 
     /// Every request so far.
     pub fn hits(&self) -> Vec<Hit> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).hits.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hits
+            .clone()
     }
 }

@@ -443,3 +443,102 @@ async fn a_stopped_assignee_loses_its_attempt_to_a_higher_token() {
     );
     assert_eq!(moved.attempt, armed.attempt + 1, "{moved:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_occurrence_reaches_a_fencing_sink_once_with_the_contract_headers() {
+    let sink = chaos_tests::sink::Sink::start().await.expect("sink");
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let addr = procs[1].addr.clone();
+    wait_cluster(&addr, &[1, 2, 3]).await;
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let jobs = ["a", "b", "c"];
+    for id in jobs {
+        let mut req = harness::daily_job(id);
+        if let Some(spec) = req.job.as_mut() {
+            spec.schedule = Some(pb::Schedule {
+                kind: Some(pb::schedule::Kind::Cron("* * * * * *".into())),
+            });
+            spec.executor = Some(pb::Executor {
+                kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
+                    url: sink.url(),
+                    ..Default::default()
+                })),
+            });
+        }
+        c.create_job(req).await.expect("create through a follower");
+    }
+    // Let every job run at least four times, then stop them.
+    wait_for("four accepted effects per job at the sink", || async {
+        let hits = sink.hits();
+        jobs.iter()
+            .all(|j| hits.iter().filter(|h| h.accepted && h.job_id == *j).count() >= 4)
+            .then_some(())
+    })
+    .await;
+    for id in jobs {
+        c.pause_jobs(pb::PauseRequest {
+            target: Some(pb::pause_request::Target::JobId(id.into())),
+        })
+        .await
+        .expect("pause");
+    }
+    // Wait until every armed run has finished, then compare both sides.
+    let runs = wait_for("every run of the paused jobs to finish", || {
+        let mut c = c.clone();
+        async move {
+            let runs = c
+                .list_runs(pb::ListRunsRequest::default())
+                .await
+                .ok()?
+                .into_inner()
+                .runs;
+            runs.iter().all(|r| r.finished_at.is_some()).then_some(runs)
+        }
+    })
+    .await;
+    let hits = sink.hits();
+    assert!(
+        hits.iter().all(|h| h.accepted),
+        "the sink refused a duplicate or stale write: {hits:?}"
+    );
+    for h in &hits {
+        let (job, at) = h
+            .occurrence_id
+            .rsplit_once('@')
+            .expect("occurrence id is job@instant");
+        assert_eq!(job, h.job_id, "{h:?}");
+        assert_eq!(at, h.scheduled_at, "{h:?}");
+        assert_eq!(h.attempt, 1, "{h:?}");
+        assert!(h.fencing_token > 0 && h.node_id > 0, "{h:?}");
+        let run = runs
+            .iter()
+            .find(|r| r.occurrence_id == h.occurrence_id)
+            .expect("the run behind a sink hit");
+        assert_eq!(run.fencing_token, h.fencing_token, "{h:?} vs {run:?}");
+        assert_eq!(run.node_id, h.node_id, "{h:?} vs {run:?}");
+        assert_eq!(run.state, pb::RunState::Succeeded as i32, "{run:?}");
+    }
+    let succeeded = runs
+        .iter()
+        .filter(|r| r.state == pb::RunState::Succeeded as i32)
+        .count();
+    assert_eq!(
+        succeeded,
+        hits.len(),
+        "every succeeded run reached the sink once, and nothing else did"
+    );
+    for j in jobs {
+        let tokens: Vec<u64> = hits
+            .iter()
+            .filter(|h| h.job_id == j)
+            .map(|h| h.fencing_token)
+            .collect();
+        assert!(
+            tokens.windows(2).all(|w| w[0] < w[1]),
+            "tokens of {j} not increasing: {tokens:?}"
+        );
+    }
+}
