@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run -p chaos-tests --release --bin bench -- failover [--kills 10]
 //! cargo run -p chaos-tests --release --bin bench -- registration [--secs 10]
+//! cargo run -p chaos-tests --release --bin bench -- lateness [--jobs 1000] [--secs 20]
 //! ```
 //!
 //! `schedulerd` is taken from beside this binary (built with
@@ -174,12 +175,97 @@ async fn registration(secs: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lateness of HTTP fires at a local sink: `jobs` jobs every second, their
+/// instants spread over the second, for `secs` seconds.
+async fn lateness(jobs: u64, secs: u64) -> anyhow::Result<()> {
+    let bin = schedulerd()?;
+    let root = tempfile::tempdir()?;
+    let sink = chaos_tests::sink::Sink::start().await?;
+    let timing = ["--election-min-ms", "300", "--election-max-ms", "500"];
+    let procs = harness::start_cluster(&bin, root.path(), 3, &timing).await?;
+    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    let leader = s.leader.context("no leader")?;
+    let addr = procs
+        .iter()
+        .find(|p| p.id == leader)
+        .context("leader")?
+        .addr
+        .clone();
+    let mut client = JobServiceClient::connect(format!("http://{addr}")).await?;
+    for i in 0..jobs {
+        let mut req = harness::daily_job(&format!("late-{i}"));
+        if let Some(spec) = req.job.as_mut() {
+            spec.schedule = Some(proto::v1::Schedule {
+                kind: Some(proto::v1::schedule::Kind::Interval(
+                    proto::v1::IntervalSchedule {
+                        every: Some(prost_types::Duration {
+                            seconds: 1,
+                            nanos: 0,
+                        }),
+                        every_max: None,
+                        anchor: Some(prost_types::Timestamp {
+                            seconds: 0,
+                            nanos: ((i * 1_000 / jobs) * 1_000_000) as i32,
+                        }),
+                    },
+                )),
+            });
+            spec.executor = Some(proto::v1::Executor {
+                kind: Some(proto::v1::executor::Kind::Http(proto::v1::HttpExecutor {
+                    url: sink.url(),
+                    ..Default::default()
+                })),
+            });
+        }
+        client.create_job(req).await?;
+    }
+    // Warm up, then measure a window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let from = std::time::SystemTime::now();
+    let j0 = cpu_jiffies();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let to = std::time::SystemTime::now();
+    let steal = steal_percent(j0, cpu_jiffies());
+    let mut late_ms: Vec<f64> = Vec::new();
+    let mut dup = 0;
+    for h in sink.hits() {
+        if h.received_at < from || h.received_at > to {
+            continue;
+        }
+        if !h.accepted {
+            dup += 1;
+            continue;
+        }
+        let at = chrono::DateTime::parse_from_rfc3339(&h.scheduled_at)
+            .context("scheduled_at header")?
+            .timestamp_millis() as f64;
+        let recv = h
+            .received_at
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64()
+            * 1000.0;
+        late_ms.push(recv - at);
+    }
+    late_ms.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({"bench": "lateness", "jobs": jobs, "secs": secs, "fires": late_ms.len(),
+               "fires_per_sec": late_ms.len() as f64 / secs as f64,
+               "lateness_ms_p50": percentile(&late_ms, 0.5), "lateness_ms_p99": percentile(&late_ms, 0.99),
+               "lateness_ms_max": late_ms.last(), "refused_at_sink": dup, "steal_pct": steal})
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("failover") => failover(flag(&args, "--kills", 10)?).await,
         Some("registration") => registration(flag(&args, "--secs", 10)?).await,
-        other => bail!("unknown scenario {other:?}; use failover or registration"),
+        Some("lateness") => {
+            lateness(flag(&args, "--jobs", 1000)?, flag(&args, "--secs", 20)?).await
+        }
+        other => bail!("unknown scenario {other:?}; use failover, registration or lateness"),
     }
 }

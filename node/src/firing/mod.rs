@@ -9,10 +9,12 @@
 //! - [`journal`]: the node-local durable record of started attempts, so a
 //!   restarted node never starts the same attempt twice.
 //! - [`lease`]: when this node last heard from a leader.
+//! - [`reporter`]: batches attempt reports into few log entries.
 //! - [`hints`]: due instants sent by the leader, on the monotonic clock.
 
 pub mod hints;
 pub mod journal;
 pub mod leader;
 pub mod lease;
+pub mod reporter;
 pub mod runner;

@@ -18,6 +18,7 @@ use store::model::{AttemptOutcome, AttemptState, OccKey, UnixMs, time};
 
 use super::journal::{Entry, Journal};
 use super::lease::Lease;
+use super::reporter::Reporter;
 use crate::executor::{self, RunContext};
 use crate::node::{Node, now_ms};
 
@@ -46,17 +47,21 @@ pub struct Runner {
     cfg: RunnerConfig,
     /// Tokens with a task in this process (waiting, running or reporting).
     active: Arc<Mutex<HashSet<u64>>>,
+    /// Batches reports into few log entries.
+    reporter: Reporter,
 }
 
 impl Runner {
     /// A runner for `node`.
     pub fn new(node: Node, journal: Journal, lease: Lease, cfg: RunnerConfig) -> Self {
+        let node_for_reporter = node.clone();
         Runner {
             node,
             journal,
             lease,
             cfg,
             active: Arc::new(Mutex::new(HashSet::new())),
+            reporter: Reporter::start(node_for_reporter),
         }
     }
 
@@ -290,13 +295,7 @@ impl Runner {
             node_id: self.node.id,
             outcome,
         };
-        self.node
-            .write(Command::Report {
-                now: now_ms(),
-                reports: vec![report],
-            })
-            .await
-            .is_ok()
+        self.reporter.send(report).await
     }
 
     /// Re-sends the outcome to whichever node leads until it is committed,
