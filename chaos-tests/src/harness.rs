@@ -52,7 +52,24 @@ impl Proc {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         let log = std::fs::File::create(self.dir.with_extension("log"))?;
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        // If the harness itself dies (a killed test runner or benchmark),
+        // its nodes die with it instead of running on as orphans.
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe and touches only this
+            // (forked, not yet exec'd) process.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd
             .args(["--id", &self.id.to_string(), "--listen", &self.addr])
             .arg("--data-dir")
             .arg(&self.dir)
