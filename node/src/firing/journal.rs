@@ -37,6 +37,12 @@ pub enum JournalError {
 #[derive(Clone)]
 pub struct Journal {
     tree: sled::Tree,
+    /// One flush at a time. sled 0.34 deadlocks when many `flush_async`
+    /// calls run at once: each waits in its IO pool for a stability
+    /// interval that needs a free pool thread (seen with ~300 attempts/s,
+    /// every sled-io thread parked in `StabilityIntervals::wait`). A flush
+    /// covers every write before it, so serialising loses nothing.
+    flush_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Journal {
@@ -44,6 +50,7 @@ impl Journal {
     pub fn open(db: &sled::Db) -> Result<Self, JournalError> {
         Ok(Journal {
             tree: db.open_tree(TREE)?,
+            flush_lock: Default::default(),
         })
     }
 
@@ -57,13 +64,17 @@ impl Journal {
     pub async fn put(&self, entry: &Entry) -> Result<(), JournalError> {
         self.tree
             .insert(entry.token.to_be_bytes(), postcard::to_allocvec(entry)?)?;
-        self.tree.flush_async().await?;
-        Ok(())
+        self.flush().await
     }
 
     /// Forgets an attempt whose report is committed.
     pub async fn remove(&self, token: u64) -> Result<(), JournalError> {
         self.tree.remove(token.to_be_bytes())?;
+        self.flush().await
+    }
+
+    async fn flush(&self) -> Result<(), JournalError> {
+        let _one_at_a_time = self.flush_lock.lock().await;
         self.tree.flush_async().await?;
         Ok(())
     }
