@@ -5,7 +5,8 @@
 //!
 //! The child is this test binary itself, re-executed with
 //! `RAFT_CRASH_CHILD_DIR` set, running the `crash_child` test.
-//! Reproduce a run with `RAFT_CRASH_SEED=<seed printed by the test>`.
+//! `RAFT_CRASH_SEED=<seed printed by the test>` replays the same kill delays
+//! and child operations (where exactly a kill lands still depends on timing).
 
 mod support;
 
@@ -314,7 +315,9 @@ fn kill9_keeps_every_acknowledged_write() {
             .expect("clock")
             .as_nanos() as u64,
     };
-    println!("crash test seed: {seed} (RAFT_CRASH_SEED={seed} reproduces the kill schedule)");
+    println!(
+        "crash test seed: {seed} (RAFT_CRASH_SEED={seed} replays the same kill delays and child operations; exact kill moments still depend on timing)"
+    );
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current exe");

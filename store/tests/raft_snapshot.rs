@@ -314,7 +314,7 @@ fn kill9_during_snapshot_persist_leaves_a_whole_snapshot() {
                 .expect("clock")
                 .as_nanos() as u64
         });
-    println!("snapshot crash test seed: {seed}");
+    println!("snapshot crash test seed: {seed} (RAFT_CRASH_SEED={seed} replays the kill delays)");
     let mut rng = seed | 1;
     let mut next = move || {
         rng ^= rng << 13;
