@@ -72,6 +72,16 @@ impl Node {
         Some((id, addr))
     }
 
+    /// The current membership config as this node knows it.
+    pub fn membership(&self) -> openraft::Membership<NodeId, BasicNode> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone()
+    }
+
     /// UNAVAILABLE with the leader hint in metadata when one is known.
     pub fn unavailable(&self, why: &str) -> Status {
         let mut status = Status::unavailable(why.to_string());

@@ -14,7 +14,8 @@ use serde_json::json;
 use store::command::Command;
 use store::raft::{Entry, LogId, open};
 
-#[path = "support/steal.rs"]
+// The benchmark harness's steal reader, shared rather than copied.
+#[path = "../../chaos-tests/src/steal.rs"]
 mod steal;
 use steal::{cpu_jiffies, steal_percent};
 

@@ -17,7 +17,8 @@ use store::raft::{Entry, LogId, open};
 use store::schedule::{IntervalSpec, ScheduleSpec};
 use store::state::State;
 
-#[path = "support/steal.rs"]
+// The benchmark harness's steal reader, shared rather than copied.
+#[path = "../../chaos-tests/src/steal.rs"]
 mod steal;
 use steal::{cpu_jiffies, steal_percent};
 

@@ -97,14 +97,7 @@ impl ClusterService for Cluster {
         if req.addr.is_empty() {
             return Err(Status::invalid_argument("addr: is required (HOST:PORT)"));
         }
-        let membership = self
-            .node
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .clone();
+        let membership = self.node.membership();
         if let Some(existing) = membership.get_node(&req.id) {
             if existing.addr == req.addr && membership.voter_ids().any(|v| v == req.id) {
                 // Idempotent: a restarted node that joins again with the same
@@ -188,14 +181,7 @@ impl ClusterService for Cluster {
             return leader.remove_member(req).await;
         }
         let _guard = self.membership_lock.lock().await;
-        let membership = self
-            .node
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .clone();
+        let membership = self.node.membership();
         if membership.get_node(&req.id).is_none() {
             return Err(Status::not_found(format!(
                 "id: node {} is not a member",

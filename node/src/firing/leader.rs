@@ -165,13 +165,7 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
             });
         }
     });
-    let membership = node
-        .raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .clone();
+    let membership = node.membership();
     let term = node.raft.metrics().borrow().current_term;
     for (target, assignments) in by_node {
         let Some(addr) = membership.get_node(&target).map(|n| n.addr.clone()) else {

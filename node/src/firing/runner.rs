@@ -128,15 +128,7 @@ impl Runner {
             {
                 return;
             }
-            let member = self
-                .node
-                .raft
-                .metrics()
-                .borrow()
-                .membership_config
-                .membership()
-                .get_node(&self.node.id)
-                .is_some();
+            let member = self.node.membership().get_node(&self.node.id).is_some();
             if member {
                 match self
                     .node
