@@ -22,6 +22,7 @@ use crate::config::Args;
 use crate::firing::journal::Journal;
 use crate::firing::leader::{self, FiringConfig};
 use crate::firing::lease::Lease;
+use crate::firing::reporter::Reporter;
 use crate::firing::runner::{Runner, RunnerConfig};
 use crate::node::Node;
 use crate::raft::network::{Channels, Contacts, MAX_MESSAGE_BYTES, Network};
@@ -110,6 +111,10 @@ pub async fn run(
         hints: Default::default(),
     };
 
+    // One report batcher per node, shared by its runner and (when leading)
+    // the reports other nodes send in.
+    let reporter = Reporter::start(node.clone());
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_not_serving::<JobServiceServer<Jobs>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -128,7 +133,7 @@ pub async fn run(
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            NodeServiceServer::new(Internal::new(node.clone()))
+            NodeServiceServer::new(Internal::new(node.clone(), reporter.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(JobServiceServer::new(Jobs::new(node.clone())))
@@ -163,7 +168,7 @@ pub async fn run(
         labels: args.labels()?,
         work_dir: args.data_dir.clone(),
     };
-    tokio::spawn(Runner::new(node.clone(), journal, lease, runner_cfg).run());
+    tokio::spawn(Runner::new(node.clone(), journal, lease, reporter, runner_cfg).run());
     if let Some(addr) = args.metrics.clone() {
         let node = node.clone();
         tokio::spawn(async move {

@@ -1,23 +1,25 @@
-//! `scheduler.internal.v1.NodeService`: due-time dispatch, write
-//! forwarding and leadership transfer. Results travel as forwarded
-//! `Report` writes; `ReportResults` answers UNIMPLEMENTED.
+//! `scheduler.internal.v1.NodeService`: due-time dispatch, attempt
+//! reports, write forwarding and leadership transfer.
 
+use openraft::ServerState;
 use proto::internal as ipb;
 use proto::internal::node_service_server::NodeService;
-use store::command::Command;
+use store::command::{Command, Report};
 use tonic::{Request, Response, Status};
 
+use crate::firing::reporter::{MAX_BATCH, Reporter};
 use crate::node::Node;
 
 /// Serves the internal node API.
 pub struct Internal {
     node: Node,
+    reporter: Reporter,
 }
 
 impl Internal {
-    /// Serves `node`.
-    pub fn new(node: Node) -> Self {
-        Internal { node }
+    /// Serves `node`; reports received as leader go to `reporter`.
+    pub fn new(node: Node, reporter: Reporter) -> Self {
+        Internal { node, reporter }
     }
 }
 
@@ -45,11 +47,43 @@ impl NodeService for Internal {
 
     async fn report_results(
         &self,
-        _req: Request<ipb::ReportResultsRequest>,
+        req: Request<ipb::ReportResultsRequest>,
     ) -> Result<Response<ipb::ReportResultsResponse>, Status> {
-        Err(Status::unimplemented(
-            "result reporting arrives with exactly-once firing (issue 5)",
-        ))
+        if self.node.raft.metrics().borrow().state != ServerState::Leader {
+            return Err(self
+                .node
+                .unavailable("not the leader; report to the leader"));
+        }
+        let req = req.into_inner();
+        if req.reports.len() > MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "reports: {} reports in one call; at most {MAX_BATCH}",
+                req.reports.len()
+            )));
+        }
+        let mut reports: Vec<Report> = Vec::with_capacity(req.reports.len());
+        for (i, r) in req.reports.iter().enumerate() {
+            let report: Report = postcard::from_bytes(&r.report).map_err(|e| {
+                Status::invalid_argument(format!("reports[{i}].report: undecodable: {e}"))
+            })?;
+            if report.node_id != req.node_id {
+                return Err(Status::invalid_argument(format!(
+                    "reports[{i}]: from node {} in a call of node {}",
+                    report.node_id, req.node_id
+                )));
+            }
+            reports.push(report);
+        }
+        let tokens: Vec<u64> = reports.iter().map(|r| r.token).collect();
+        // Merged with every other node's reports of this window into one entry.
+        if !self.reporter.send_all(reports).await {
+            return Err(self
+                .node
+                .unavailable("the report batch was not committed; re-send"));
+        }
+        Ok(Response::new(ipb::ReportResultsResponse {
+            committed: tokens,
+        }))
     }
 
     async fn forward_write(

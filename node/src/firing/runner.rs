@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use openraft::ServerState;
 use store::command::{Command, NodeInfo, Report};
 use store::model::{AttemptOutcome, AttemptState, OccKey, UnixMs, time};
+use store::state::{Event, EventKind};
+use tokio::sync::broadcast;
 
 use super::journal::{Entry, Journal};
 use super::lease::Lease;
@@ -22,8 +24,10 @@ use super::reporter::Reporter;
 use crate::executor::{self, RunContext};
 use crate::node::{Node, now_ms};
 
-/// How often the runner looks for new assignments besides apply wake-ups.
-const SCAN_EVERY: Duration = Duration::from_millis(200);
+/// How often the runner scans the whole state for assignments. New ones
+/// normally arrive as events; the scan catches what events cannot carry (a
+/// snapshot install, a lagging event receiver).
+const SCAN_EVERY: Duration = Duration::from_millis(500);
 /// How often a waiting attempt re-checks that it is still current.
 const RECHECK_EVERY: Duration = Duration::from_millis(100);
 
@@ -53,15 +57,20 @@ pub struct Runner {
 
 impl Runner {
     /// A runner for `node`.
-    pub fn new(node: Node, journal: Journal, lease: Lease, cfg: RunnerConfig) -> Self {
-        let node_for_reporter = node.clone();
+    pub fn new(
+        node: Node,
+        journal: Journal,
+        lease: Lease,
+        reporter: Reporter,
+        cfg: RunnerConfig,
+    ) -> Self {
         Runner {
             node,
             journal,
             lease,
             cfg,
             active: Arc::new(Mutex::new(HashSet::new())),
-            reporter: Reporter::start(node_for_reporter),
+            reporter,
         }
     }
 
@@ -69,17 +78,56 @@ impl Runner {
     pub async fn run(self) {
         self.recover().await;
         self.register().await;
-        let mut applied = self.node.state.subscribe_applied();
+        // Subscribe before the first scan, so nothing falls between them.
+        let mut events = self.node.state.subscribe_events();
+        let mut scan_at = tokio::time::Instant::now();
         loop {
-            self.scan();
+            if tokio::time::Instant::now() >= scan_at {
+                self.scan();
+                scan_at = tokio::time::Instant::now() + SCAN_EVERY;
+            }
             tokio::select! {
-                changed = applied.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(SCAN_EVERY) => {}
+                event = events.recv() => match event {
+                    Ok(e) => self.on_event(&e),
+                    // Missed events: the next scan finds what they said.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        scan_at = tokio::time::Instant::now();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tokio::time::sleep_until(scan_at) => {}
             }
             if self.node.raft.metrics().borrow().state == ServerState::Shutdown {
                 return;
             }
         }
+    }
+
+    /// An attempt armed for this node (fired, retried, reassigned or
+    /// released from a buffer) starts its task at once: O(1) per
+    /// assignment instead of a scan of every open occurrence per apply.
+    fn on_event(&self, e: &Event) {
+        if !matches!(
+            e.kind,
+            EventKind::OccurrenceArmed | EventKind::OccurrenceRetried
+        ) || e.node_id != Some(self.node.id)
+        {
+            return;
+        }
+        if let (Some(key), Some(token)) = (&e.occurrence, e.token) {
+            self.spawn_attempt(key.clone(), token);
+        }
+    }
+
+    /// Starts the task of an attempt unless it has one.
+    fn spawn_attempt(&self, key: OccKey, token: u64) {
+        if !self.active().insert(token) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.attempt(key, token).await;
+        });
     }
 
     /// After a restart: an attempt that started but has no outcome died
@@ -162,13 +210,7 @@ impl Runner {
                 .collect()
         });
         for (key, token) in mine {
-            if !self.active().insert(token) {
-                continue;
-            }
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.attempt(key, token).await;
-            });
+            self.spawn_attempt(key, token);
         }
     }
 
@@ -298,7 +340,7 @@ impl Runner {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        if let Err(e) = self.journal.remove(token).await {
+        if let Err(e) = self.journal.remove(token) {
             tracing::warn!(error = %e, token, "forgetting a committed attempt");
         }
         self.active().remove(&token);
