@@ -46,6 +46,10 @@ const REASSIGN_EVERY: Duration = Duration::from_millis(100);
 const LEASE_MARGIN: Duration = Duration::from_millis(500);
 /// Most reassignments in one entry.
 const MAX_REASSIGN: usize = 1024;
+/// A node further behind the leader's log than this gets no new attempts.
+const MAX_ASSIGN_LAG: u64 = 1_000;
+/// A node not heard from for longer than this gets no new attempts.
+const MAX_ASSIGN_SILENCE: Duration = Duration::from_millis(1_000);
 
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig) {
@@ -248,12 +252,19 @@ impl<'a> Picker<'a> {
         let replication = m.replication.clone().unwrap_or_default();
         let mut load = BTreeMap::new();
         for (id, _) in m.membership_config.membership().nodes() {
+            // Healthy: caught up within a bound, and heard from lately (a
+            // dead node's replication progress stays put, so lag alone
+            // would keep assigning to it until the log moved 1,000 entries).
             let healthy = *id == node.id
-                || replication
+                || (replication
                     .get(id)
                     .copied()
                     .flatten()
-                    .is_some_and(|l| last.saturating_sub(l.index) <= 1_000);
+                    .is_some_and(|l| last.saturating_sub(l.index) <= MAX_ASSIGN_LAG)
+                    && node
+                        .contacts
+                        .last(*id)
+                        .is_some_and(|c| c.elapsed() <= MAX_ASSIGN_SILENCE));
             if healthy {
                 load.insert(*id, 0usize);
             }

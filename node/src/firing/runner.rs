@@ -231,8 +231,16 @@ impl Runner {
         })
     }
 
+    /// Whether this node may start a run now: the leader may; a follower
+    /// needs a valid lease and to have applied what the leader had
+    /// committed when the lease was renewed after a gap (so a restarted or
+    /// resumed node never starts an attempt that was reassigned meanwhile).
     fn lease_ok(&self) -> bool {
-        self.lease.valid() || self.node.raft.metrics().borrow().state == ServerState::Leader
+        if self.node.raft.metrics().borrow().state == ServerState::Leader {
+            return true;
+        }
+        let applied = self.node.state.last_applied().map_or(0, |l| l.index);
+        self.lease.valid() && applied >= self.lease.barrier()
     }
 
     async fn attempt(&self, key: OccKey, token: u64) {
@@ -259,6 +267,28 @@ impl Runner {
             tokio::time::sleep(nap).await;
         };
         self.node.hints.remove(token);
+        // The leader arms a job on itself when no node matches its selector
+        // (so the occurrence is recorded, not dropped): never run it on a
+        // node the selector excludes; fail it with the reason instead.
+        let selector = self
+            .node
+            .state
+            .read(|s| s.job(&key.job_id).map(|j| j.spec.node_selector.clone()))
+            .unwrap_or_default();
+        if !selector.is_empty() && !store::state::matches(&self.cfg.labels, &selector) {
+            let outcome = AttemptOutcome::Finished {
+                at: now_ms(),
+                state: AttemptState::Failed,
+                exit_code: None,
+                output_tail: format!(
+                    "no node matching the node selector {selector:?} was available; \
+                     node {} does not match, so it did not run",
+                    self.node.id
+                ),
+            };
+            self.report_until_committed(key, token, outcome).await;
+            return;
+        }
         match self.journal.contains(token) {
             Ok(false) => {}
             Ok(true) => return, // started before a restart: never twice

@@ -36,11 +36,13 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
 #[tonic::async_trait]
 impl RaftService for RaftTransport {
     async fn append(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let result = self.raft.append_entries(decode(req)?).await;
+        let req: openraft::raft::AppendEntriesRequest<TypeConfig> = decode(req)?;
+        let leader_commit = req.leader_commit.map_or(0, |l| l.index);
+        let result = self.raft.append_entries(req).await;
         // A successful append (heartbeats included) means a leader of the
         // current term reached us: renew the lease that lets us start runs.
         if result.as_ref().is_ok_and(|r| r.is_success()) {
-            self.lease.renew();
+            self.lease.renew(leader_commit);
         }
         encode(&result)
     }

@@ -38,3 +38,7 @@ pub const MAX_BACKLOG_PER_ADVANCE: usize = 1000;
 pub const MAX_ATTEMPTS_PER_ENTRY: usize = 1 << 16;
 /// Default number of finished occurrences kept per job.
 pub const DEFAULT_HISTORY_PER_JOB: u32 = 100;
+
+/// Most occurrences of one job queued behind the one in flight (a
+/// `coalesce: all` backlog draining in order); beyond it, instants are skipped.
+pub const MAX_QUEUED_PER_JOB: usize = 1000;

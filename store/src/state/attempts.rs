@@ -222,25 +222,24 @@ impl State {
         e.detail = exit_code
             .map(|c| format!("exit code {c}"))
             .unwrap_or_default();
-        self.release_buffered(ctx, &key.job_id, node);
+        self.release_buffered(ctx, &key.job_id, retry_on.unwrap_or(node));
         self.enforce_retention(&key.job_id);
         ReportFate::Accepted
     }
 
-    /// With buffer-one overlap: once nothing else of the job is in flight,
-    /// the buffered occurrence gets its first attempt, due now.
-    fn release_buffered(&mut self, ctx: &mut Ctx, job_id: &str, node: NodeId) {
+    /// Once nothing of the job is in flight, its earliest buffered
+    /// occurrence (buffer-one, or a queued `coalesce: all` backlog) gets its
+    /// first attempt, due now, under a token issued now.
+    pub(super) fn release_buffered(&mut self, ctx: &mut Ctx, job_id: &str, node: NodeId) {
         let open = self.open_of(job_id);
-        let Some(buffered) = open
-            .iter()
-            .find(|k| self.occurrences.get(k).is_some_and(|o| o.buffered))
-            .cloned()
-        else {
-            return;
-        };
-        if open.len() > 1 {
+        let is_buffered = |k: &OccKey| self.occurrences.get(k).is_some_and(|o| o.buffered);
+        if open.iter().any(|k| !is_buffered(k)) {
             return; // another occurrence is still in flight
         }
+        // `open_of` is in key order: the earliest instant first.
+        let Some(buffered) = open.iter().find(|k| is_buffered(k)).cloned() else {
+            return;
+        };
         let Some(token) = ctx.next_token() else {
             return;
         };

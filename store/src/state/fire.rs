@@ -8,8 +8,8 @@
 
 use crate::command::{Advance, CommandError, Response};
 use crate::model::{
-    Attempt, AttemptState, MAX_BACKLOG_PER_ADVANCE, NodeId, OccKey, Occurrence, Overlap, RunState,
-    UnixMs, time,
+    Attempt, AttemptState, MAX_BACKLOG_PER_ADVANCE, MAX_QUEUED_PER_JOB, NodeId, OccKey, Occurrence,
+    Overlap, RunState, UnixMs, time,
 };
 use crate::schedule::jitter_ms;
 
@@ -17,6 +17,11 @@ use super::jobs::job_seed;
 use super::{Ctx, EventKind, State};
 
 /// Totals of one fire command.
+/// An instant proposed more than this long after it was due was missed by
+/// the leader (an outage or failover), not merely held back by its overlap
+/// policy until due.
+const BACKLOG_AFTER_MS: i64 = 1_000;
+
 #[derive(Default)]
 struct Tally {
     armed: u32,
@@ -146,7 +151,7 @@ impl State {
                 return;
             }
             let due = self.due_of(id, at);
-            self.create_occurrence(ctx, id, at, due, adv.assignee, false, tally);
+            self.create_occurrence(ctx, id, at, due, adv.assignee, false, false, tally);
             created += 1;
             let next = schedule
                 .next_after(time::to_datetime(at), seed)
@@ -161,6 +166,13 @@ impl State {
         let id = adv.job_id.as_str();
         let Some(job) = self.jobs.get(id) else { return };
         let policies = job.spec.policies.clone();
+        // A real backlog (instants the leader missed: more than one, or one
+        // well past due), as opposed to the one instant proposed on time
+        // because its overlap policy kept it from being armed ahead.
+        let real_backlog = late.len() > 1
+            || late
+                .first()
+                .is_some_and(|&at| ctx.now.saturating_sub(self.due_of(id, at)) > BACKLOG_AFTER_MS);
         let within_grace = |due: UnixMs| {
             policies
                 .misfire_grace_ms
@@ -189,7 +201,7 @@ impl State {
                 if max_runs != 0 && run_count >= max_runs {
                     break;
                 }
-                self.create_occurrence(ctx, id, at, due, adv.assignee, false, tally);
+                self.create_occurrence(ctx, id, at, due, adv.assignee, false, real_backlog, tally);
             } else {
                 let reason = if !runnable.contains(&i) {
                     format!(
@@ -225,6 +237,19 @@ impl State {
             .iter()
             .filter(|k| self.occurrences.get(k).is_some_and(|o| o.buffered))
             .count();
+        // While a `coalesce: all` backlog drains (one at a time, in order),
+        // new instants join its tail instead of being skipped (buffer-one
+        // keeps its one-waiting rule; replace never queues).
+        if buffered > 0
+            && job.spec.policies.coalesce == crate::model::Coalesce::All
+            && matches!(job.spec.policies.overlap, Overlap::Allow | Overlap::Skip)
+        {
+            return if buffered < MAX_QUEUED_PER_JOB {
+                Admit::Buffer
+            } else {
+                Admit::Refuse("the backlog queue is full")
+            };
+        }
         match job.spec.policies.overlap {
             Overlap::Allow if (open.len() as u32) < job.spec.policies.instances() => Admit::Arm,
             Overlap::Allow => Admit::Refuse("max instances reached"),
@@ -250,6 +275,7 @@ impl State {
         due: UnixMs,
         assignee: NodeId,
         manual: bool,
+        backlog: bool,
         tally: &mut Tally,
     ) {
         let key = OccKey {
@@ -259,7 +285,15 @@ impl State {
         if self.occurrences.contains_key(&key) {
             return; // idempotent per key
         }
-        match self.admit(job_id) {
+        let mut admit = self.admit(job_id);
+        // The runs a backlog's coalesce policy chose wait for the run in
+        // flight instead of being skipped: one at a time and in order, each
+        // with a token issued when it is released, so tokens increase in the
+        // order effects happen and a fencing sink accepts them all.
+        if backlog && matches!(admit, Admit::Refuse(_)) {
+            admit = Admit::Buffer;
+        }
+        match admit {
             Admit::Arm => {}
             Admit::Replace => {
                 for open in self.open_of(job_id) {
@@ -272,7 +306,7 @@ impl State {
                     self.count_run(job_id);
                 }
                 let e = self.emit(ctx, EventKind::OccurrenceArmed, job_id, Some(&key));
-                e.detail = "buffered behind the occurrence in flight".into();
+                e.detail = "queued behind the occurrence in flight".into();
                 tally.armed += 1;
                 tally.keys.push(key);
                 return;
@@ -383,7 +417,9 @@ impl State {
                 keys: vec![key],
             };
         }
-        self.create_occurrence(ctx, job_id, ctx.now, ctx.now, assignee, true, &mut tally);
+        self.create_occurrence(
+            ctx, job_id, ctx.now, ctx.now, assignee, true, false, &mut tally,
+        );
         Response::Fired {
             armed: tally.armed,
             missed: tally.missed,

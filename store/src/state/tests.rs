@@ -270,6 +270,50 @@ fn misfire_grace_and_coalesce_all() {
 }
 
 #[test]
+fn a_coalesce_all_backlog_drains_in_order_under_rising_tokens() {
+    let mut log = Log::new();
+    let mut spec = every("a", 1);
+    spec.policies.coalesce = Coalesce::All;
+    log.create(spec); // max_instances 1
+    // Back 3 s late: 4 instants, one in flight, three queued (not skipped).
+    let r = log.fire("a", T0 + 3_000, T0 + 3_000);
+    assert!(
+        matches!(
+            r,
+            Response::Fired {
+                armed: 4,
+                missed: 0,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    let queued = |log: &Log, at| log.occ("a", at).buffered;
+    assert!(!queued(&log, T0));
+    assert!(queued(&log, T0 + 1_000) && queued(&log, T0 + 2_000) && queued(&log, T0 + 3_000));
+    // A new instant joins the tail of the queue instead of being skipped.
+    log.fire("a", T0 + 4_000, T0 + 4_000);
+    assert!(queued(&log, T0 + 4_000), "{:?}", log.occ("a", T0 + 4_000));
+    // Each end releases the next instant, with a token above every earlier one.
+    let mut last_token = log.occ("a", T0).current().expect("attempt").token;
+    for i in 0..4 {
+        let at = T0 + i * 1_000;
+        let fate = log.report("a", at, finished(AttemptState::Succeeded, T0 + 5_000));
+        assert_eq!(fate, ReportFate::Accepted);
+        let next = log.occ("a", at + 1_000);
+        assert!(!next.buffered, "instant {} not released", i + 1);
+        let token = next.current().expect("released attempt").token;
+        assert!(token > last_token, "tokens must rise in run order");
+        last_token = token;
+        assert!(
+            i == 3 || queued(&log, at + 2_000),
+            "only one released at a time"
+        );
+    }
+    log.state.check_invariants();
+}
+
+#[test]
 fn coalesce_latest_and_earliest_run_one() {
     for (coalesce, runs_at) in [(Coalesce::Latest, T0 + 4_000), (Coalesce::Earliest, T0)] {
         let mut log = Log::new();
