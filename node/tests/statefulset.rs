@@ -12,9 +12,9 @@
 //!    under the headless Service to the pod's own loopback address
 //!    (127.X.Y.10+k, X.Y random so that runs do not collide), and its
 //!    volume is a directory of the test mounted at the manifest's
-//!    mountPath. Then: bootstrap, a restart of pod 1 on its volume, scaling
-//!    to five and back to three by the README's procedure, and pod 0 losing
-//!    its volume.
+//!    mountPath. Then: bootstrap, pod 1 recreated on its volume with a new
+//!    IP, scaling to five and back to three by the README's procedure, and
+//!    pod 0 losing its volume.
 //!
 //! Both need things a developer machine may lack (root and `unshare`; the
 //! validator). Without them a test prints why and passes, unless `CI` is
@@ -248,11 +248,15 @@ impl StatefulSet {
     }
 }
 
-/// The pretend pod network: pod k at 127.X.Y.(10+k), names in a hosts file.
+/// The pretend pod network: pod k at 127.X.Y.(10+k), or 127.X.Y.(20+k)
+/// once it has been moved (a recreated pod gets a new IP), names in a hosts
+/// file that every pod sees.
 struct Net {
     base: String,
     hosts: PathBuf,
     root: PathBuf,
+    names: Vec<String>,
+    moved: std::collections::BTreeSet<u64>,
 }
 
 impl Net {
@@ -260,29 +264,46 @@ impl Net {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u32(std::process::id());
         let r = h.finish();
-        let base = format!("127.{}.{}", 100 + r % 100, (r >> 8) % 250 + 1);
-        let hosts = root.join("hosts");
-        let mut lines = String::from("127.0.0.1 localhost\n");
-        for k in 0..pods {
-            lines.push_str(&format!(
-                "{base}.{} {} {}.{} {}\n",
-                10 + k,
-                sts.fqdn(k),
-                sts.pod_name(k),
-                sts.service,
-                sts.pod_name(k)
-            ));
-        }
-        std::fs::write(&hosts, lines).expect("write hosts file");
-        Net {
-            base,
-            hosts,
+        let net = Net {
+            base: format!("127.{}.{}", 100 + r % 100, (r >> 8) % 250 + 1),
+            hosts: root.join("hosts"),
             root: root.to_path_buf(),
+            names: (0..pods)
+                .map(|k| {
+                    format!(
+                        "{} {}.{} {}",
+                        sts.fqdn(k),
+                        sts.pod_name(k),
+                        sts.service,
+                        sts.pod_name(k)
+                    )
+                })
+                .collect(),
+            moved: Default::default(),
+        };
+        net.write_hosts();
+        net
+    }
+
+    /// Rewrites the hosts file in place (same inode), so the pods' bind
+    /// mounts see the change, as cluster DNS would serve it.
+    fn write_hosts(&self) {
+        let mut lines = String::from("127.0.0.1 localhost\n");
+        for (k, names) in (0u64..).zip(&self.names) {
+            lines.push_str(&format!("{} {names}\n", self.ip(k)));
         }
+        std::fs::write(&self.hosts, lines).expect("write hosts file");
+    }
+
+    /// Pod `k` comes back with another IP.
+    fn move_pod(&mut self, k: u64) {
+        self.moved.insert(k);
+        self.write_hosts();
     }
 
     fn ip(&self, k: u64) -> String {
-        format!("{}.{}", self.base, 10 + k)
+        let offset = if self.moved.contains(&k) { 20 } else { 10 };
+        format!("{}.{}", self.base, offset + k)
     }
 
     fn volume(&self, k: u64) -> PathBuf {
@@ -423,7 +444,7 @@ async fn statefulset_pods_bootstrap_restart_and_scale() {
     let sts = StatefulSet::load();
     assert_eq!(sts.replicas, 3, "the StatefulSet runs three replicas");
     let root = tempfile::tempdir().expect("tempdir");
-    let net = Net::new(root.path(), &sts, 5);
+    let mut net = Net::new(root.path(), &sts, 5);
     let sink = chaos_tests::sink::Sink::start().await.expect("sink");
 
     // podManagementPolicy: Parallel, so all three start at once.
@@ -471,16 +492,18 @@ async fn statefulset_pods_bootstrap_restart_and_scale() {
     };
     let before = wait_for("three runs of the job at the sink", fired(3)).await;
 
-    // Pod 1 is deleted and comes back on its volume: SIGTERM, then the same
-    // container again.
-    let p1 = pods.get_mut(&1).expect("pod 1");
+    // Pod 1 is deleted (SIGTERM) and recreated on its volume, with a new
+    // pod IP behind the same DNS name: its peers must find it again.
+    let mut p1 = pods.remove(&1).expect("pod 1");
     let exit = p1.terminate(Duration::from_secs(30)).await;
     assert!(
         exit.is_some_and(|e| e.success()),
         "pod 1 did not stop cleanly: {exit:?}"
     );
-    p1.restart().expect("restart pod 1");
-    let a1 = p1.addr.clone();
+    drop(p1);
+    net.move_pod(1);
+    pods.insert(1, start_pod(&sts, &net, 1));
+    let a1 = addr(&pods, 1);
     wait_for(
         "pod 1 to rejoin as node 2, the same member, and serve the job",
         || async {
@@ -499,6 +522,34 @@ async fn statefulset_pods_bootstrap_restart_and_scale() {
     )
     .await;
     assert_eq!(pinned_id(&net, 1).as_deref(), Some("2"));
+    // A write through pod 0 reaches pod 1 at its new IP: either it is
+    // replicated there, or (if node 2 leads again) forwarded there.
+    let c0 = JobServiceClient::connect(format!("http://{}", addr(&pods, 0)))
+        .await
+        .expect("connect");
+    wait_for("a write through pod 0 after pod 1 moved", || {
+        let mut c0 = c0.clone();
+        async move {
+            match c0.create_job(harness::daily_job("after-restart")).await {
+                // A retry of a write whose answer was lost.
+                Err(s) if s.code() == tonic::Code::AlreadyExists => Some(()),
+                r => r.ok().map(|_| ()),
+            }
+        }
+    })
+    .await;
+    wait_for("pod 1 at its new IP to serve the new write", || async {
+        let mut c = JobServiceClient::connect(format!("http://{a1}"))
+            .await
+            .ok()?;
+        c.get_job(pb::GetJobRequest {
+            id: "after-restart".into(),
+        })
+        .await
+        .ok()
+        .map(|_| ())
+    })
+    .await;
 
     // kubectl scale --replicas=5: pods 3 and 4 start empty and join as voters.
     for k in 3..5 {
