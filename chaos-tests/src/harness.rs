@@ -22,6 +22,19 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// A process started exactly as given, rather than as `schedulerd --id N
+/// --listen ADDR --data-dir DIR EXTRA...` (e.g. schedulerd inside its own
+/// namespaces, with a StatefulSet's args).
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its whole environment: nothing is inherited from the test.
+    pub env: Vec<(String, String)>,
+}
+
 /// One schedulerd process; killed on drop.
 pub struct Proc {
     /// Node id.
@@ -33,6 +46,7 @@ pub struct Proc {
     bin: PathBuf,
     child: Option<Child>,
     extra: Vec<String>,
+    launch: Option<Launch>,
 }
 
 impl Proc {
@@ -45,13 +59,34 @@ impl Proc {
             bin: bin.to_path_buf(),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            launch: None,
+        };
+        p.spawn()?;
+        Ok(p)
+    }
+
+    /// Starts `launch` as node `id`, reachable at `addr`; its stderr goes to
+    /// `<dir>.log` (appended to across restarts). [`Proc::restart`] starts
+    /// the same command again.
+    pub fn start_with(id: u64, addr: &str, dir: &Path, launch: Launch) -> std::io::Result<Proc> {
+        let mut p = Proc {
+            id,
+            addr: addr.to_string(),
+            dir: dir.to_path_buf(),
+            bin: launch.program.clone(),
+            child: None,
+            extra: Vec::new(),
+            launch: Some(launch),
         };
         p.spawn()?;
         Ok(p)
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {
-        let log = std::fs::File::create(self.dir.with_extension("log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))?;
         let mut cmd = Command::new(&self.bin);
         // If the harness itself dies (a killed test runner or benchmark),
         // its nodes die with it instead of running on as orphans.
@@ -68,6 +103,17 @@ impl Proc {
                     Ok(())
                 });
             }
+        }
+        if let Some(launch) = &self.launch {
+            let child = cmd
+                .args(&launch.args)
+                .env_clear()
+                .envs(launch.env.iter().map(|(k, v)| (k, v)))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?;
+            self.child = Some(child);
+            return Ok(());
         }
         let child = cmd
             .args(["--id", &self.id.to_string(), "--listen", &self.addr])
@@ -131,7 +177,8 @@ impl Proc {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// Kills and starts again on the same data dir (without `--bootstrap`).
+    /// Kills and starts again on the same data dir (without `--bootstrap`;
+    /// a [`Launch`] starts unchanged).
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.kill();
         self.extra.retain(|a| a != "--bootstrap");

@@ -36,12 +36,18 @@ pub async fn run(
         let id = i + 1;
         let listen = format!("127.0.0.1:{}", u64::from(port) + i);
         let args = Args {
-            id,
+            id: Some(id),
+            id_from_hostname: false,
             data_dir: dir.join(format!("node-{id}")),
             listen: listen.clone(),
             advertise: None,
             bootstrap: id == 1,
-            join: (id != 1).then(|| first.clone()),
+            join: if id == 1 {
+                Vec::new()
+            } else {
+                vec![first.clone()]
+            },
+            peers: Vec::new(),
             enable_shell_executor: shell,
             config: None,
             metrics: None,

@@ -32,11 +32,16 @@ use crate::raft::{RaftTiming, config, service::RaftTransport};
 const ID_FILE: &str = "node.id";
 /// How long a joining node keeps asking to be added.
 const JOIN_DEADLINE: Duration = Duration::from_secs(300);
+/// How long to wait for one peer's status.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause between rounds of join or discovery attempts.
+const RETRY: Duration = Duration::from_millis(500);
 /// How long a leader waits for leadership to move before shutting down anyway.
 const HANDOVER_WAIT: Duration = Duration::from_secs(3);
 
-/// Whether the data dir is new; fails if it belongs to another node id.
-fn claim_data_dir(dir: &Path, id: u64) -> anyhow::Result<bool> {
+/// The id pinned to the data dir by an earlier start, if any (creating the
+/// dir); fails if it belongs to another node id.
+fn pinned_id(dir: &Path, id: u64) -> anyhow::Result<Option<u64>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
     let path = dir.join(ID_FILE);
     match std::fs::read_to_string(&path) {
@@ -51,11 +56,25 @@ fn claim_data_dir(dir: &Path, id: u64) -> anyhow::Result<bool> {
                     dir.display()
                 );
             }
-            Ok(false)
+            Ok(Some(existing))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Whether the Raft storage holds nothing: no log entry (purged or not) and
+/// no vote. Read before Raft starts, so a node whose `node.id` is missing
+/// but whose log is not (a first start that crashed after joining) is not
+/// mistaken for a new one.
+async fn storage_is_empty(log: &mut store::raft::LogStore) -> anyhow::Result<bool> {
+    use openraft::storage::RaftLogStorage;
+    let state = log
+        .get_log_state()
+        .await
+        .context("reading the raft log state")?;
+    let vote = log.read_vote().await.context("reading the raft vote")?;
+    Ok(state.last_log_id.is_none() && vote.is_none())
 }
 
 fn write_id(dir: &Path, id: u64) -> anyhow::Result<()> {
@@ -71,13 +90,26 @@ pub async fn run(
     args: Args,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let fresh = claim_data_dir(&args.data_dir, args.id)?;
+    let id = args.node_id()?;
+    let pinned = pinned_id(&args.data_dir, id)?;
     let advertise = args.advertise();
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
 
-    let store = store::raft::open(&args.data_dir).context("opening raft storage")?;
+    let mut store = store::raft::open(&args.data_dir).context("opening raft storage")?;
+    let fresh = match (pinned, storage_is_empty(&mut store.log_store).await?) {
+        (Some(_), _) => false,
+        (None, true) => true,
+        (None, false) => {
+            tracing::warn!(
+                "data dir has raft state but no {ID_FILE} (an earlier first start stopped \
+                 after joining): keeping the state and rejoining as before"
+            );
+            write_id(&args.data_dir, id)?;
+            false
+        }
+    };
     let state = store.state_machine.handle();
     let journal = Journal::open(&store.db).context("opening the attempt journal")?;
     // The lease outlasts an election, so armed runs go ahead while a new
@@ -92,7 +124,7 @@ pub async fn run(
     };
     let contacts = Contacts::default();
     let raft = Raft::new(
-        args.id,
+        id,
         config(&timing)?,
         Network::new(channels.clone(), contacts.clone()),
         store.log_store,
@@ -101,7 +133,7 @@ pub async fn run(
     .await
     .context("starting raft")?;
     let node = Node {
-        id: args.id,
+        id,
         addr: advertise.clone(),
         raft: raft.clone(),
         state,
@@ -116,7 +148,18 @@ pub async fn run(
     let reporter = Reporter::start(node.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    // Readiness ("" and the job service) waits for membership and a leader
+    // (track_health); tonic-health starts "" as SERVING, which would make a
+    // pod that is still joining ready.
     health.set_not_serving::<JobServiceServer<Jobs>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    // Liveness: the cluster service answers status with or without a
+    // leader, so it is SERVING for as long as the process serves at all. A
+    // liveness probe must not restart a node only because it is in a
+    // minority partition.
+    health.set_serving::<ClusterServiceServer<Cluster>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -142,26 +185,24 @@ pub async fn run(
             let _ = stop_rx.await;
         });
     let server = tokio::spawn(server);
-    tracing::info!(id = args.id, listen = %args.listen, advertise = %advertise, fresh, "schedulerd started");
+    tracing::info!(id, listen = %args.listen, advertise = %advertise, fresh, "schedulerd started");
+    tokio::spawn(track_health(node.clone(), health));
 
     if fresh {
         if args.bootstrap {
-            let members = BTreeMap::from([(args.id, BasicNode::new(&advertise))]);
-            raft.initialize(members)
-                .await
-                .context("bootstrapping a one-node cluster")?;
-            tracing::info!("bootstrapped a new cluster");
-        } else if let Some(seed) = &args.join {
-            join(&node, seed).await?;
+            bootstrap(&node).await?;
+        } else if !args.join.is_empty() {
+            join(&node, &args.join, &args.data_dir).await?;
+        } else if !args.peers.is_empty() {
+            join_or_bootstrap(&node, &args.peers, &args.data_dir).await?;
         }
-        write_id(&args.data_dir, args.id)?;
-    } else if args.bootstrap || args.join.is_some() {
+        write_id(&args.data_dir, id)?;
+    } else if args.bootstrap || !args.join.is_empty() || !args.peers.is_empty() {
         tracing::info!(
-            "data dir is not empty: ignoring --bootstrap/--join and rejoining as before"
+            "data dir is not empty: ignoring --bootstrap/--join/--peers and rejoining as before"
         );
     }
 
-    tokio::spawn(track_health(node.clone(), health));
     tokio::spawn(leader::run(node.clone(), FiringConfig::default()));
     let runner_cfg = RunnerConfig {
         shell_enabled: args.enable_shell_executor,
@@ -189,40 +230,168 @@ pub async fn run(
     Ok(())
 }
 
-/// Asks `seed` to add this node until it succeeds or the deadline passes.
-async fn join(node: &Node, seed: &str) -> anyhow::Result<()> {
+async fn bootstrap(node: &Node) -> anyhow::Result<()> {
+    let members = BTreeMap::from([(node.id, BasicNode::new(&node.addr))]);
+    node.raft
+        .initialize(members)
+        .await
+        .context("bootstrapping a one-node cluster")?;
+    tracing::info!("bootstrapped a new cluster");
+    Ok(())
+}
+
+/// The cluster status as `addr` reports it.
+async fn ask_status(node: &Node, addr: &str) -> Result<proto::v1::ClusterStatus, String> {
+    let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
+    let mut client = ClusterServiceClient::new(ch);
+    let mut req = tonic::Request::new(proto::v1::StatusRequest {});
+    req.set_timeout(STATUS_TIMEOUT);
+    match tokio::time::timeout(STATUS_TIMEOUT, client.status(req)).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
+        Err(_) => Err(format!("no answer within {STATUS_TIMEOUT:?}")),
+    }
+}
+
+/// Refuses to join a cluster that already lists this node: this data dir is
+/// empty, so its volume was lost or replaced, and a voter that comes back
+/// with an empty log can elect a leader that lacks committed entries.
+fn refuse_if_member(node: &Node, s: &proto::v1::ClusterStatus, dir: &Path) -> anyhow::Result<()> {
+    if let Some(m) = s.members.iter().find(|m| m.id == node.id) {
+        bail!(
+            "node {id} is already a {role} of the cluster (at {addr}), but data dir {dir} is \
+             empty: its volume was lost or replaced. Rejoining with an empty log could lose \
+             committed writes, so this node will not. Remove the old member first \
+             (`clusterctl leave --id {id}`), then start this node again: it joins as new.",
+            id = node.id,
+            role = if m.voter { "voter" } else { "learner" },
+            addr = m.addr,
+            dir = dir.display(),
+        );
+    }
+    Ok(())
+}
+
+/// Asks each of `seeds` in turn to add this node until one does or the
+/// deadline passes; refuses first if a seed lists this node already.
+async fn join(node: &Node, seeds: &[String], dir: &Path) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last_error = String::new();
+    // Once asked, this node may be listed because of its own request (an
+    // answer lost on the way back), so only the first check can tell.
+    let mut asked = false;
     while tokio::time::Instant::now() < deadline {
-        let attempt = async {
-            let ch = node.channels.get(seed).map_err(|e| e.to_string())?;
-            let mut client = ClusterServiceClient::new(ch);
-            client
-                .add_member(proto::v1::AddMemberRequest {
-                    id: node.id,
-                    addr: node.addr.clone(),
-                })
-                .await
-                .map_err(|s| format!("{}: {}", s.code(), s.message()))
-        };
-        match attempt.await {
-            Ok(_) => {
-                tracing::info!(seed, "joined the cluster");
-                return Ok(());
-            }
-            Err(e) if e.contains("AlreadyExists") || e.starts_with("Already") => {
-                bail!("join refused by {seed}: {e}");
-            }
-            Err(e) => {
-                if e != last_error {
-                    tracing::warn!(seed, error = %e, "join not accepted yet; retrying");
+        for seed in seeds {
+            if !asked {
+                match ask_status(node, seed).await {
+                    Ok(s) => refuse_if_member(node, &s, dir)?,
+                    // Not reachable yet: ask the next seed.
+                    Err(e) => {
+                        let e = format!("{seed}: {e}");
+                        if e != last_error {
+                            tracing::warn!(error = %e, "join: seed not reachable yet; retrying");
+                        }
+                        last_error = e;
+                        continue;
+                    }
                 }
-                last_error = e;
+            }
+            asked = true;
+            let attempt = async {
+                let ch = node.channels.get(seed).map_err(|e| e.to_string())?;
+                let mut client = ClusterServiceClient::new(ch);
+                client
+                    .add_member(proto::v1::AddMemberRequest {
+                        id: node.id,
+                        addr: node.addr.clone(),
+                    })
+                    .await
+                    .map_err(|s| {
+                        if s.code() == tonic::Code::AlreadyExists {
+                            format!("AlreadyExists: {}", s.message())
+                        } else {
+                            format!("{:?}: {}", s.code(), s.message())
+                        }
+                    })
+            };
+            match attempt.await {
+                Ok(_) => {
+                    tracing::info!(seed, "joined the cluster");
+                    return Ok(());
+                }
+                Err(e) if e.starts_with("AlreadyExists") => {
+                    bail!("join refused by {seed}: {e}");
+                }
+                Err(e) => {
+                    let e = format!("{seed}: {e}");
+                    if e != last_error {
+                        tracing::warn!(error = %e, "join not accepted yet; retrying");
+                    }
+                    last_error = e;
+                }
             }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(RETRY).await;
     }
-    bail!("could not join through {seed} within {JOIN_DEADLINE:?}: {last_error}")
+    bail!(
+        "could not join through {} within {JOIN_DEADLINE:?}: {last_error}",
+        seeds.join(",")
+    )
+}
+
+/// `--peers` on an empty data dir: join the cluster that any peer reports;
+/// when none reports one, the first peer bootstraps, but only after every
+/// other peer has answered that it has no cluster either. A peer that does
+/// not answer might hold the cluster's data (pod 0 lost its volume while the
+/// others restart), so silence never counts as "no cluster": that is why
+/// the StatefulSet starts its pods in parallel.
+async fn join_or_bootstrap(node: &Node, peers: &[String], dir: &Path) -> anyhow::Result<()> {
+    let first = peers.first().is_some_and(|p| *p == node.addr);
+    let others: Vec<&String> = peers.iter().filter(|p| **p != node.addr).collect();
+    let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+    let mut last_wait = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let mut silent = Vec::new();
+        let mut cluster = None;
+        for peer in &others {
+            match ask_status(node, peer).await {
+                // This node under another of its names.
+                Ok(s) if s.answered_by == node.id => {}
+                Ok(s) if !s.members.is_empty() => {
+                    cluster = Some(s);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => silent.push(format!("{peer} ({e})")),
+            }
+        }
+        if let Some(s) = cluster {
+            refuse_if_member(node, &s, dir)?;
+            tracing::info!(leader = ?s.leader, "a cluster exists: joining it");
+            let seeds: Vec<String> = others.iter().map(|p| (*p).clone()).collect();
+            return join(node, &seeds, dir).await;
+        }
+        if first && silent.is_empty() {
+            return bootstrap(node).await;
+        }
+        let wait = if first {
+            format!(
+                "waiting for every peer to answer before bootstrapping; silent: {}",
+                silent.join(", ")
+            )
+        } else {
+            format!(
+                "waiting for {} (the first peer) to bootstrap the cluster",
+                peers.first().map_or("", String::as_str)
+            )
+        };
+        if wait != last_wait {
+            tracing::info!("{wait}");
+            last_wait = wait;
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+    bail!("--peers: no cluster formed within {JOIN_DEADLINE:?}: {last_wait}")
 }
 
 /// SERVING once this node is a member and knows a leader.
