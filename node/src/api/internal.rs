@@ -76,13 +76,14 @@ impl NodeService for Internal {
         }
         let tokens: Vec<u64> = reports.iter().map(|r| r.token).collect();
         // Merged with every other node's reports of this window into one entry.
-        if !self.reporter.send_all(reports).await {
+        let Some(log_index) = self.reporter.send_all(reports).await else {
             return Err(self
                 .node
                 .unavailable("the report batch was not committed; re-send"));
-        }
+        };
         Ok(Response::new(ipb::ReportResultsResponse {
             committed: tokens,
+            log_index,
         }))
     }
 

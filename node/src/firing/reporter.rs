@@ -28,47 +28,64 @@ const QUEUE: usize = 65_536;
 /// How long a follower waits for the leader to commit its batch.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Item = (Report, oneshot::Sender<bool>);
+/// How long a committed batch may take to be applied here.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A report and who waits for it: the log index that committed it, or
+/// `None` when it is not known to be committed.
+type Item = (Report, oneshot::Sender<Option<u64>>);
 
 /// Handle to the batcher.
 #[derive(Clone)]
 pub struct Reporter {
     tx: mpsc::Sender<Item>,
+    state: store::raft::StateHandle,
 }
 
 impl Reporter {
     /// Starts the batcher for `node`.
     pub fn start(node: Node) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let state = node.state.clone();
         tokio::spawn(batch_loop(node, rx));
-        Reporter { tx }
+        Reporter { tx, state }
     }
 
     /// Sends `report`; true once it is committed (accepted, duplicate or
-    /// stale: either way the reporter may forget it).
+    /// stale: either way the reporter may forget it) *and applied here*, so
+    /// this node's runner never sees the attempt as still armed after its
+    /// journal forgot it.
     pub async fn send(&self, report: Report) -> bool {
         let (done, wait) = oneshot::channel();
         if self.tx.send((report, done)).await.is_err() {
             return false;
         }
-        wait.await.unwrap_or(false)
+        let Some(index) = wait.await.ok().flatten() else {
+            return false;
+        };
+        // Waited here, not in the batch loop, so batches keep flowing. On a
+        // timeout the report is re-sent; a duplicate report is harmless.
+        let applied = tokio::time::timeout(APPLY_TIMEOUT, self.state.wait_applied(index)).await;
+        matches!(applied, Ok(Ok(_)))
     }
 
-    /// Sends every report; true once all of them are committed.
-    pub async fn send_all(&self, reports: Vec<Report>) -> bool {
+    /// Sends every report; the index of the last entry that committed them,
+    /// once all are committed (not waiting for this node to apply it: the
+    /// leader's handler uses this, and the reporting node waits for itself).
+    pub async fn send_all(&self, reports: Vec<Report>) -> Option<u64> {
         let mut waits = Vec::with_capacity(reports.len());
         for report in reports {
             let (done, wait) = oneshot::channel();
             if self.tx.send((report, done)).await.is_err() {
-                return false;
+                return None;
             }
             waits.push(wait);
         }
-        let mut all = true;
+        let mut last = 0;
         for wait in waits {
-            all &= wait.await.unwrap_or(false);
+            last = last.max(wait.await.ok().flatten()?);
         }
-        all
+        Some(last)
     }
 }
 
@@ -82,19 +99,19 @@ async fn batch_loop(node: Node, mut rx: mpsc::Receiver<Item>) {
                 Ok(None) | Err(_) => break,
             }
         }
-        let (reports, waiters): (Vec<Report>, Vec<oneshot::Sender<bool>>) =
+        let (reports, waiters): (Vec<Report>, Vec<oneshot::Sender<Option<u64>>>) =
             batch.into_iter().unzip();
-        let ok = commit(&node, reports).await;
+        let index = commit(&node, reports).await;
         for w in waiters {
-            let _ = w.send(ok);
+            let _ = w.send(index);
         }
     }
 }
 
 /// Commits one batch: as a log entry when this node leads, else through the
-/// leader's `ReportResults`. False when it is not known to be committed
-/// (the caller re-sends; a duplicate report is harmless).
-async fn commit(node: &Node, reports: Vec<Report>) -> bool {
+/// leader's `ReportResults`. The entry's index, or `None` when it is not
+/// known to be committed (the caller re-sends; a duplicate is harmless).
+async fn commit(node: &Node, reports: Vec<Report>) -> Option<u64> {
     if node.raft.metrics().borrow().state == ServerState::Leader {
         return node
             .write_as_leader(Command::Report {
@@ -102,19 +119,16 @@ async fn commit(node: &Node, reports: Vec<Report>) -> bool {
                 reports,
             })
             .await
-            .is_ok();
+            .ok()
+            .map(|w| w.index);
     }
-    let Some((_, addr)) = node.leader() else {
-        return false;
-    };
-    let Ok(channel) = node.channels.get(&addr) else {
-        return false;
-    };
+    let (_, addr) = node.leader()?;
+    let channel = node.channels.get(&addr).ok()?;
     let mut encoded = Vec::with_capacity(reports.len());
     for r in &reports {
         let Ok(bytes) = postcard::to_allocvec(r) else {
             tracing::error!(token = r.token, "encoding an attempt report");
-            return false;
+            return None;
         };
         encoded.push(ipb::AttemptReport {
             occurrence_id: r.key.id(),
@@ -128,10 +142,13 @@ async fn commit(node: &Node, reports: Vec<Report>) -> bool {
     });
     req.set_timeout(RPC_TIMEOUT);
     match NodeServiceClient::new(channel).report_results(req).await {
-        Ok(reply) => reply.into_inner().committed.len() == reports.len(),
+        Ok(reply) => {
+            let reply = reply.into_inner();
+            (reply.committed.len() == reports.len()).then_some(reply.log_index)
+        }
         Err(e) => {
             tracing::debug!(error = %e, reports = reports.len(), "report batch not committed; will re-send");
-            false
+            None
         }
     }
 }
