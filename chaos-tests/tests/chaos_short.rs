@@ -55,7 +55,7 @@ async fn a_short_chaos_run_keeps_every_guarantee() {
         "too few faults injected:\n{summary}"
     );
     assert!(
-        report.counts.expected > 50 && report.counts.accepted > 50,
+        report.counts.expected > 20 && report.counts.accepted > 20,
         "the workload hardly ran:\n{summary}"
     );
 }
