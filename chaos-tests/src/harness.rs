@@ -47,20 +47,15 @@ pub struct Proc {
     child: Option<Child>,
     extra: Vec<String>,
     launch: Option<Launch>,
+    /// Extra environment (the chaos harness's clock skew: LD_PRELOAD of
+    /// libfaketime), applied at the next spawn.
+    env: Vec<(String, String)>,
 }
 
 impl Proc {
     /// Starts node `id` under `root` with extra flags.
     pub fn start(bin: &Path, id: u64, root: &Path, extra: &[&str]) -> std::io::Result<Proc> {
-        let mut p = Proc {
-            id,
-            addr: format!("127.0.0.1:{}", free_port()),
-            dir: root.join(format!("node-{id}")),
-            bin: bin.to_path_buf(),
-            child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            launch: None,
-        };
+        let mut p = Proc::new(bin, id, root, &format!("127.0.0.1:{}", free_port()), extra);
         p.spawn()?;
         Ok(p)
     }
@@ -77,17 +72,55 @@ impl Proc {
             child: None,
             extra: Vec::new(),
             launch: Some(launch),
+            env: Vec::new(),
         };
         p.spawn()?;
         Ok(p)
     }
 
+    /// Node `id` listening on `addr`, not started yet: the chaos harness
+    /// needs every address before any node starts (to route each link
+    /// through its proxy). Start it with [`Proc::launch`].
+    pub fn new(bin: &Path, id: u64, root: &Path, addr: &str, extra: &[&str]) -> Proc {
+        Proc {
+            id,
+            addr: addr.to_string(),
+            dir: root.join(format!("node-{id}")),
+            bin: bin.to_path_buf(),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            launch: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Starts the process if it is not running.
+    pub fn launch(&mut self) -> std::io::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.spawn()
+    }
+
+    /// Sets the environment of the next spawn (e.g. libfaketime).
+    pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        self.env = env;
+    }
+
+    /// Whether a process was started and not killed by the harness (it
+    /// may still have exited by itself; see [`Proc::exited`]).
+    pub fn started(&self) -> bool {
+        self.child.is_some()
+    }
+
     fn spawn(&mut self) -> std::io::Result<()> {
+        // Append: a restarted node's earlier log stays for the post-mortem.
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.with_extension("log"))?;
         let mut cmd = Command::new(&self.bin);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         // If the harness itself dies (a killed test runner or benchmark),
         // its nodes die with it instead of running on as orphans.
         #[cfg(target_os = "linux")]
@@ -183,6 +216,17 @@ impl Proc {
         self.kill();
         self.extra.retain(|a| a != "--bootstrap");
         self.spawn()
+    }
+
+    /// After a kill: start again without `--bootstrap` (same data dir).
+    pub fn relaunch(&mut self) -> std::io::Result<()> {
+        self.extra.retain(|a| a != "--bootstrap");
+        self.launch()
+    }
+
+    /// The OS process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 }
 

@@ -31,6 +31,15 @@ pub struct Hit {
     pub accepted: bool,
 }
 
+impl Hit {
+    /// The receive time in Unix milliseconds.
+    pub fn received_ms(&self) -> i64 {
+        self.received_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     hits: Vec<Hit>,
@@ -114,6 +123,20 @@ impl Sink {
             .status(status)
             .body(Full::new(Bytes::new()))
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    }
+
+    /// How many requests so far.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hits
+            .len()
+    }
+
+    /// Whether no request came yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Every request so far.

@@ -56,6 +56,7 @@ pub async fn run(
             election_max_ms: 500,
             snapshot_every: 20_000,
             label: Vec::new(),
+            dial_via: Vec::new(),
         };
         let mut stop = stop_tx.subscribe();
         tasks.push(tokio::spawn(async move {

@@ -76,6 +76,12 @@ pub struct Args {
     /// Build a snapshot after this many log entries.
     #[arg(long, env = "SCHEDULERD_SNAPSHOT_EVERY", default_value_t = 20_000)]
     pub snapshot_every: u64,
+    /// Testing: dial peer ADDR through PROXY instead (ADDR=PROXY, repeatable).
+    /// The chaos harness routes every node-to-node link through its own
+    /// proxy this way, to cut or delay it without root. Advertised
+    /// addresses stay the real ones.
+    #[arg(long = "dial-via", env = "SCHEDULERD_DIAL_VIA", value_delimiter = ',')]
+    pub dial_via: Vec<String>,
 }
 
 impl Args {
@@ -101,6 +107,19 @@ impl Args {
             .map(|kv| match kv.split_once('=') {
                 Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
                 _ => Err(anyhow::anyhow!("--label: {kv:?} is not KEY=VALUE")),
+            })
+            .collect()
+    }
+
+    /// `--dial-via` as a map from peer address to the address to dial.
+    pub fn dial_via(&self) -> anyhow::Result<std::collections::HashMap<String, String>> {
+        self.dial_via
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((a, p)) if !a.is_empty() && !p.is_empty() => {
+                    Ok((a.to_string(), p.to_string()))
+                }
+                _ => Err(anyhow::anyhow!("--dial-via: {kv:?} is not ADDR=PROXY")),
             })
             .collect()
     }

@@ -115,7 +115,7 @@ pub async fn run(
     // The lease outlasts an election, so armed runs go ahead while a new
     // leader is elected (DESIGN.md, "Leases").
     let lease = Lease::new(Duration::from_millis(3 * args.election_max_ms));
-    let channels = Channels::default();
+    let channels = Channels::with_dial_via(args.dial_via()?);
     let timing = RaftTiming {
         heartbeat_ms: args.heartbeat_ms,
         election_min_ms: args.election_min_ms,

@@ -20,23 +20,7 @@ use proto::v1::job_service_client::JobServiceClient;
 use serde_json::json;
 
 fn schedulerd() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().context("bench binary has no directory")?;
-    let bin = dir.join("schedulerd");
-    if !bin.exists() {
-        let release = dir.ends_with("release");
-        let mut cmd = std::process::Command::new("cargo");
-        cmd.args(["build", "-p", "node", "--bin", "schedulerd"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let ok = cmd
-            .status()
-            .context("running cargo build for schedulerd")?
-            .success();
-        anyhow::ensure!(ok && bin.exists(), "could not build {}", bin.display());
-    }
-    Ok(bin)
+    Ok(chaos_tests::binaries::schedulerd()?)
 }
 
 fn flag(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {

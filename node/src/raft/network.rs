@@ -31,16 +31,27 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone, Default)]
 pub struct Channels {
     inner: Arc<Mutex<HashMap<String, Channel>>>,
+    /// `--dial-via`: peer address -> address actually dialled (a test proxy).
+    dial_via: Arc<HashMap<String, String>>,
 }
 
 impl Channels {
+    /// Channels that dial some peers through other addresses (`--dial-via`).
+    pub fn with_dial_via(dial_via: HashMap<String, String>) -> Self {
+        Channels {
+            inner: Arc::default(),
+            dial_via: Arc::new(dial_via),
+        }
+    }
+
     /// The channel to `addr`, created (lazily connected) on first use.
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ch) = map.get(addr) {
             return Ok(ch.clone());
         }
-        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+        let target = self.dial_via.get(addr).map_or(addr, String::as_str);
+        let ch = Endpoint::from_shared(format!("http://{target}"))?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))

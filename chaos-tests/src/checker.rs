@@ -1,0 +1,613 @@
+//! The exactly-once checker: a [`History`] in, violations and figures out.
+//! Pure (no clock, no I/O), so its tests feed it hand-built histories.
+//!
+//! What it asserts (DESIGN.md, G1-G4):
+//! - at most one accepted effect per occurrence, and no attempt (token)
+//!   delivered twice (G1, G2);
+//! - a job's accepted effects carry strictly increasing tokens, and no
+//!   token serves two occurrences (fencing);
+//! - no attempt reaches the sink before its due instant;
+//! - every occurrence that the schedule engine says was due while the job
+//!   was certainly active reached the sink or was recorded as not run with
+//!   a reason (G3); and nothing reached it that the schedule never named;
+//! - acknowledged jobs exist at the end, acknowledged deletes stay
+//!   deleted (G4);
+//! - at most one leader per term.
+//!
+//! The windows in which a job was active are only known up to the span of
+//! the request that changed them, so expectations start `margin_after_ms`
+//! after an activating request was answered and end `margin_before_ms`
+//! before a deactivating one was sent: occurrences in between are allowed
+//! but not required.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use store::schedule::{Bounds, Schedule, jitter_ms};
+
+use crate::history::{Delivery, FinalJob, History, JobRecord, Ms, SpecVersion};
+
+/// Margins of the checker, in milliseconds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CheckParams {
+    /// Expectations start this long after an activating request's answer.
+    pub margin_after_ms: Ms,
+    /// And end this long before a deactivating request was sent, or
+    /// before the run's end.
+    pub margin_before_ms: Ms,
+    /// An occurrence up to this far outside a job's lifetime is still
+    /// plausible (commit times are uncertain, a node's clock may be off).
+    pub slack_ms: Ms,
+}
+
+impl Default for CheckParams {
+    fn default() -> Self {
+        CheckParams {
+            margin_after_ms: 2_000,
+            margin_before_ms: 4_000,
+            slack_ms: 10_000,
+        }
+    }
+}
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Two accepted effects for one occurrence.
+    DuplicateEffect,
+    /// One attempt (token) reached the sink twice.
+    DuplicateStart,
+    /// An accepted effect whose token is not above the job's previous one.
+    StaleTokenAccepted,
+    /// One token on two occurrences.
+    TokenReused,
+    /// An attempt reached the sink before its due instant.
+    EarlyStart,
+    /// Due while the job was active, never delivered, no record why.
+    MissingOccurrence,
+    /// An occurrence the schedule never named (or of an unknown job).
+    UnexpectedOccurrence,
+    /// More occurrences than max_runs.
+    OverMaxRuns,
+    /// An acknowledged job (or delete) did not survive.
+    LostJob,
+    /// Two leaders in one term.
+    TwoLeaders,
+}
+
+impl Kind {
+    /// Safety (must never happen) rather than liveness (must happen in time).
+    pub fn is_safety(self) -> bool {
+        !matches!(self, Kind::MissingOccurrence)
+    }
+}
+
+/// One violation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Violation {
+    pub kind: Kind,
+    pub job_id: String,
+    /// The occurrence concerned, when there is one.
+    pub occurrence_id: Option<String>,
+    pub detail: String,
+}
+
+/// Lateness percentiles, in ms (receive time minus due instant).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Lateness {
+    pub count: usize,
+    pub p50: Option<Ms>,
+    pub p90: Option<Ms>,
+    pub p99: Option<Ms>,
+    pub p999: Option<Ms>,
+    pub max: Option<Ms>,
+}
+
+/// Time to recover after one heal: until the first accepted effect of an
+/// occurrence scheduled at or after the heal.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recovery {
+    pub healed_at_ms: Ms,
+    pub recovered_ms: Option<Ms>,
+}
+
+/// Counts of the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    pub deliveries: usize,
+    pub accepted: usize,
+    /// Refused: the occurrence already had its effect.
+    pub refused_duplicate: usize,
+    /// Refused: a token below the job's highest accepted one.
+    pub refused_stale: usize,
+    /// Occurrences whose every delivery was refused as stale: run by the
+    /// scheduler, but without effect under the sink rule (a later
+    /// occurrence's reassignment carried a higher token).
+    pub refused_only_occurrences: usize,
+    pub occurrences_delivered: usize,
+    pub expected: usize,
+    pub expected_delivered: usize,
+    pub expected_recorded: usize,
+    pub recorded_not_run: usize,
+    pub jobs: usize,
+    pub leader_samples: usize,
+    pub terms_seen: usize,
+}
+
+/// The checker's answer.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Outcome {
+    pub violations: Vec<Violation>,
+    pub counts: Counts,
+    pub lateness: Lateness,
+    pub recoveries: Vec<Recovery>,
+}
+
+impl Outcome {
+    /// Violations of one kind.
+    pub fn of(&self, kind: Kind) -> Vec<&Violation> {
+        self.violations.iter().filter(|v| v.kind == kind).collect()
+    }
+
+    /// Safety violations (everything but missing occurrences).
+    pub fn safety(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(|v| v.kind.is_safety())
+    }
+}
+
+/// `job@instant` split, with the instant in ms.
+pub fn parse_occurrence(id: &str) -> Option<(&str, Ms)> {
+    let (job, at) = id.rsplit_once('@')?;
+    let t = DateTime::parse_from_rfc3339(at).ok()?;
+    Some((job, t.timestamp_millis()))
+}
+
+/// The occurrence id of `job` at `at`, as DESIGN.md fixes it.
+pub fn occurrence_id(job: &str, at: Ms) -> String {
+    let t = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
+    format!("{job}@{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+/// A backlog record's range: "... occurrences from A up to B were not created".
+fn parse_backlog_range(reason: &str) -> Option<(Ms, Ms)> {
+    let rest = reason.split_once("occurrences from ")?.1;
+    let (a, rest) = rest.split_once(" up to ")?;
+    let b = rest.split_whitespace().next()?;
+    let a = DateTime::parse_from_rfc3339(a).ok()?.timestamp_millis();
+    let b = DateTime::parse_from_rfc3339(b).ok()?.timestamp_millis();
+    Some((a, b))
+}
+
+fn ms_to_dt(ms: Ms) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A compiled spec version.
+struct Compiled<'a> {
+    spec: &'a SpecVersion,
+    schedule: Option<Schedule>,
+    seed: u64,
+}
+
+impl Compiled<'_> {
+    fn new<'a>(job_id: &str, spec: &'a SpecVersion) -> Compiled<'a> {
+        let bounds = Bounds {
+            start: spec.start_ms.map(ms_to_dt),
+            end: spec.end_ms.map(ms_to_dt),
+        };
+        Compiled {
+            spec,
+            schedule: Schedule::compile(&spec.schedule, &spec.tz, bounds).ok(),
+            // The engine seeds random intervals with the job id's hash.
+            seed: xxhash_rust::xxh3::xxh3_64(job_id.as_bytes()),
+        }
+    }
+
+    /// Instants in `(from, to]`.
+    fn instants(&self, from: Ms, to: Ms) -> Vec<Ms> {
+        let Some(s) = &self.schedule else {
+            return Vec::new();
+        };
+        s.upcoming(ms_to_dt(from), self.seed)
+            .map(|t| t.timestamp_millis())
+            .take_while(|&t| t <= to)
+            .take(1_000_000)
+            .collect()
+    }
+
+    fn names(&self, at: Ms) -> bool {
+        self.schedule
+            .as_ref()
+            .and_then(|s| s.next_after(ms_to_dt(at - 1), self.seed))
+            .is_some_and(|t| t.timestamp_millis() == at)
+    }
+}
+
+/// Runs every check over `h`.
+pub fn check(h: &History, p: &CheckParams) -> Outcome {
+    let mut out = Outcome::default();
+    let jobs: HashMap<&str, &JobRecord> = h.jobs.iter().map(|j| (j.id.as_str(), j)).collect();
+    let compiled: HashMap<&str, Vec<Compiled>> = h
+        .jobs
+        .iter()
+        .map(|j| {
+            let c = j.versions.iter().map(|v| Compiled::new(&j.id, v)).collect();
+            (j.id.as_str(), c)
+        })
+        .collect();
+    let mut by_occ: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
+    for d in &h.deliveries {
+        by_occ.entry(d.occurrence_id.as_str()).or_default().push(d);
+    }
+
+    check_effects(h, &by_occ, &mut out);
+    check_tokens(h, &mut out);
+    check_timing(h, &jobs, &compiled, &by_occ, p, &mut out);
+    check_expected(h, &compiled, &by_occ, p, &mut out);
+    check_jobs(h, &mut out);
+    check_leaders(h, &mut out);
+    stats(h, &jobs, &by_occ, &mut out);
+    out.violations.sort();
+    out
+}
+
+/// Duplicates: two accepted effects, or one token twice, per occurrence.
+fn check_effects(h: &History, by_occ: &BTreeMap<&str, Vec<&Delivery>>, out: &mut Outcome) {
+    let _ = h;
+    for (occ, ds) in by_occ {
+        let job = ds.first().map_or(String::new(), |d| d.job_id.clone());
+        let accepted = ds.iter().filter(|d| d.accepted).count();
+        if accepted > 1 {
+            out.violations.push(Violation {
+                kind: Kind::DuplicateEffect,
+                job_id: job.clone(),
+                occurrence_id: Some(occ.to_string()),
+                detail: format!(
+                    "{accepted} accepted effects, tokens {:?}",
+                    ds.iter()
+                        .filter(|d| d.accepted)
+                        .map(|d| d.fencing_token)
+                        .collect::<Vec<_>>()
+                ),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for d in ds {
+            if !seen.insert(d.fencing_token) {
+                out.violations.push(Violation {
+                    kind: Kind::DuplicateStart,
+                    job_id: job.clone(),
+                    occurrence_id: Some(occ.to_string()),
+                    detail: format!(
+                        "token {} (attempt {}, node {}) reached the sink twice",
+                        d.fencing_token, d.attempt, d.node_id
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Fencing: accepted tokens increase per job; a token names one occurrence.
+fn check_tokens(h: &History, out: &mut Outcome) {
+    let mut highest: HashMap<&str, (u64, &str)> = HashMap::new();
+    let mut owner: HashMap<u64, &str> = HashMap::new();
+    let mut ordered: Vec<&Delivery> = h.deliveries.iter().collect();
+    // Stable: deliveries received in the same ms keep the sink's order.
+    ordered.sort_by_key(|d| d.received_ms);
+    for d in ordered {
+        if let Some(prev) = owner.insert(d.fencing_token, &d.occurrence_id)
+            && prev != d.occurrence_id
+        {
+            out.violations.push(Violation {
+                kind: Kind::TokenReused,
+                job_id: d.job_id.clone(),
+                occurrence_id: Some(d.occurrence_id.clone()),
+                detail: format!("token {} also carried {prev}", d.fencing_token),
+            });
+        }
+        if !d.accepted {
+            continue;
+        }
+        if let Some((top, top_occ)) = highest.get(d.job_id.as_str())
+            && d.fencing_token <= *top
+        {
+            out.violations.push(Violation {
+                kind: Kind::StaleTokenAccepted,
+                job_id: d.job_id.clone(),
+                occurrence_id: Some(d.occurrence_id.clone()),
+                detail: format!(
+                    "token {} accepted after {top} (of {top_occ})",
+                    d.fencing_token
+                ),
+            });
+            continue;
+        }
+        highest.insert(&d.job_id, (d.fencing_token, &d.occurrence_id));
+    }
+}
+
+/// Early starts, occurrences the schedule never named, and max_runs.
+fn check_timing(
+    h: &History,
+    jobs: &HashMap<&str, &JobRecord>,
+    compiled: &HashMap<&str, Vec<Compiled>>,
+    by_occ: &BTreeMap<&str, Vec<&Delivery>>,
+    p: &CheckParams,
+    out: &mut Outcome,
+) {
+    let mut per_job: BTreeMap<&str, usize> = BTreeMap::new();
+    for (occ, ds) in by_occ {
+        let Some(first) = ds.first() else { continue };
+        let unexpected = |detail: String| Violation {
+            kind: Kind::UnexpectedOccurrence,
+            job_id: first.job_id.clone(),
+            occurrence_id: Some(occ.to_string()),
+            detail,
+        };
+        let Some((job, at)) = parse_occurrence(occ).filter(|(j, _)| *j == first.job_id) else {
+            out.violations.push(unexpected(format!(
+                "malformed occurrence id for job {:?}",
+                first.job_id
+            )));
+            continue;
+        };
+        let (Some(rec), Some(versions)) = (jobs.get(job), compiled.get(job)) else {
+            out.violations
+                .push(unexpected(format!("job {job:?} was never registered")));
+            continue;
+        };
+        *per_job.entry(job).or_default() += 1;
+        // Due instant: jitter is per occurrence; with several spec
+        // versions, the smallest is the earliest allowed start.
+        let due = at
+            + versions
+                .iter()
+                .map(|c| jitter_ms(occ, c.spec.jitter_ms) as Ms)
+                .min()
+                .unwrap_or(0);
+        for d in ds {
+            if d.received_ms < due {
+                out.violations.push(Violation {
+                    kind: Kind::EarlyStart,
+                    job_id: job.to_string(),
+                    occurrence_id: Some(occ.to_string()),
+                    detail: format!(
+                        "received {} ms before its due instant (token {}, node {})",
+                        due - d.received_ms,
+                        d.fencing_token,
+                        d.node_id
+                    ),
+                });
+            }
+        }
+        let born = rec
+            .created
+            .map(|s| s.lo)
+            .or_else(|| rec.windows.first().map(|w| w.from.lo))
+            .unwrap_or(Ms::MIN / 2);
+        let died = rec.deleted.map_or(Ms::MAX / 2, |s| s.hi);
+        let plausible = at >= born - p.slack_ms && at <= died + p.slack_ms;
+        if !plausible {
+            out.violations.push(unexpected(format!(
+                "scheduled outside the job's lifetime [{born}, {died}] ms"
+            )));
+        } else if !versions.iter().any(|c| c.names(at)) {
+            out.violations.push(unexpected(
+                "no version of the job's schedule names this instant".into(),
+            ));
+        }
+    }
+    for rec in &h.jobs {
+        let max = rec.versions.first().map_or(0, |v| v.max_runs);
+        let n = per_job.get(rec.id.as_str()).copied().unwrap_or(0);
+        if rec.versions.len() == 1 && max > 0 && n as u64 > max {
+            out.violations.push(Violation {
+                kind: Kind::OverMaxRuns,
+                job_id: rec.id.clone(),
+                occurrence_id: None,
+                detail: format!("{n} occurrences reached the sink, max_runs is {max}"),
+            });
+        }
+    }
+}
+
+/// Every occurrence due while the job was certainly active was delivered
+/// or recorded as not run.
+fn check_expected(
+    h: &History,
+    compiled: &HashMap<&str, Vec<Compiled>>,
+    by_occ: &BTreeMap<&str, Vec<&Delivery>>,
+    p: &CheckParams,
+    out: &mut Outcome,
+) {
+    let recorded: BTreeSet<&str> = h
+        .recorded
+        .iter()
+        .filter(|r| !r.occurrence_id.is_empty())
+        .map(|r| r.occurrence_id.as_str())
+        .collect();
+    let ranges: Vec<(&str, Ms, Ms)> = h
+        .recorded
+        .iter()
+        .filter(|r| r.occurrence_id.is_empty())
+        .filter_map(|r| parse_backlog_range(&r.reason).map(|(a, b)| (r.job_id.as_str(), a, b)))
+        .collect();
+    for rec in &h.jobs {
+        let Some(created) = rec.created else { continue };
+        let Some(versions) = compiled.get(rec.id.as_str()) else {
+            continue;
+        };
+        let cut = rec.uncertain_from.unwrap_or(Ms::MAX / 2).min(h.run_end_ms);
+        for w in &rec.windows {
+            let Some(c) = versions.get(w.version) else {
+                continue;
+            };
+            let from = w.from.hi + p.margin_after_ms;
+            let to = w.to.map_or(cut, |t| t.lo.min(cut)) - p.margin_before_ms;
+            if to <= from {
+                continue;
+            }
+            let mut instants = c.instants(from, to);
+            if c.spec.max_runs > 0 {
+                // Certainly run: fewer than max_runs instants lie between
+                // the create request's send and it.
+                let first = c.instants(created.lo - 1, to);
+                instants.retain(|t| {
+                    (first.iter().filter(|&&u| u < *t).count() as u64) < c.spec.max_runs
+                });
+            }
+            for at in instants {
+                let occ = occurrence_id(&rec.id, at);
+                out.counts.expected += 1;
+                if by_occ.contains_key(occ.as_str()) {
+                    out.counts.expected_delivered += 1;
+                } else if recorded.contains(occ.as_str())
+                    || ranges
+                        .iter()
+                        .any(|(j, a, b)| *j == rec.id && *a <= at && at <= *b)
+                {
+                    out.counts.expected_recorded += 1;
+                } else {
+                    out.violations.push(Violation {
+                        kind: Kind::MissingOccurrence,
+                        job_id: rec.id.clone(),
+                        occurrence_id: Some(occ),
+                        detail: "due while the job was active; never reached the sink and was not recorded as missed or skipped".into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Acknowledged creates survive; acknowledged deletes stay done (G4).
+fn check_jobs(h: &History, out: &mut Outcome) {
+    for rec in &h.jobs {
+        if rec.created.is_none() || rec.uncertain_from.is_some() {
+            continue;
+        }
+        let want = if rec.deleted.is_some() {
+            FinalJob::Absent
+        } else {
+            FinalJob::Present
+        };
+        match h.finals.get(&rec.id) {
+            Some(got) if *got == want || *got == FinalJob::Unknown => {}
+            got => out.violations.push(Violation {
+                kind: Kind::LostJob,
+                job_id: rec.id.clone(),
+                occurrence_id: None,
+                detail: format!(
+                    "acknowledged {}, but at the end the job is {got:?}",
+                    if want == FinalJob::Absent {
+                        "delete"
+                    } else {
+                        "create"
+                    }
+                ),
+            }),
+        }
+    }
+}
+
+/// At most one leader per term, over every node's answers.
+fn check_leaders(h: &History, out: &mut Outcome) {
+    let mut per_term: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for s in &h.leaders {
+        per_term.entry(s.term).or_default().insert(s.leader);
+    }
+    for (term, leaders) in &per_term {
+        if leaders.len() > 1 {
+            out.violations.push(Violation {
+                kind: Kind::TwoLeaders,
+                job_id: String::new(),
+                occurrence_id: None,
+                detail: format!("term {term}: leaders {leaders:?}"),
+            });
+        }
+    }
+    out.counts.terms_seen = per_term.len();
+}
+
+fn percentile(sorted: &[Ms], q: f64) -> Option<Ms> {
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted
+        .get(((sorted.len() - 1) as f64 * q).round() as usize)
+        .copied()
+}
+
+fn stats(
+    h: &History,
+    jobs: &HashMap<&str, &JobRecord>,
+    by_occ: &BTreeMap<&str, Vec<&Delivery>>,
+    out: &mut Outcome,
+) {
+    let c = &mut out.counts;
+    c.deliveries = h.deliveries.len();
+    c.accepted = h.deliveries.iter().filter(|d| d.accepted).count();
+    c.occurrences_delivered = by_occ.len();
+    c.recorded_not_run = h.recorded.len();
+    c.jobs = h.jobs.len();
+    c.leader_samples = h.leaders.len();
+    // Refusals, re-judged by the sink rule in receive order.
+    let mut highest: HashMap<&str, u64> = HashMap::new();
+    let mut effect: BTreeSet<&str> = BTreeSet::new();
+    let mut ordered: Vec<&Delivery> = h.deliveries.iter().collect();
+    ordered.sort_by_key(|d| d.received_ms);
+    for d in &ordered {
+        if d.accepted {
+            effect.insert(&d.occurrence_id);
+            highest.insert(&d.job_id, d.fencing_token);
+        } else if effect.contains(d.occurrence_id.as_str()) {
+            c.refused_duplicate += 1;
+        } else {
+            c.refused_stale += 1;
+        }
+    }
+    c.refused_only_occurrences = by_occ
+        .iter()
+        .filter(|(_, ds)| ds.iter().all(|d| !d.accepted))
+        .count();
+    let mut late: Vec<Ms> = Vec::new();
+    let mut firsts: Vec<(Ms, Ms)> = Vec::new(); // (scheduled, received) of effects
+    for d in h.deliveries.iter().filter(|d| d.accepted) {
+        let Some((job, at)) = parse_occurrence(&d.occurrence_id) else {
+            continue;
+        };
+        let jitter = jobs
+            .get(job)
+            .and_then(|r| r.versions.iter().map(|v| v.jitter_ms).min())
+            .map_or(0, |j| jitter_ms(&d.occurrence_id, j) as Ms);
+        late.push(d.received_ms - (at + jitter));
+        firsts.push((at, d.received_ms));
+    }
+    late.sort_unstable();
+    out.lateness = Lateness {
+        count: late.len(),
+        p50: percentile(&late, 0.5),
+        p90: percentile(&late, 0.9),
+        p99: percentile(&late, 0.99),
+        p999: percentile(&late, 0.999),
+        max: late.last().copied(),
+    };
+    out.recoveries = h
+        .heals
+        .iter()
+        .map(|&heal| Recovery {
+            healed_at_ms: heal,
+            recovered_ms: firsts
+                .iter()
+                .filter(|(at, _)| *at >= heal)
+                .map(|(_, recv)| recv - heal)
+                .min(),
+        })
+        .collect();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,350 @@
+//! The checker must flag a single duplicate, gap, stale token, early
+//! start, lost job and second leader, each with its occurrence id.
+
+use super::*;
+use crate::history::{LeaderSample, Recorded, Span, Window};
+use store::schedule::ScheduleSpec;
+
+/// 2026-01-01T00:00:00Z.
+const T0: Ms = 1_767_225_600_000;
+
+fn every_second() -> SpecVersion {
+    SpecVersion {
+        schedule: ScheduleSpec::Cron("* * * * * *".into()),
+        tz: "UTC".into(),
+        start_ms: None,
+        end_ms: None,
+        jitter_ms: 0,
+        max_runs: 0,
+    }
+}
+
+fn job(id: &str) -> JobRecord {
+    JobRecord {
+        id: id.into(),
+        versions: vec![every_second()],
+        created: Some(Span {
+            lo: T0,
+            hi: T0 + 100,
+        }),
+        windows: vec![Window {
+            version: 0,
+            from: Span {
+                lo: T0,
+                hi: T0 + 100,
+            },
+            to: None,
+        }],
+        deleted: None,
+        uncertain_from: None,
+    }
+}
+
+fn delivery(job: &str, at: Ms, token: u64, received: Ms) -> Delivery {
+    let occ = occurrence_id(job, at);
+    Delivery {
+        job_id: job.into(),
+        scheduled_at: occ
+            .rsplit_once('@')
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default(),
+        occurrence_id: occ,
+        fencing_token: token,
+        attempt: 1,
+        node_id: 2,
+        received_ms: received,
+        accepted: true,
+    }
+}
+
+/// Job `j`, every second for 20 s, each occurrence delivered 5 ms late
+/// with increasing tokens; one leader per term.
+fn clean() -> History {
+    let deliveries = (1..20)
+        .map(|k| delivery("j", T0 + k * 1000, 100 * k as u64, T0 + k * 1000 + 5))
+        .collect();
+    History {
+        deliveries,
+        jobs: vec![job("j")],
+        recorded: Vec::new(),
+        leaders: vec![
+            LeaderSample {
+                at_ms: T0,
+                node: 1,
+                term: 2,
+                leader: 1,
+            },
+            LeaderSample {
+                at_ms: T0,
+                node: 2,
+                term: 2,
+                leader: 1,
+            },
+            LeaderSample {
+                at_ms: T0 + 9000,
+                node: 3,
+                term: 3,
+                leader: 2,
+            },
+        ],
+        finals: [("j".to_string(), FinalJob::Present)].into(),
+        heals: vec![T0 + 5_500],
+        run_end_ms: T0 + 20_000,
+    }
+}
+
+fn at(k: i64) -> Ms {
+    T0 + k * 1000
+}
+
+#[test]
+fn a_clean_history_passes_with_its_figures() {
+    let out = check(&clean(), &CheckParams::default());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    // Expected: instants in (T0+2.1 s, T0+16 s].
+    assert_eq!(out.counts.expected, 14);
+    assert_eq!(out.counts.expected_delivered, 14);
+    assert_eq!(out.lateness.p50, Some(5));
+    assert_eq!(out.lateness.max, Some(5));
+    assert_eq!(out.recoveries[0].recovered_ms, Some(505));
+}
+
+#[test]
+fn a_duplicate_effect_is_flagged_with_its_occurrence() {
+    let mut h = clean();
+    h.deliveries.push(delivery("j", at(7), 5000, at(19) + 50));
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::DuplicateEffect);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(
+        v[0].occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:07.000Z")
+    );
+}
+
+#[test]
+fn an_attempt_delivered_twice_is_a_duplicate_start() {
+    let mut h = clean();
+    let mut again = delivery("j", at(7), 700, at(7) + 30);
+    again.accepted = false; // the sink refused it, but it started twice
+    h.deliveries.push(again);
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::DuplicateStart);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(
+        v[0].occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:07.000Z")
+    );
+    assert_eq!(out.of(Kind::DuplicateEffect).len(), 0);
+}
+
+#[test]
+fn a_gap_is_flagged_unless_recorded_with_a_reason() {
+    let mut h = clean();
+    h.deliveries
+        .retain(|d| d.occurrence_id != "j@2026-01-01T00:00:09.000Z");
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::MissingOccurrence);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(
+        v[0].occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:09.000Z")
+    );
+    assert!(!v[0].kind.is_safety());
+
+    h.recorded.push(Recorded {
+        job_id: "j".into(),
+        occurrence_id: "j@2026-01-01T00:00:09.000Z".into(),
+        state: "missed".into(),
+        reason: "misfire grace of 1000 ms exceeded: 2400 ms late".into(),
+    });
+    let out = check(&h, &CheckParams::default());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(out.counts.expected_recorded, 1);
+}
+
+#[test]
+fn a_backlog_range_record_covers_its_instants() {
+    let mut h = clean();
+    h.deliveries.retain(|d| {
+        !(at(5)..=at(8)).contains(&parse_occurrence(&d.occurrence_id).map_or(0, |o| o.1))
+    });
+    h.recorded.push(Recorded {
+        job_id: "j".into(),
+        occurrence_id: String::new(),
+        state: "missed".into(),
+        reason: "backlog over 1000: occurrences from 2026-01-01T00:00:05.000Z up to 2026-01-01T00:00:08.000Z were not created".into(),
+    });
+    let out = check(&h, &CheckParams::default());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+}
+
+#[test]
+fn a_stale_token_is_flagged() {
+    let mut h = clean();
+    // Occurrence 12 accepted with a token below occurrence 11's.
+    for d in &mut h.deliveries {
+        if d.occurrence_id == "j@2026-01-01T00:00:12.000Z" {
+            d.fencing_token = 1050;
+        }
+    }
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::StaleTokenAccepted);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(
+        v[0].occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:12.000Z")
+    );
+}
+
+#[test]
+fn a_token_on_two_occurrences_is_flagged() {
+    let mut h = clean();
+    for d in &mut h.deliveries {
+        if d.occurrence_id == "j@2026-01-01T00:00:12.000Z" {
+            d.fencing_token = 1100; // occurrence 11's
+            d.accepted = false;
+        }
+    }
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::TokenReused);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(
+        v[0].occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:12.000Z")
+    );
+}
+
+#[test]
+fn an_early_start_is_flagged_and_jitter_moves_the_due_instant() {
+    let mut h = clean();
+    for d in &mut h.deliveries {
+        if d.occurrence_id == "j@2026-01-01T00:00:04.000Z" {
+            d.received_ms = at(4) - 1;
+        }
+    }
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::EarlyStart);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(
+        v[0].occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:04.000Z")
+    );
+
+    // With 900 ms of jitter, 5 ms after the instant is early for most.
+    let mut h = clean();
+    h.jobs[0].versions[0].jitter_ms = 900;
+    let out = check(&h, &CheckParams::default());
+    let early = out.of(Kind::EarlyStart).len();
+    let expect = h
+        .deliveries
+        .iter()
+        .filter(|d| jitter_ms(&d.occurrence_id, 900) > 5)
+        .count();
+    assert_eq!(early, expect);
+    assert!(early > 0);
+}
+
+#[test]
+fn an_occurrence_the_schedule_never_named_is_flagged() {
+    let mut h = clean();
+    h.deliveries
+        .push(delivery("j", at(3) + 500, 10_000, at(19) + 600));
+    h.deliveries
+        .push(delivery("ghost", at(3), 10_001, at(19) + 700));
+    let out = check(&h, &CheckParams::default());
+    let v: Vec<_> = out
+        .of(Kind::UnexpectedOccurrence)
+        .iter()
+        .filter_map(|v| v.occurrence_id.clone())
+        .collect();
+    assert_eq!(
+        v,
+        [
+            "ghost@2026-01-01T00:00:03.000Z",
+            "j@2026-01-01T00:00:03.500Z"
+        ],
+        "{:?}",
+        out.violations
+    );
+}
+
+#[test]
+fn a_lost_acknowledged_job_and_a_resurrected_delete_are_flagged() {
+    let mut h = clean();
+    h.finals.insert("j".into(), FinalJob::Absent);
+    let mut gone = job("gone");
+    gone.windows[0].to = Some(Span {
+        lo: T0 + 500,
+        hi: T0 + 600,
+    });
+    gone.deleted = Some(Span {
+        lo: T0 + 500,
+        hi: T0 + 600,
+    });
+    h.jobs.push(gone);
+    h.finals.insert("gone".into(), FinalJob::Present);
+    let out = check(&h, &CheckParams::default());
+    let v: Vec<_> = out
+        .of(Kind::LostJob)
+        .iter()
+        .map(|v| v.job_id.clone())
+        .collect();
+    assert_eq!(v, ["gone", "j"], "{:?}", out.violations);
+}
+
+#[test]
+fn two_leaders_in_one_term_are_flagged() {
+    let mut h = clean();
+    h.leaders.push(LeaderSample {
+        at_ms: T0 + 9100,
+        node: 1,
+        term: 3,
+        leader: 1,
+    });
+    let out = check(&h, &CheckParams::default());
+    let v = out.of(Kind::TwoLeaders);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert!(v[0].detail.contains("term 3"), "{}", v[0].detail);
+}
+
+#[test]
+fn a_paused_stretch_and_max_runs_are_respected() {
+    let mut h = clean();
+    // Paused from 6 s to 12 s: nothing expected in between.
+    h.jobs[0].windows = vec![
+        Window {
+            version: 0,
+            from: Span {
+                lo: T0,
+                hi: T0 + 100,
+            },
+            to: Some(Span {
+                lo: at(6),
+                hi: at(6) + 50,
+            }),
+        },
+        Window {
+            version: 0,
+            from: Span {
+                lo: at(12),
+                hi: at(12) + 50,
+            },
+            to: None,
+        },
+    ];
+    h.deliveries.retain(|d| {
+        let t = parse_occurrence(&d.occurrence_id).map_or(0, |o| o.1);
+        !(at(6) < t && t <= at(12))
+    });
+    let out = check(&h, &CheckParams::default());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+
+    // max_runs 3: a fourth occurrence is one too many; none are missing.
+    let mut h = clean();
+    h.jobs[0].versions[0].max_runs = 3;
+    h.deliveries.truncate(4);
+    let out = check(&h, &CheckParams::default());
+    let kinds: Vec<Kind> = out.violations.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, [Kind::OverMaxRuns], "{:?}", out.violations);
+}

@@ -1,0 +1,529 @@
+//! One chaos run: a cluster behind proxies, the sink, the workload, a
+//! seeded timeline of faults, a healthy drain, then the checker. Returns
+//! the [`Report`]. The same seed gives the same jobs, requests and faults
+//! in the same order (timing on a real machine still varies).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::checker::{self, CheckParams};
+use crate::cluster::ChaosCluster;
+use crate::history::{Delivery, History, Ms};
+use crate::observe::{Observers, now_ms};
+use crate::proxy::Mode;
+use crate::report::{FaultEvent, Report};
+use crate::sink::Sink;
+use crate::workload::Workload;
+
+/// The faults a run can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// kill -9 a random node; restarted at the heal.
+    Kill,
+    /// kill -9 the leader.
+    KillLeader,
+    /// SIGSTOP a node (leader half the time), SIGCONT at the heal.
+    Stop,
+    /// kill -9 and restart at once.
+    Restart,
+    /// kill -9 every node, restart them all.
+    RestartAll,
+    /// Cut a random node off, connections refused.
+    Partition,
+    /// Cut the leader off (refused or black-holed).
+    PartitionLeader,
+    /// Cut a random node off, bytes black-holed.
+    Blackhole,
+    /// One node stops hearing another (one direction only).
+    OneWay,
+    /// Delay every link of a node by 50-300 ms.
+    Delay,
+    /// Restart a follower with its wall clock 2-5 s off (libfaketime).
+    Skew,
+    /// Fill one node's disk (tmpfs data dir, as root).
+    DiskFull,
+}
+
+impl Fault {
+    /// Every fault.
+    pub const ALL: [Fault; 12] = [
+        Fault::Kill,
+        Fault::KillLeader,
+        Fault::Stop,
+        Fault::Restart,
+        Fault::RestartAll,
+        Fault::Partition,
+        Fault::PartitionLeader,
+        Fault::Blackhole,
+        Fault::OneWay,
+        Fault::Delay,
+        Fault::Skew,
+        Fault::DiskFull,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::KillLeader => "kill-leader",
+            Fault::Stop => "stop",
+            Fault::Restart => "restart",
+            Fault::RestartAll => "restart-all",
+            Fault::Partition => "partition",
+            Fault::PartitionLeader => "partition-leader",
+            Fault::Blackhole => "blackhole",
+            Fault::OneWay => "one-way",
+            Fault::Delay => "delay",
+            Fault::Skew => "skew",
+            Fault::DiskFull => "disk-full",
+        }
+    }
+
+    /// Parses `all` or a comma-separated list of names.
+    pub fn parse_list(s: &str) -> Result<Vec<Fault>, String> {
+        if s == "all" {
+            return Ok(Fault::ALL.to_vec());
+        }
+        if s == "none" || s.is_empty() {
+            return Ok(Vec::new());
+        }
+        s.split(',')
+            .map(|n| {
+                Fault::ALL
+                    .into_iter()
+                    .find(|f| f.name() == n.trim())
+                    .ok_or_else(|| {
+                        let names: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+                        format!(
+                            "unknown fault {n:?}; known: all, none, {}",
+                            names.join(", ")
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// What a run does.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunConfig {
+    pub seed: u64,
+    /// How long the workload and the faults go on.
+    pub duration: Duration,
+    pub faults: Vec<Fault>,
+    pub nodes: u64,
+    /// Jobs created before the first fault.
+    pub initial_jobs: usize,
+    /// Creates stop at this many live jobs.
+    pub max_jobs: usize,
+    /// Quiet time between faults, seconds (min, max).
+    pub quiet_secs: (u64, u64),
+    /// How long a fault holds, seconds (min, max).
+    pub hold_secs: (u64, u64),
+    /// After the run, how long the healthy cluster may take to deliver
+    /// or record every expected occurrence.
+    pub drain: Duration,
+    /// A heal must be followed by firing again within this (liveness).
+    pub recovery_bound: Duration,
+    /// Where nodes keep their data and logs; a temp dir when `None`.
+    pub work_dir: Option<PathBuf>,
+    /// schedulerd; found or built when `None`.
+    pub schedulerd: Option<PathBuf>,
+    pub check: CheckParams,
+}
+
+impl RunConfig {
+    /// Defaults for a long run.
+    pub fn long(seed: u64, duration: Duration, faults: Vec<Fault>) -> RunConfig {
+        RunConfig {
+            seed,
+            duration,
+            faults,
+            nodes: 3,
+            initial_jobs: 8,
+            max_jobs: 30,
+            quiet_secs: (4, 12),
+            hold_secs: (2, 12),
+            drain: Duration::from_secs(90),
+            recovery_bound: Duration::from_secs(30),
+            work_dir: None,
+            schedulerd: None,
+            check: CheckParams::default(),
+        }
+    }
+}
+
+/// Why a run could not be carried out (not a violation: those are in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Binary(#[from] crate::binaries::BinaryError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Sleeps until `deadline`, or for `d` if sooner.
+async fn pause(d: Duration, deadline: Instant) {
+    let until = (Instant::now() + d).min(deadline);
+    tokio::time::sleep_until(until.into()).await;
+}
+
+/// Polls until some node reports a leader; `None` after `within`.
+async fn leader_within(cluster: &ChaosCluster, within: Duration) -> Option<u64> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Some(l) = cluster.leader().await {
+            return Some(l);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+struct FaultLoop {
+    rng: ChaCha8Rng,
+    timeline: Vec<FaultEvent>,
+    heals: Vec<Ms>,
+    skipped: Vec<String>,
+    liveness: Vec<String>,
+}
+
+impl FaultLoop {
+    fn pick_node(&mut self, cluster: &ChaosCluster) -> u64 {
+        let ids = cluster.ids();
+        ids[self.rng.gen_range(0..ids.len())]
+    }
+
+    /// Injects `fault`; returns (target, detail), or `None` when skipped.
+    async fn inject(
+        &mut self,
+        fault: Fault,
+        cluster: &mut ChaosCluster,
+    ) -> std::io::Result<Option<(String, String)>> {
+        let leader = cluster.leader().await;
+        let random = self.pick_node(cluster);
+        let leader_or_random = leader.unwrap_or(random);
+        Ok(Some(match fault {
+            Fault::Kill => {
+                cluster.kill(random);
+                (format!("node {random}"), "kill -9".into())
+            }
+            Fault::KillLeader => {
+                cluster.kill(leader_or_random);
+                (
+                    format!("node {leader_or_random}"),
+                    format!("kill -9 (leader {leader:?})"),
+                )
+            }
+            Fault::Stop => {
+                let id = if self.rng.gen_bool(0.5) {
+                    leader_or_random
+                } else {
+                    random
+                };
+                cluster.stop(id);
+                (format!("node {id}"), format!("SIGSTOP (leader {leader:?})"))
+            }
+            Fault::Restart => {
+                cluster.kill(random);
+                cluster.relaunch(random)?;
+                (format!("node {random}"), "kill -9, restart".into())
+            }
+            Fault::RestartAll => {
+                cluster.restart_all()?;
+                ("all".into(), "kill -9 every node, restart all".into())
+            }
+            Fault::Partition => {
+                cluster.isolate(random, Mode::Drop);
+                (format!("node {random}"), "isolated (refused)".into())
+            }
+            Fault::PartitionLeader => {
+                let mode = if self.rng.gen_bool(0.5) {
+                    Mode::Drop
+                } else {
+                    Mode::Blackhole
+                };
+                cluster.isolate(leader_or_random, mode);
+                (
+                    format!("node {leader_or_random}"),
+                    format!("leader isolated ({mode:?})"),
+                )
+            }
+            Fault::Blackhole => {
+                cluster.isolate(random, Mode::Blackhole);
+                (format!("node {random}"), "isolated (black-holed)".into())
+            }
+            Fault::OneWay => {
+                let ids = cluster.ids();
+                let mut pair = ids.clone();
+                pair.shuffle(&mut self.rng);
+                let (a, b) = (pair[0], pair[1]);
+                let mode = if self.rng.gen_bool(0.5) {
+                    Mode::Drop
+                } else {
+                    Mode::Blackhole
+                };
+                cluster.deafen(a, b, mode);
+                (
+                    format!("{a} <- {b}"),
+                    format!("node {a} no longer hears node {b} ({mode:?})"),
+                )
+            }
+            Fault::Delay => {
+                let ms = self.rng.gen_range(50..=300);
+                cluster.slow(random, ms);
+                (
+                    format!("node {random}"),
+                    format!("every link delayed {ms} ms"),
+                )
+            }
+            Fault::Skew => {
+                let ids: Vec<u64> = cluster
+                    .ids()
+                    .into_iter()
+                    .filter(|i| Some(*i) != leader)
+                    .collect();
+                let id = ids[self.rng.gen_range(0..ids.len())];
+                let secs = self.rng.gen_range(2..=5) * if self.rng.gen_bool(0.5) { 1 } else { -1 };
+                if !cluster.skew(id, secs)? {
+                    self.skip("skew: libfaketime not installed (Debian: apt-get install faketime); skipped");
+                    return Ok(None);
+                }
+                (
+                    format!("node {id}"),
+                    format!("wall clock {secs:+} s (libfaketime), restarted"),
+                )
+            }
+            Fault::DiskFull => {
+                let Some(id) = cluster.disk_node() else {
+                    let why = cluster
+                        .disk_full_unavailable
+                        .clone()
+                        .unwrap_or_else(|| "no tmpfs".into());
+                    self.skip(&format!("disk-full: {why}; skipped"));
+                    return Ok(None);
+                };
+                let bytes = cluster.fill_disk().unwrap_or(0);
+                (
+                    format!("node {id}"),
+                    format!("disk filled ({} MiB written)", bytes >> 20),
+                )
+            }
+        }))
+    }
+
+    fn skip(&mut self, why: &str) {
+        if !self.skipped.iter().any(|s| s == why) {
+            tracing::warn!("{why}");
+            eprintln!("chaos: {why}");
+            self.skipped.push(why.to_string());
+        }
+    }
+
+    /// Faults until `deadline`, each healed before the next.
+    async fn run(
+        &mut self,
+        cfg: &RunConfig,
+        cluster: &mut ChaosCluster,
+        deadline: Instant,
+    ) -> std::io::Result<()> {
+        if cfg.faults.is_empty() {
+            pause(cfg.duration, deadline).await;
+            return Ok(());
+        }
+        // Cycle through the faults in a seeded order, so a short run still
+        // sees each kind.
+        let mut order = cfg.faults.clone();
+        order.shuffle(&mut self.rng);
+        let mut k = 0;
+        loop {
+            let quiet = self.rng.gen_range(cfg.quiet_secs.0..=cfg.quiet_secs.1);
+            pause(Duration::from_secs(quiet), deadline).await;
+            if Instant::now() + Duration::from_secs(cfg.hold_secs.0) >= deadline {
+                return Ok(());
+            }
+            let fault = order[k % order.len()];
+            k += 1;
+            if k % order.len() == 0 {
+                order.shuffle(&mut self.rng);
+            }
+            let hold = self.rng.gen_range(cfg.hold_secs.0..=cfg.hold_secs.1);
+            let at = now_ms();
+            let Some((target, detail)) = self.inject(fault, cluster).await? else {
+                continue;
+            };
+            tracing::info!(fault = fault.name(), %target, %detail, "fault");
+            pause(Duration::from_secs(hold), deadline).await;
+            let restarted = cluster.heal_all()?;
+            let healed = now_ms();
+            self.heals.push(healed);
+            let leader = leader_within(cluster, Duration::from_secs(60)).await;
+            if leader.is_none() {
+                self.liveness.push(format!(
+                    "no leader within 60 s of healing {} at {healed}",
+                    fault.name()
+                ));
+            }
+            self.timeline.push(FaultEvent {
+                at_ms: at,
+                fault: fault.name(),
+                target,
+                detail,
+                healed_at_ms: healed,
+                restarted,
+                leader_after_heal: leader,
+            });
+        }
+    }
+}
+
+/// Carries out one run.
+pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
+    let started = now_ms();
+    let bin = match &cfg.schedulerd {
+        Some(b) => b.clone(),
+        None => crate::binaries::schedulerd()?,
+    };
+    let (_tmp, root) = match &cfg.work_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            (None, d.clone())
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("chaos-").tempdir()?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    let sink = Sink::start().await?;
+    let disk_node = cfg.faults.contains(&Fault::DiskFull).then_some(cfg.nodes);
+    let mut cluster = ChaosCluster::start(&bin, &root, cfg.nodes, &[], disk_node).await?;
+    let addrs = cluster.addrs();
+    let observers = Observers::start(&addrs);
+
+    let mut work = Workload::new(
+        ChaCha8Rng::seed_from_u64(cfg.seed),
+        sink.url(),
+        addrs.clone(),
+    );
+    for _ in 0..cfg.initial_jobs {
+        work.create(false).await;
+    }
+    let deadline = Instant::now() + cfg.duration;
+    let max_jobs = cfg.max_jobs;
+    let workload = tokio::spawn(async move {
+        while Instant::now() < deadline {
+            work.step(max_jobs).await;
+            let p = work.pace();
+            pause(p, deadline).await;
+        }
+        work
+    });
+    let mut faults = FaultLoop {
+        rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x00c0_ffee),
+        timeline: Vec::new(),
+        heals: Vec::new(),
+        skipped: Vec::new(),
+        liveness: Vec::new(),
+    };
+    let fault_result = faults.run(&cfg, &mut cluster, deadline).await;
+    let work = workload.await.map_err(std::io::Error::other)?;
+    // Whatever happened, end healthy.
+    cluster.heal_all()?;
+    fault_result?;
+    if leader_within(&cluster, Duration::from_secs(60))
+        .await
+        .is_none()
+    {
+        faults
+            .liveness
+            .push("no leader within 60 s of the final heal".into());
+    }
+    let run_end = now_ms();
+
+    // Drain: the healthy cluster delivers or records everything due.
+    let drain_start = Instant::now();
+    let history = |recorded: Vec<crate::history::Recorded>| History {
+        deliveries: sink.hits().iter().map(Delivery::from).collect(),
+        jobs: work.records(),
+        recorded,
+        leaders: Vec::new(),
+        finals: Default::default(),
+        heals: faults.heals.clone(),
+        run_end_ms: run_end,
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let recorded: Vec<_> = observers
+            .recorded()
+            .into_iter()
+            .map(|occurrence_id| crate::history::Recorded {
+                job_id: String::new(),
+                occurrence_id,
+                state: String::new(),
+                reason: String::new(),
+            })
+            .collect();
+        let out = checker::check(&history(recorded), &cfg.check);
+        let missing = out.of(checker::Kind::MissingOccurrence).len();
+        if missing == 0 && drain_start.elapsed() >= Duration::from_secs(5) {
+            break;
+        }
+        if drain_start.elapsed() >= cfg.drain {
+            break;
+        }
+    }
+    let drained = drain_start.elapsed();
+    let (leaders, recorded) = observers.finish(&addrs).await;
+    let finals = work.finals().await;
+    let mut h = history(recorded);
+    h.leaders = leaders;
+    h.finals = finals;
+    let outcome = checker::check(&h, &cfg.check);
+    for r in &outcome.recoveries {
+        match r.recovered_ms {
+            Some(ms) if ms as u128 > cfg.recovery_bound.as_millis() => {
+                faults.liveness.push(format!(
+                    "firing resumed {ms} ms after the heal at {}, over the {:?} bound",
+                    r.healed_at_ms, cfg.recovery_bound
+                ))
+            }
+            None if r.healed_at_ms < run_end - cfg.recovery_bound.as_millis() as Ms => {
+                faults.liveness.push(format!(
+                    "firing never resumed after the heal at {}",
+                    r.healed_at_ms
+                ))
+            }
+            _ => {}
+        }
+    }
+    let report = Report::new(
+        &cfg,
+        started,
+        run_end,
+        drained,
+        root,
+        faults.timeline,
+        faults.skipped,
+        faults.liveness,
+        work.ops,
+        outcome,
+    );
+    // Nodes die and the tmpfs goes before their dir is removed; a failed
+    // run keeps its dir (data and logs) for the post-mortem.
+    drop(cluster);
+    if let Some(t) = _tmp
+        && !report.passed
+    {
+        let _ = t.keep();
+    }
+    Ok(report)
+}

@@ -1,0 +1,549 @@
+//! The workload of a chaos run: jobs with varied schedules (every second,
+//! cron with seconds, calendar fields, intervals, phrases, one-shot,
+//! max_runs) and policies, all calling the harness's sink, registered
+//! through random nodes; some are updated, paused, resumed or deleted while
+//! the run goes on. Every request is logged with when it was sent and
+//! answered, which is what the checker's windows are made of.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use proto::v1 as pb;
+use proto::v1::job_service_client::JobServiceClient;
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use store::schedule::{CalendarFields, IntervalSpec, ScheduleSpec};
+
+use crate::history::{JobRecord, Ms, Span, SpecVersion, Window};
+use crate::observe::now_ms;
+
+/// How long one request is retried (through other nodes) before its
+/// outcome counts as unknown.
+const OP_DEADLINE: Duration = Duration::from_secs(20);
+/// Per-attempt deadline.
+const RPC_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// One request of the workload, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpLog {
+    pub sent_ms: Ms,
+    pub answered_ms: Ms,
+    pub op: &'static str,
+    pub job_id: String,
+    /// `ok`, `refused: ...` (a definite error) or `unknown: ...`.
+    pub outcome: String,
+    pub tries: u32,
+}
+
+enum Op {
+    Create(pb::JobSpec),
+    Update(pb::JobSpec),
+    Delete(String),
+    Pause(String),
+    Resume(String),
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Create(_) => "create",
+            Op::Update(_) => "update",
+            Op::Delete(_) => "delete",
+            Op::Pause(_) => "pause",
+            Op::Resume(_) => "resume",
+        }
+    }
+}
+
+enum Outcome {
+    Ok,
+    /// The cluster said no, definitely (nothing changed).
+    Refused(tonic::Status),
+    /// Maybe applied, maybe not.
+    Unknown(String),
+}
+
+struct Live {
+    rec: JobRecord,
+    spec: pb::JobSpec,
+    paused: bool,
+    deleted: bool,
+    /// Max-runs and one-shot jobs are left alone (their expectations stay simple).
+    mutable: bool,
+}
+
+/// The workload's state.
+pub struct Workload {
+    rng: ChaCha8Rng,
+    sink_url: String,
+    addrs: Vec<String>,
+    jobs: BTreeMap<String, Live>,
+    next: u64,
+    /// Every request, in order.
+    pub ops: Vec<OpLog>,
+}
+
+fn ts(ms: Ms) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+fn dt(ms: Ms) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn dur(ms: u64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+async fn send(addr: &str, op: &Op) -> Result<(), tonic::Status> {
+    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(RPC_TIMEOUT)
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connect {addr}: {e}")))?;
+    let mut c = JobServiceClient::new(ch);
+    let job = |id: &str| Some(pb::pause_request::Target::JobId(id.to_string()));
+    match op {
+        Op::Create(spec) => c
+            .create_job(pb::CreateJobRequest {
+                job: Some(spec.clone()),
+                // A retry of a create that did commit finds the job.
+                on_conflict: pb::OnConflict::Keep as i32,
+            })
+            .await
+            .map(|_| ()),
+        Op::Update(spec) => c
+            .update_job(pb::UpdateJobRequest {
+                job: Some(spec.clone()),
+                expected_version: 0,
+            })
+            .await
+            .map(|_| ()),
+        Op::Delete(id) => c
+            .delete_job(pb::DeleteJobRequest {
+                id: id.clone(),
+                expected_version: 0,
+            })
+            .await
+            .map(|_| ()),
+        Op::Pause(id) => c
+            .pause_jobs(pb::PauseRequest { target: job(id) })
+            .await
+            .map(|_| ()),
+        Op::Resume(id) => c
+            .resume_jobs(pb::PauseRequest { target: job(id) })
+            .await
+            .map(|_| ()),
+    }
+}
+
+impl Workload {
+    /// A workload whose jobs call `sink_url`, sent to the nodes at `addrs`.
+    pub fn new(rng: ChaCha8Rng, sink_url: String, addrs: Vec<String>) -> Workload {
+        Workload {
+            rng,
+            sink_url,
+            addrs,
+            jobs: BTreeMap::new(),
+            next: 0,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Jobs not deleted.
+    pub fn live_jobs(&self) -> usize {
+        self.jobs.values().filter(|j| !j.deleted).count()
+    }
+
+    /// The records for the checker.
+    pub fn records(&self) -> Vec<JobRecord> {
+        self.jobs.values().map(|j| j.rec.clone()).collect()
+    }
+
+    /// Sends `op` through random nodes until it is answered for sure or
+    /// the deadline passes. Deletes, pauses and resumes are idempotent, a
+    /// create retries with ON_CONFLICT_KEEP, an update with the same spec.
+    async fn run(&mut self, op: Op, job_id: &str) -> (Span, Outcome) {
+        let lo = now_ms();
+        let start = std::time::Instant::now();
+        let mut tries = 0;
+        let mut addrs = self.addrs.clone();
+        addrs.shuffle(&mut self.rng);
+        let outcome = loop {
+            let addr = &addrs[tries as usize % addrs.len()];
+            tries += 1;
+            match send(addr, &op).await {
+                Ok(()) => break Outcome::Ok,
+                Err(s) => match s.code() {
+                    // After an unknown first try, NOT_FOUND on a delete
+                    // means that try did it.
+                    tonic::Code::NotFound if tries > 1 && matches!(op, Op::Delete(_)) => {
+                        break Outcome::Ok;
+                    }
+                    tonic::Code::InvalidArgument
+                    | tonic::Code::NotFound
+                    | tonic::Code::AlreadyExists
+                    | tonic::Code::FailedPrecondition
+                        if tries == 1 =>
+                    {
+                        break Outcome::Refused(s);
+                    }
+                    _ if start.elapsed() > OP_DEADLINE => {
+                        break Outcome::Unknown(format!("{}: {}", s.code(), s.message()));
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(250)).await,
+                },
+            }
+        };
+        let span = Span { lo, hi: now_ms() };
+        self.ops.push(OpLog {
+            sent_ms: span.lo,
+            answered_ms: span.hi,
+            op: op.name(),
+            job_id: job_id.to_string(),
+            outcome: match &outcome {
+                Outcome::Ok => "ok".into(),
+                Outcome::Refused(s) => format!("refused: {}: {}", s.code(), s.message()),
+                Outcome::Unknown(why) => format!("unknown: {why}"),
+            },
+            tries,
+        });
+        (span, outcome)
+    }
+
+    /// A random schedule (both as the API takes it and as the engine
+    /// reads it). `now` places one-shots and interval anchors.
+    fn schedule(
+        &mut self,
+        now: Ms,
+        allow_once: bool,
+    ) -> (pb::Schedule, ScheduleSpec, &'static str) {
+        use pb::schedule::Kind as K;
+        let pick = self.rng.gen_range(0..if allow_once { 8 } else { 7 });
+        let (kind, spec, name) = match pick {
+            0 => {
+                let c = "* * * * * *";
+                (
+                    K::Cron(c.into()),
+                    ScheduleSpec::Cron(c.into()),
+                    "cron every second",
+                )
+            }
+            1 => {
+                let c = ["*/2 * * * * *", "*/3 * * * * *", "5,20,35,50 * * * * *"]
+                    [self.rng.gen_range(0..3)];
+                (
+                    K::Cron(c.into()),
+                    ScheduleSpec::Cron(c.into()),
+                    "cron with seconds",
+                )
+            }
+            2 => {
+                let f = CalendarFields {
+                    second: Some("*/4".into()),
+                    ..Default::default()
+                };
+                (
+                    K::Calendar(pb::CalendarFields {
+                        second: "*/4".into(),
+                        ..Default::default()
+                    }),
+                    ScheduleSpec::Calendar(f),
+                    "calendar fields",
+                )
+            }
+            3 | 4 => {
+                let every = self.rng.gen_range(1..=4) * 1000 + self.rng.gen_range(0..2) * 500;
+                let anchor = now - self.rng.gen_range(0..60_000);
+                (
+                    K::Interval(pb::IntervalSchedule {
+                        every: Some(dur(every)),
+                        every_max: None,
+                        anchor: Some(ts(anchor)),
+                    }),
+                    ScheduleSpec::Interval(IntervalSpec {
+                        every_ms: every,
+                        every_max_ms: None,
+                        anchor: Some(dt(anchor)),
+                    }),
+                    "interval",
+                )
+            }
+            5 => {
+                let h = ["@every 2s", "every 3 seconds"][self.rng.gen_range(0..2)];
+                (K::Human(h.into()), ScheduleSpec::Human(h.into()), "phrase")
+            }
+            6 => {
+                let c = "* * * * * *";
+                (K::Cron(c.into()), ScheduleSpec::Cron(c.into()), "max_runs")
+            }
+            _ => {
+                let at =
+                    (now / 1000 + self.rng.gen_range(4..40)) * 1000 + self.rng.gen_range(0..1000);
+                (K::Once(ts(at)), ScheduleSpec::Once(dt(at)), "one-shot")
+            }
+        };
+        (pb::Schedule { kind: Some(kind) }, spec, name)
+    }
+
+    fn policies(&mut self, max_runs: u64) -> pb::Policies {
+        let r = &mut self.rng;
+        pb::Policies {
+            misfire_grace: [None, Some(dur(1_000)), Some(dur(10_000))][r.gen_range(0..3)],
+            coalesce: [
+                pb::Coalesce::Latest,
+                pb::Coalesce::Earliest,
+                pb::Coalesce::All,
+            ][r.gen_range(0..3)] as i32,
+            overlap: [
+                pb::Overlap::Allow,
+                pb::Overlap::Skip,
+                pb::Overlap::BufferOne,
+                pb::Overlap::Allow,
+            ][r.gen_range(0..4)] as i32,
+            max_instances: r.gen_range(0..3),
+            retries: r.gen_bool(0.3).then(|| pb::RetryPolicy {
+                max_retries: 2,
+                initial_backoff: Some(dur(500)),
+                max_backoff: Some(dur(2_000)),
+                multiplier: 2.0,
+            }),
+            timeout: None,
+            jitter: r.gen_bool(0.2).then(|| dur(300)),
+            max_runs,
+        }
+    }
+
+    /// Registers one new job.
+    pub async fn create(&mut self, allow_once: bool) {
+        let now = now_ms();
+        self.next += 1;
+        let id = format!("job-{:03}", self.next);
+        let (schedule, engine, name) = self.schedule(now, allow_once);
+        let max_runs = if name == "max_runs" { 5 } else { 0 };
+        let tz = ["UTC", "Europe/Berlin", "America/New_York"][self.rng.gen_range(0..3)];
+        let spec = pb::JobSpec {
+            id: id.clone(),
+            name: format!("{name} ({id})"),
+            labels: [("chaos".to_string(), name.replace(' ', "-"))].into(),
+            schedule: Some(schedule),
+            time_zone: tz.into(),
+            executor: Some(pb::Executor {
+                kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
+                    url: self.sink_url.clone(),
+                    ..Default::default()
+                })),
+            }),
+            policies: Some(self.policies(max_runs)),
+            ..Default::default()
+        };
+        let version = SpecVersion {
+            schedule: engine,
+            tz: tz.into(),
+            start_ms: None,
+            end_ms: None,
+            jitter_ms: spec
+                .policies
+                .as_ref()
+                .and_then(|p| p.jitter)
+                .map_or(0, |d| d.seconds as u64 * 1000 + d.nanos as u64 / 1_000_000),
+            max_runs,
+        };
+        let (span, outcome) = self.run(Op::Create(spec.clone()), &id).await;
+        let mut rec = JobRecord {
+            id: id.clone(),
+            versions: vec![version],
+            created: None,
+            windows: Vec::new(),
+            deleted: None,
+            uncertain_from: None,
+        };
+        match outcome {
+            Outcome::Ok => {
+                rec.created = Some(span);
+                rec.windows.push(Window {
+                    version: 0,
+                    from: span,
+                    to: None,
+                });
+            }
+            Outcome::Refused(_) => {}
+            Outcome::Unknown(_) => rec.uncertain_from = Some(span.lo),
+        }
+        let ok = rec.created.is_some();
+        self.jobs.insert(
+            id,
+            Live {
+                rec,
+                spec,
+                paused: false,
+                deleted: !ok,
+                mutable: ok && max_runs == 0 && name != "one-shot",
+            },
+        );
+    }
+
+    /// Updates, pauses, resumes or deletes a random job.
+    pub async fn mutate(&mut self) {
+        let ids: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.mutable && !j.deleted && j.rec.uncertain_from.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let id = ids[self.rng.gen_range(0..ids.len())].clone();
+        let paused = self.jobs[&id].paused;
+        let roll = self.rng.gen_range(0..10);
+        let now = now_ms();
+        let (op, new_version) = match roll {
+            0..=3 => {
+                let (schedule, engine, _) = self.schedule(now, false);
+                let mut spec = self.jobs[&id].spec.clone();
+                spec.schedule = Some(schedule);
+                spec.paused = paused; // an update must not resume the job
+                let mut v = self.jobs[&id].rec.versions[0].clone();
+                v.schedule = engine;
+                (Op::Update(spec), Some(v))
+            }
+            4..=6 if !paused => (Op::Pause(id.clone()), None),
+            4..=6 => (Op::Resume(id.clone()), None),
+            _ => (Op::Delete(id.clone()), None),
+        };
+        let kind = op.name();
+        let update_spec = match &op {
+            Op::Update(s) => Some(s.clone()),
+            _ => None,
+        };
+        let (span, outcome) = self.run(op, &id).await;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let close = |job: &mut Live| {
+            if let Some(w) = job.rec.windows.last_mut()
+                && w.to.is_none()
+            {
+                w.to = Some(span);
+            }
+        };
+        match outcome {
+            Outcome::Refused(_) => {}
+            Outcome::Unknown(_) => job.rec.uncertain_from = Some(span.lo),
+            Outcome::Ok => match kind {
+                "update" => {
+                    close(job);
+                    if let (Some(v), Some(s)) = (new_version, update_spec) {
+                        job.rec.versions.push(v);
+                        job.spec = s;
+                    }
+                    if !job.paused {
+                        job.rec.windows.push(Window {
+                            version: job.rec.versions.len() - 1,
+                            from: span,
+                            to: None,
+                        });
+                    }
+                }
+                "pause" => {
+                    close(job);
+                    job.paused = true;
+                }
+                "resume" => {
+                    job.paused = false;
+                    job.rec.windows.push(Window {
+                        version: job.rec.versions.len() - 1,
+                        from: span,
+                        to: None,
+                    });
+                }
+                _ => {
+                    close(job);
+                    job.deleted = true;
+                    job.rec.deleted = Some(span);
+                }
+            },
+        }
+    }
+
+    /// The next step: a create while below `max_live` jobs (or by chance),
+    /// else a mutation.
+    pub async fn step(&mut self, max_live: usize) {
+        if self.live_jobs() < max_live && self.rng.gen_bool(0.5) {
+            self.create(true).await;
+        } else {
+            self.mutate().await;
+        }
+    }
+
+    /// A random pause between steps.
+    pub fn pace(&mut self) -> Duration {
+        Duration::from_millis(self.rng.gen_range(800..2500))
+    }
+
+    /// Whether each job exists now, asked of any node.
+    pub async fn finals(&self) -> BTreeMap<String, crate::history::FinalJob> {
+        use crate::history::FinalJob;
+        let mut out = BTreeMap::new();
+        // Ask the leader first: a lagging follower may not have applied
+        // the last create or delete yet.
+        let mut addrs = self.addrs.clone();
+        for a in &self.addrs {
+            if let Some(s) = crate::harness::status(a).await {
+                if let Some(l) = s.leader.and_then(|l| s.members.iter().find(|m| m.id == l)) {
+                    addrs.retain(|x| *x != l.addr);
+                    addrs.insert(0, l.addr.clone());
+                }
+                break;
+            }
+        }
+        for id in self.jobs.keys() {
+            let mut seen = FinalJob::Unknown;
+            'nodes: for _round in 0..5 {
+                for addr in &addrs {
+                    let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                    else {
+                        continue;
+                    };
+                    let Ok(ch) = ep
+                        .connect_timeout(Duration::from_secs(1))
+                        .timeout(RPC_TIMEOUT)
+                        .connect()
+                        .await
+                    else {
+                        continue;
+                    };
+                    match JobServiceClient::new(ch)
+                        .get_job(pb::GetJobRequest { id: id.clone() })
+                        .await
+                    {
+                        Ok(_) => {
+                            seen = FinalJob::Present;
+                            break 'nodes;
+                        }
+                        Err(s) if s.code() == tonic::Code::NotFound => {
+                            seen = FinalJob::Absent;
+                            break 'nodes;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            out.insert(id.clone(), seen);
+        }
+        out
+    }
+}
