@@ -3,22 +3,13 @@
 //! drops, also when a test fails. Waits poll with generous deadlines (a
 //! loaded 2-core CI machine is slow) and say what they waited for.
 
-use std::path::Path;
+mod support;
 
 use chaos_tests::harness::{self, Proc, create, free_port, status, wait_cluster, wait_for};
 use proto::v1 as pb;
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::job_service_client::JobServiceClient;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_schedulerd"))
-}
-
-async fn start_cluster(root: &Path, n: u64, extra: &[&str]) -> Vec<Proc> {
-    harness::start_cluster(bin(), root, n, extra)
-        .await
-        .expect("start schedulerd processes")
-}
+use support::{bin, start_cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_survive_leader_kill_and_rejoin() {

@@ -56,11 +56,7 @@ impl Reporter {
     /// this node's runner never sees the attempt as still armed after its
     /// journal forgot it.
     pub async fn send(&self, report: Report) -> bool {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send((report, done)).await.is_err() {
-            return false;
-        }
-        let Some(index) = wait.await.ok().flatten() else {
+        let Some(index) = self.send_all(vec![report]).await else {
             return false;
         };
         // Waited here, not in the batch loop, so batches keep flowing. On a

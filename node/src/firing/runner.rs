@@ -270,12 +270,15 @@ impl Runner {
         // The leader arms a job on itself when no node matches its selector
         // (so the occurrence is recorded, not dropped): never run it on a
         // node the selector excludes; fail it with the reason instead.
-        let selector = self
-            .node
-            .state
-            .read(|s| s.job(&key.job_id).map(|j| j.spec.node_selector.clone()))
-            .unwrap_or_default();
-        if !selector.is_empty() && !store::state::matches(&self.cfg.labels, &selector) {
+        // One read of the job serves the selector check and the run.
+        let job = self.node.state.read(|s| s.job(&key.job_id).cloned());
+        let selector = job
+            .as_ref()
+            .map(|j| &j.spec.node_selector)
+            .filter(|sel| !sel.is_empty());
+        if let Some(selector) = selector
+            && !store::state::matches(&self.cfg.labels, selector)
+        {
             let outcome = AttemptOutcome::Finished {
                 at: now_ms(),
                 state: AttemptState::Failed,
@@ -315,7 +318,7 @@ impl Runner {
                 .await
         });
 
-        let Some(job) = self.node.state.read(|s| s.job(&key.job_id).cloned()) else {
+        let Some(job) = job else {
             return;
         };
         let ctx = RunContext {
