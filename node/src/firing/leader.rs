@@ -88,7 +88,8 @@ pub async fn run(node: Node, cfg: FiringConfig) {
                     }
                 }
                 let now = now_ms();
-                let advances = node.state.read(|s| plan(s, &node, now, &cfg));
+                let settling = since.elapsed() < node.lease + LEASE_MARGIN;
+                let advances = node.state.read(|s| plan(s, &node, now, &cfg, settling));
                 if advances.is_empty() {
                     tokio::time::sleep(cfg.tick).await;
                     continue;
@@ -115,8 +116,21 @@ pub async fn run(node: Node, cfg: FiringConfig) {
     }
 }
 
-/// The advances of one `Fire` entry at `now`.
-pub fn plan(s: &State, node: &Node, now: UnixMs, cfg: &FiringConfig) -> Vec<Advance> {
+/// The advances of one `Fire` entry at `now`. While `settling` (a new
+/// leader, for one lease and margin after its election), an instant that
+/// the open occurrences would refuse or replace is held rather than
+/// judged: their results may have gone to the old leader and be on their
+/// way here again, and a run skipped as "max instances reached" on stale
+/// knowledge would be a run lost. Once the result lands the instant is
+/// proposed at once; once settled, it is judged as a backlog under the
+/// job's misfire and coalesce policies.
+pub fn plan(
+    s: &State,
+    node: &Node,
+    now: UnixMs,
+    cfg: &FiringConfig,
+    settling: bool,
+) -> Vec<Advance> {
     if s.scheduler_paused() {
         return Vec::new();
     }
@@ -130,7 +144,7 @@ pub fn plan(s: &State, node: &Node, now: UnixMs, cfg: &FiringConfig) -> Vec<Adva
         // A job whose overlap policy refuses a new occurrence now is only
         // proposed once it is due, when the state machine records it.
         let ahead = s.arms_ahead(id);
-        if !ahead && at > now {
+        if !ahead && (at > now || (settling && s.judged_by_open(id))) {
             continue;
         }
         let Some(job) = s.job(id) else { continue };

@@ -31,6 +31,11 @@ const SCAN_EVERY: Duration = Duration::from_millis(500);
 /// How often a waiting attempt re-checks that it is still current.
 const RECHECK_EVERY: Duration = Duration::from_millis(100);
 
+/// First and longest pause between re-sends of an uncommitted report (a
+/// change of leader cuts a pause short).
+const REPORT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 /// What the runner needs besides the node.
 #[derive(Clone)]
 pub struct RunnerConfig {
@@ -366,12 +371,28 @@ impl Runner {
     }
 
     /// Re-sends the outcome to whichever node leads until it is committed,
-    /// then forgets the attempt.
+    /// then forgets the attempt. A new leader gets it at once: until it
+    /// has the result, that leader holds the job's next instants rather
+    /// than judge them against a run it believes still open.
     async fn report_until_committed(&self, key: OccKey, token: u64, outcome: AttemptOutcome) {
-        let mut backoff = Duration::from_millis(100);
-        while !self.report_once(key.clone(), token, outcome.clone()).await {
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+        let mut backoff = REPORT_BACKOFF_MIN;
+        let mut metrics = self.node.raft.metrics();
+        loop {
+            let leader = metrics.borrow().current_leader;
+            if self.report_once(key.clone(), token, outcome.clone()).await {
+                break;
+            }
+            let new_leader = async {
+                metrics
+                    .wait_for(|m| m.current_leader != leader)
+                    .await
+                    .is_ok()
+            };
+            if let Ok(false) = tokio::time::timeout(backoff, new_leader).await {
+                // Raft stopped: no leader will come; keep the pace.
+                tokio::time::sleep(backoff).await;
+            }
+            backoff = (backoff * 2).min(REPORT_BACKOFF_MAX);
         }
         if let Err(e) = self.journal.remove(token) {
             tracing::warn!(error = %e, token, "forgetting a committed attempt");

@@ -224,6 +224,14 @@ impl State {
         matches!(self.admit(job_id), Admit::Arm)
     }
 
+    /// Whether a new occurrence of `job_id` would be judged against the
+    /// open ones now: refused (skip, max instances) or let replace them. A
+    /// new leader holds such a judgement until its view of those open
+    /// occurrences is current (results sent to the old leader are re-sent).
+    pub fn judged_by_open(&self, job_id: &str) -> bool {
+        matches!(self.admit(job_id), Admit::Refuse(_) | Admit::Replace)
+    }
+
     /// The overlap policy's answer for a new occurrence of `job_id`.
     fn admit(&self, job_id: &str) -> Admit {
         let Some(job) = self.jobs.get(job_id) else {
