@@ -24,6 +24,7 @@ use crate::firing::leader::{self, FiringConfig};
 use crate::firing::lease::Lease;
 use crate::firing::reporter::Reporter;
 use crate::firing::runner::{Runner, RunnerConfig};
+use crate::firing::timer::PreciseTimer;
 use crate::node::Node;
 use crate::raft::network::{Channels, Contacts, MAX_MESSAGE_BYTES, Network};
 use crate::raft::{RaftTiming, config, service::RaftTransport};
@@ -111,7 +112,8 @@ pub async fn run(
         }
     };
     let state = store.state_machine.handle();
-    let journal = Journal::open(&store.db).context("opening the attempt journal")?;
+    let journal =
+        Journal::open(&args.data_dir, &store.db).context("opening the attempt journal")?;
     // The lease outlasts an election, so armed runs go ahead while a new
     // leader is elected (DESIGN.md, "Leases").
     let lease = Lease::new(Duration::from_millis(3 * args.election_max_ms));
@@ -208,6 +210,7 @@ pub async fn run(
         shell_enabled: args.enable_shell_executor,
         labels: args.labels()?,
         work_dir: args.data_dir.clone(),
+        timer: PreciseTimer::start().context("starting the precise timer thread")?,
     };
     tokio::spawn(Runner::new(node.clone(), journal, lease, reporter, runner_cfg).run());
     if let Some(addr) = args.metrics.clone() {

@@ -34,11 +34,11 @@ impl NodeService for Internal {
         let req = req.into_inner();
         let mut accepted = Vec::with_capacity(req.assignments.len());
         for a in req.assignments {
-            let due_in = a.due_in.map_or(std::time::Duration::ZERO, |d| {
-                std::time::Duration::from_millis(
-                    crate::api::convert::dur_to_ms("due_in", &d).unwrap_or(0),
-                )
-            });
+            // A malformed (negative) duration means "due now".
+            let due_in = a
+                .due_in
+                .and_then(|d| std::time::Duration::try_from(d).ok())
+                .unwrap_or(std::time::Duration::ZERO);
             self.node.hints.put(a.fencing_token, due_in);
             accepted.push(a.fencing_token);
         }

@@ -162,8 +162,10 @@ pub fn plan(
 /// leader's clock, so it can wait on its monotonic clock. Fire and forget:
 /// an assignee that misses it falls back to its wall clock.
 fn dispatch(node: &Node, keys: &[OccKey]) {
-    let now = now_ms();
-    let mut by_node: BTreeMap<NodeId, Vec<Assignment>> = BTreeMap::new();
+    // Each assignment with its due instant (wall clock, ms); "due in" is
+    // computed just before the send, so the assignee's hint is late only by
+    // the message's transit.
+    let mut by_node: BTreeMap<NodeId, Vec<(Assignment, UnixMs)>> = BTreeMap::new();
     node.state.read(|s| {
         for key in keys {
             let Some(occ) = s.occurrence(key) else {
@@ -173,14 +175,17 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
             if a.node_id == node.id || a.state != AttemptState::Armed {
                 continue;
             }
-            let due_in = (a.due_at - now).max(0) as u64;
-            by_node.entry(a.node_id).or_default().push(Assignment {
+            let assignment = Assignment {
                 occurrence_id: key.id(),
                 fencing_token: a.token,
                 attempt: a.number,
                 log_index: a.token >> 16,
-                due_in: Some(crate::api::convert::ms_to_dur(due_in)),
-            });
+                due_in: None,
+            };
+            by_node
+                .entry(a.node_id)
+                .or_default()
+                .push((assignment, a.due_at));
         }
     });
     let membership = node.membership();
@@ -192,12 +197,26 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
         let Ok(channel) = node.channels.get(&addr) else {
             continue;
         };
-        let req = DispatchRequest {
-            leader_id: node.id,
-            term,
-            assignments,
-        };
+        let leader_id = node.id;
         tokio::spawn(async move {
+            // To the microsecond: a millisecond truncated here would be a
+            // millisecond late at the assignee.
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            let assignments = assignments
+                .into_iter()
+                .map(|(mut a, due_at)| {
+                    let due_in = Duration::from_micros((due_at * 1_000 - now_us).max(0) as u64);
+                    a.due_in = prost_types::Duration::try_from(due_in).ok();
+                    a
+                })
+                .collect();
+            let req = DispatchRequest {
+                leader_id,
+                term,
+                assignments,
+            };
             let mut client = NodeServiceClient::new(channel);
             if let Err(e) = client.dispatch(req).await {
                 tracing::debug!(target, error = %e, "dispatch not delivered; the assignee uses its wall clock");

@@ -11,6 +11,7 @@
 //! - [`lease`]: when this node last heard from a leader.
 //! - [`reporter`]: batches attempt reports into few log entries.
 //! - [`hints`]: due instants sent by the leader, on the monotonic clock.
+//! - [`timer`]: the precise wake-up at a run's due instant.
 
 pub mod hints;
 pub mod journal;
@@ -18,3 +19,4 @@ pub mod leader;
 pub mod lease;
 pub mod reporter;
 pub mod runner;
+pub mod timer;

@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 use super::journal::{Entry, Journal};
 use super::lease::Lease;
 use super::reporter::Reporter;
+use super::timer::PreciseTimer;
 use crate::executor::{self, RunContext};
 use crate::node::{Node, now_ms};
 
@@ -36,6 +37,16 @@ const RECHECK_EVERY: Duration = Duration::from_millis(100);
 const REPORT_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// How long until `due_at` on this node's wall clock, to the microsecond
+/// (the fallback when the leader's monotonic hint did not arrive).
+fn wall_wait(due_at: UnixMs) -> Duration {
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i128);
+    let left = i128::from(due_at) * 1_000 - now_us;
+    Duration::from_micros(left.max(0) as u64)
+}
+
 /// What the runner needs besides the node.
 #[derive(Clone)]
 pub struct RunnerConfig {
@@ -45,6 +56,8 @@ pub struct RunnerConfig {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Default working dir of shell jobs.
     pub work_dir: PathBuf,
+    /// Wakes attempts at their due instant (tokio's timer is too coarse).
+    pub timer: PreciseTimer,
 }
 
 /// The runner of one node.
@@ -257,19 +270,23 @@ impl Runner {
                 self.active().remove(&token);
                 return;
             };
-            let wait = match self.node.hints.get(token) {
-                Some(at) => at.saturating_duration_since(Instant::now()),
-                None => Duration::from_millis((due_at - now_ms()).max(0) as u64),
-            };
+            let target = self
+                .node
+                .hints
+                .get(token)
+                .unwrap_or_else(|| Instant::now() + wall_wait(due_at));
+            let wait = target.saturating_duration_since(Instant::now());
             if wait.is_zero() && self.lease_ok() {
                 break number;
             }
-            let nap = if wait.is_zero() {
-                RECHECK_EVERY
+            if wait.is_zero() {
+                // Due, but no lease (or not caught up): look again soon.
+                tokio::time::sleep(RECHECK_EVERY).await;
+            } else if wait <= RECHECK_EVERY {
+                self.cfg.timer.sleep_until(target).await;
             } else {
-                wait.min(RECHECK_EVERY)
-            };
-            tokio::time::sleep(nap).await;
+                tokio::time::sleep(RECHECK_EVERY).await;
+            }
         };
         self.node.hints.remove(token);
         // The leader arms a job on itself when no node matches its selector
