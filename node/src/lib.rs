@@ -3,6 +3,7 @@
 //! - [`config`]: the command line (every flag also an env var).
 //! - [`server`]: start-up (storage, Raft, gRPC, bootstrap/join) and graceful shutdown.
 //! - [`node`]: a member's handles and the write path (propose or forward).
+//! - [`write_batch`]: concurrent client writes grouped into one entry.
 //! - [`raft`]: openraft wiring over gRPC.
 //! - [`executor`]: the shell and HTTP executors that run one attempt.
 //! - [`api`]: the public and internal gRPC services.
@@ -17,3 +18,4 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod server;
+pub mod write_batch;

@@ -130,6 +130,11 @@ pub enum Command {
     RemoveNode { id: NodeId },
     /// Set how many finished occurrences are kept per job.
     SetRetention { per_job: u32 },
+    /// Several client commands in one entry, applied in order, as if each
+    /// had an entry of its own (but sharing this entry's fencing tokens).
+    /// Concurrent client writes are grouped so that one flush on a majority
+    /// acknowledges many of them. A batch never contains a batch.
+    Batch(Vec<Command>),
 }
 
 /// Why a command changed nothing.
@@ -151,6 +156,9 @@ pub enum CommandError {
         expected: u64,
         actual: u64,
     },
+    /// A batch inside a batch (never proposed by a node).
+    #[error("a batch may not contain a batch")]
+    NestedBatch,
 }
 
 /// The fate of one report.
@@ -187,4 +195,6 @@ pub enum Response {
     Reported(Vec<ReportFate>),
     /// The command changed nothing.
     Error(CommandError),
+    /// One response per command of a batch, in order.
+    Batch(Vec<Response>),
 }

@@ -411,6 +411,7 @@ pub fn status_of(e: &CommandError) -> tonic::Status {
         CommandError::NotFound(_) => tonic::Status::not_found(e.to_string()),
         CommandError::AlreadyExists(_) => tonic::Status::already_exists(e.to_string()),
         CommandError::VersionConflict { .. } => tonic::Status::failed_precondition(e.to_string()),
+        CommandError::NestedBatch => tonic::Status::internal(e.to_string()),
     }
 }
 

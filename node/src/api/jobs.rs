@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
 use crate::node::{Node, now_ms};
+use crate::write_batch::WriteBatcher;
 
 /// Most jobs in one list page.
 const MAX_PAGE: usize = 1000;
@@ -26,12 +27,16 @@ const MAX_RUNS: usize = 10_000;
 /// Serves the job API on one node.
 pub struct Jobs {
     node: Node,
+    /// Client writes go through here, so concurrent ones share entries.
+    writes: WriteBatcher,
 }
 
 impl Jobs {
-    /// Serves `node`.
+    /// Serves `node`. Must run inside a tokio runtime (it starts the
+    /// write batcher).
     pub fn new(node: Node) -> Self {
-        Jobs { node }
+        let writes = WriteBatcher::start(node.clone());
+        Jobs { node, writes }
     }
 
     fn job_reply(&self, r: CmdResponse) -> Result<Response<pb::Job>, Status> {
@@ -92,7 +97,7 @@ impl JobService for Jobs {
         // Validate before proposing: bad input never reaches the log (G5).
         store::model::validate_spec(&spec).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let w = self
-            .node
+            .writes
             .write(Command::CreateJob {
                 spec,
                 on_conflict,
@@ -155,7 +160,7 @@ impl JobService for Jobs {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         store::model::validate_spec(&spec).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let w = self
-            .node
+            .writes
             .write(Command::UpdateJob {
                 spec,
                 expected_version: req.expected_version,
@@ -175,7 +180,7 @@ impl JobService for Jobs {
             expected_version: req.expected_version,
             now: now_ms(),
         };
-        match self.node.write(cmd).await?.response {
+        match self.writes.write(cmd).await?.response {
             CmdResponse::Error(e) => Err(status_of(&e)),
             _ => Ok(Response::new(pb::DeleteJobResponse { id: req.id })),
         }

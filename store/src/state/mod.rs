@@ -111,6 +111,12 @@ impl Ctx {
         Some(token)
     }
 
+    /// This context with the clock of the command about to apply.
+    fn at(&mut self, now: UnixMs) -> &mut Self {
+        self.now = now;
+        self
+    }
+
     fn tokens_left(&self) -> usize {
         MAX_ATTEMPTS_PER_ENTRY - self.position
     }
@@ -120,36 +126,48 @@ impl State {
     /// Applies the command of log entry `index`. Deterministic, and
     /// idempotent per key.
     pub fn apply(&mut self, index: u64, cmd: &Command) -> Response {
-        let response = match cmd {
+        let mut ctx = Ctx::new(index, 0);
+        let response = self.apply_in(&mut ctx, cmd);
+        // O(state) per apply: only in the store's own unit tests (the
+        // property tests also call it explicitly), never in a running node.
+        #[cfg(test)]
+        self.check_invariants();
+        response
+    }
+
+    /// Applies `cmd` within an entry's context: a batch's commands share
+    /// the entry's fencing-token positions, each with its own `now`.
+    fn apply_in(&mut self, ctx: &mut Ctx, cmd: &Command) -> Response {
+        match cmd {
             Command::Noop => Response::Ok,
             Command::CreateJob {
                 spec,
                 on_conflict,
                 now,
-            } => self.create_job(&mut Ctx::new(index, *now), spec, *on_conflict),
+            } => self.create_job(ctx.at(*now), spec, *on_conflict),
             Command::UpdateJob {
                 spec,
                 expected_version,
                 now,
-            } => self.update_job(&mut Ctx::new(index, *now), spec, *expected_version),
+            } => self.update_job(ctx.at(*now), spec, *expected_version),
             Command::DeleteJob {
                 id,
                 expected_version,
                 now,
-            } => self.delete_job(&mut Ctx::new(index, *now), id, *expected_version),
+            } => self.delete_job(ctx.at(*now), id, *expected_version),
             Command::SetPaused {
                 target,
                 paused,
                 now,
-            } => self.set_paused(&mut Ctx::new(index, *now), target, *paused),
-            Command::Fire { now, advances } => self.fire(&mut Ctx::new(index, *now), advances),
+            } => self.set_paused(ctx.at(*now), target, *paused),
+            Command::Fire { now, advances } => self.fire(ctx.at(*now), advances),
             Command::RunNow {
                 job_id,
                 assignee,
                 now,
-            } => self.run_now(&mut Ctx::new(index, *now), job_id, *assignee),
-            Command::Reassign { now, items } => self.reassign(&mut Ctx::new(index, *now), items),
-            Command::Report { now, reports } => self.report(&mut Ctx::new(index, *now), reports),
+            } => self.run_now(ctx.at(*now), job_id, *assignee),
+            Command::Reassign { now, items } => self.reassign(ctx.at(*now), items),
+            Command::Report { now, reports } => self.report(ctx.at(*now), reports),
             Command::SetNode { id, info } => {
                 self.nodes.insert(*id, info.clone());
                 Response::Ok
@@ -162,12 +180,17 @@ impl State {
                 self.retention = (*per_job).max(1);
                 Response::Ok
             }
-        };
-        // O(state) per apply: only in the store's own unit tests (the
-        // property tests also call it explicitly), never in a running node.
-        #[cfg(test)]
-        self.check_invariants();
-        response
+            Command::Batch(cmds) => Response::Batch(
+                cmds.iter()
+                    .map(|c| match c {
+                        Command::Batch(_) => {
+                            Response::Error(crate::command::CommandError::NestedBatch)
+                        }
+                        c => self.apply_in(ctx, c),
+                    })
+                    .collect(),
+            ),
+        }
     }
 
     /// Takes the events produced since the last call.

@@ -641,6 +641,54 @@ fn snapshot_round_trip_rebuilds_indexes() {
     );
 }
 
+/// A batch applies its commands in order, as separate entries would, and
+/// its run-now attempts get distinct tokens from the one entry; a batch
+/// inside a batch is refused and changes nothing.
+#[test]
+fn a_batch_applies_in_order_with_distinct_tokens() {
+    let mut log = Log::new();
+    let create = |id: &str| Command::CreateJob {
+        spec: every(id, 60),
+        on_conflict: OnConflict::Fail,
+        now: T0,
+    };
+    let run_now = |id: &str, now: i64| Command::RunNow {
+        job_id: id.into(),
+        assignee: 1,
+        now,
+    };
+    let r = log.apply(Command::Batch(vec![
+        create("a"),
+        create("b"),
+        create("a"),
+        run_now("a", T0 + 1),
+        run_now("b", T0 + 2),
+        Command::Batch(vec![create("c")]),
+    ]));
+    let Response::Batch(rs) = r else {
+        panic!("not a batch response: {r:?}")
+    };
+    assert_eq!(rs.len(), 6);
+    assert!(matches!(rs[0], Response::Job(_)) && matches!(rs[1], Response::Job(_)));
+    assert_eq!(
+        rs[2],
+        Response::Error(CommandError::AlreadyExists("a".into()))
+    );
+    assert_eq!(rs[5], Response::Error(CommandError::NestedBatch));
+    assert!(
+        log.state.job("c").is_none(),
+        "the nested batch changed nothing"
+    );
+    let tokens: Vec<u64> = log
+        .state
+        .open_occurrences()
+        .filter_map(|o| o.current().map(|a| a.token))
+        .collect();
+    assert_eq!(tokens.len(), 2, "{rs:?}");
+    assert_ne!(tokens[0], tokens[1], "one entry, two attempts, two tokens");
+    assert!(tokens.iter().all(|t| t >> 16 == log.index));
+}
+
 // ------------------------------------------------------------ properties
 
 /// A command with symbolic references, resolved against the state when it
@@ -656,9 +704,18 @@ enum Op {
     RunNow(u8, i64),
     Report(usize, u8),
     Reassign(usize),
+    /// Client writes grouped into one entry (as a node's write batcher does).
+    Batch(Vec<Op>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => single_op(),
+        1 => proptest::collection::vec(single_op(), 1..5).prop_map(Op::Batch),
+    ]
+}
+
+fn single_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0u8..4, 1u8..4, 0u8..4).prop_map(|(j, s, p)| Op::Create(j, s, p)),
         (0u8..4, 1u8..4).prop_map(|(j, s)| Op::Update(j, s)),
@@ -696,6 +753,13 @@ fn spec_for(job: u8, secs: u8, policy: u8) -> JobSpec {
 /// whether applying it twice must be a no-op the second time.
 fn resolve(state: &State, op: &Op) -> (Command, bool) {
     match op {
+        // Resolved against the state before the batch. A batch as a whole
+        // need not be idempotent: a client's retry joins another batch, and
+        // each command in it is idempotent on its own.
+        Op::Batch(ops) => (
+            Command::Batch(ops.iter().map(|o| resolve(state, o).0).collect()),
+            false,
+        ),
         Op::Create(j, s, p) => (
             Command::CreateJob {
                 spec: spec_for(*j, *s, *p),
