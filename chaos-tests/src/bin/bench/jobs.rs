@@ -51,6 +51,13 @@ pub fn every_second(id: String, offset_ms: i64, url: &str) -> pb::JobSpec {
     spec(id, interval(offset_ms, 1000), url)
 }
 
+/// The offset in the second of job `i` of a growing set: the fractional
+/// parts of multiples of the golden ratio spread evenly over [0, 1) for
+/// every prefix length, so each step of a ramp stays spread.
+pub fn golden_offset_ms(i: u64) -> i64 {
+    ((i as f64 * 0.618_033_988_749_895).fract() * 1000.0) as i64
+}
+
 /// Builds the spec of job number `i`.
 pub type MakeSpec = Arc<dyn Fn(u64) -> pb::JobSpec + Send + Sync>;
 

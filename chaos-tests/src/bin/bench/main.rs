@@ -15,6 +15,7 @@
 //! `schedulerd` is taken from beside this binary (or `$SCHEDULERD_BIN`);
 //! the bench builds it if missing.
 
+mod burst;
 mod cluster;
 mod deliveries;
 mod failover;
@@ -24,6 +25,7 @@ mod ledger;
 mod poll;
 mod registration;
 mod stats;
+mod throughput;
 mod time;
 mod window;
 
@@ -43,6 +45,10 @@ struct Cli {
 enum Scenario {
     /// Lateness of every-second HTTP jobs at a local sink.
     Lateness(lateness::Args),
+    /// Lateness of many jobs due on the same second.
+    Burst(burst::Args),
+    /// The highest sustained fires/s with exactly-once checked.
+    Throughput(throughput::Args),
     /// Job creates per second through the public API.
     Registration(registration::Args),
     /// kill -9 of the leader: election, write gap, and firing under load.
@@ -53,6 +59,8 @@ enum Scenario {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Lateness(a) => lateness::run(a).await,
+        Scenario::Burst(a) => burst::run(a).await,
+        Scenario::Throughput(a) => throughput::run(a).await,
         Scenario::Registration(a) => registration::run(a).await,
         Scenario::Failover(a) => failover::run(a).await,
     }
