@@ -3,6 +3,7 @@
 //! ms) passed explicitly, since the harness otherwise slows elections
 //! down for tests on a loaded machine.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,8 +20,11 @@ pub const TIMING: [&str; 4] = ["--election-min-ms", "300", "--election-max-ms", 
 pub struct Cluster {
     /// The processes, node `i + 1` at index `i`.
     pub procs: Vec<Proc>,
-    // Declared after `procs`, so the nodes die before their dirs go.
-    _root: tempfile::TempDir,
+    /// The `schedulerd` binary, to start more nodes.
+    pub bin: PathBuf,
+    /// Where the nodes' data dirs and logs are. Declared after `procs`,
+    /// so the nodes die before their dirs go.
+    pub root: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -31,7 +35,7 @@ impl Cluster {
         let root = tempfile::tempdir()?;
         let flags = [&TIMING[..], extra].concat();
         let procs = harness::start_cluster(&bin, root.path(), n, &flags).await?;
-        Ok(Cluster { procs, _root: root })
+        Ok(Cluster { procs, bin, root })
     }
 
     /// Every node's address.

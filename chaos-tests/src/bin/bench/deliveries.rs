@@ -13,12 +13,19 @@ pub struct Delivery {
     pub received_ms: f64,
     /// Whether the sink kept it (first effect, token not stale).
     pub accepted: bool,
+    pub fencing_token: u64,
 }
 
 impl Delivery {
     /// Sink receive time minus the scheduled instant.
     pub fn lateness_ms(&self) -> f64 {
         self.received_ms - self.scheduled_ms as f64
+    }
+
+    /// The log index of the entry that authorised this attempt (tokens
+    /// are `index << 16 | position`).
+    pub fn log_index(&self) -> u64 {
+        self.fencing_token >> 16
     }
 
     fn parse(h: &Hit) -> Option<Delivery> {
@@ -34,6 +41,7 @@ impl Delivery {
             scheduled_ms: at.timestamp_millis(),
             received_ms,
             accepted: h.accepted,
+            fencing_token: h.fencing_token,
         })
     }
 }

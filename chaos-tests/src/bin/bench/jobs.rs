@@ -51,6 +51,11 @@ pub fn every_second(id: String, offset_ms: i64, url: &str) -> pb::JobSpec {
     spec(id, interval(offset_ms, 1000), url)
 }
 
+/// A cron job.
+pub fn cron(id: String, expr: String, url: &str) -> pb::JobSpec {
+    spec(id, pb::schedule::Kind::Cron(expr), url)
+}
+
 /// The offset in the second of job `i` of a growing set: the fractional
 /// parts of multiples of the golden ratio spread evenly over [0, 1) for
 /// every prefix length, so each step of a ramp stays spread.

@@ -23,7 +23,9 @@ mod jobs;
 mod lateness;
 mod ledger;
 mod poll;
+mod procfs;
 mod registration;
+mod scale;
 mod stats;
 mod throughput;
 mod time;
@@ -53,6 +55,8 @@ enum Scenario {
     Registration(registration::Args),
     /// kill -9 of the leader: election, write gap, and firing under load.
     Failover(failover::Args),
+    /// A million mostly-daily jobs: memory, disk, first fire, join.
+    Scale(scale::Args),
 }
 
 #[tokio::main]
@@ -63,5 +67,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Throughput(a) => throughput::run(a).await,
         Scenario::Registration(a) => registration::run(a).await,
         Scenario::Failover(a) => failover::run(a).await,
+        Scenario::Scale(a) => scale::run(a).await,
     }
 }
