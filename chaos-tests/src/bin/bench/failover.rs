@@ -52,6 +52,9 @@ pub struct Args {
 
 /// Steady firing before each kill, so the gap stands out from a steady rate.
 const STEADY: Duration = Duration::from_secs(2);
+/// Firing before the first kill, so every load job has fired (the window
+/// of a kill starts a second before the kill's second).
+const WARMUP: Duration = Duration::from_secs(3);
 /// Deliveries kept for the analysis of a kill (received this recently).
 const KEEP_MS: f64 = 15_000.0;
 
@@ -73,14 +76,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let sink = Sink::start().await?;
     let mut cluster = Cluster::start(3, &[]).await?;
     let n = args.load;
+    // From before registration: the first kill's window may start then.
+    let mut tracker = Tracker::from_now(&sink);
     if n > 0 {
         let addrs = cluster.addrs_leader_first().await?;
         let url = sink.url();
         let max_instances = args.max_instances;
         let make = Arc::new(move |i| load_job(i, n, max_instances, &url));
         register(&addrs, 0..n, 16, None, make).await?;
+        tokio::time::sleep(WARMUP).await;
     }
-    let mut tracker = Tracker::from_now(&sink);
     let mut history: Vec<Delivery> = Vec::new();
     let mut per_kill: Vec<Value> = Vec::new();
     let j0 = cpu_jiffies();
@@ -163,9 +168,9 @@ fn pull(tracker: &mut Tracker, history: &mut Vec<Delivery>) {
     history.retain(|d| d.received_ms >= old);
 }
 
-/// The load's firing across the kill at `kill_ms`: every instant from two
-/// seconds before the kill's second to `hold` seconds after it, checked
-/// once the last of them drained.
+/// The load's firing across the kill at `kill_ms`: every instant from a
+/// second before the kill's second (armed by the old leader) to `hold`
+/// seconds after it, checked once the last of them drained.
 async fn firing_across(
     tracker: &mut Tracker,
     history: &mut Vec<Delivery>,
@@ -174,7 +179,7 @@ async fn firing_across(
     args: &Args,
     survivors: &[String],
 ) -> Value {
-    let from = floor_sec(kill_ms) - 2000;
+    let from = floor_sec(kill_ms) - 1000;
     let to = floor_sec(kill_ms) + args.hold as i64 * 1000;
     let mut ledger = Ledger::new(from, to);
     for i in 0..n {
