@@ -139,6 +139,16 @@ impl Sink {
         self.len() == 0
     }
 
+    /// The requests from the `from`-th on, in arrival order: a poller
+    /// copies only what is new (a benchmark's sink holds millions).
+    pub fn hits_since(&self, from: usize) -> Vec<Hit> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .hits
+            .get(from..)
+            .map_or_else(Vec::new, <[Hit]>::to_vec)
+    }
+
     /// Every request so far.
     pub fn hits(&self) -> Vec<Hit> {
         self.inner
