@@ -694,20 +694,98 @@ async fn pause_and_settle(addr: &str) -> Vec<pb::Run> {
     .await
 }
 
+/// Splits off what a node killed mid-run leaves at the sink, beside the
+/// effects it already delivered. Returns the hits without the refused
+/// second effects, and the occurrences whose accepted effect came from
+/// `killed` while the log records something else:
+/// - it started an attempt just before the kill (the effect reached the
+///   sink, its `Started` report never reached the log): the leader cannot
+///   tell that from an attempt never started, so after the lease it runs
+///   the occurrence elsewhere under a higher token, and the fencing sink
+///   refuses that second effect (G2's exception: exactly one accepted);
+/// - its `Started` report was committed but its result never was: the
+///   leader records the attempt failed ("assignee lost while running").
+///
+/// Any other refusal or mismatch stays and fails the test.
+fn split_kill_leftovers(
+    hits: &[Hit],
+    runs: &[pb::Run],
+    killed: u64,
+) -> (Vec<Hit>, BTreeSet<String>) {
+    let first: BTreeMap<&str, &Hit> = hits
+        .iter()
+        .filter(|h| h.accepted)
+        .map(|h| (h.occurrence_id.as_str(), h))
+        .collect();
+    let mut excused = BTreeSet::new();
+    let kept: Vec<Hit> = hits
+        .iter()
+        .filter(|h| {
+            let rerun = !h.accepted
+                && h.node_id != killed
+                && first
+                    .get(h.occurrence_id.as_str())
+                    .is_some_and(|a| a.node_id == killed && a.fencing_token < h.fencing_token);
+            if rerun {
+                excused.insert(h.occurrence_id.clone());
+            }
+            !rerun
+        })
+        .cloned()
+        .collect();
+    for r in runs {
+        let lost = state(r) == pb::RunState::Failed
+            && r.node_id == killed
+            && r.reason.starts_with("assignee lost while running");
+        let delivered = first
+            .get(r.occurrence_id.as_str())
+            .is_some_and(|a| a.node_id == killed && a.fencing_token == r.fencing_token);
+        if lost && delivered {
+            excused.insert(r.occurrence_id.clone());
+        }
+    }
+    (kept, excused)
+}
+
 /// Checks the sink against the committed runs: every accepted effect is a
 /// succeeded run with the same token, and every succeeded run reached the
-/// sink once.
-fn assert_sink_matches_runs(hits: &[Hit], runs: &[pb::Run]) {
-    let by_occ: BTreeMap<&str, &pb::Run> =
-        runs.iter().map(|r| (r.occurrence_id.as_str(), r)).collect();
-    for h in hits {
+/// sink once. The occurrences in `excused` (see [`split_kill_leftovers`])
+/// are left out.
+fn assert_sink_matches_runs(hits: &[Hit], runs: &[pb::Run], excused: &BTreeSet<String>) {
+    let runs: Vec<&pb::Run> = runs
+        .iter()
+        .filter(|r| !excused.contains(&r.occurrence_id))
+        .collect();
+    let hits: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| !excused.contains(&h.occurrence_id))
+        .collect();
+    let by_occ: BTreeMap<&str, &pb::Run> = runs
+        .iter()
+        .map(|r| (r.occurrence_id.as_str(), *r))
+        .collect();
+    for h in &hits {
         let run = by_occ
             .get(h.occurrence_id.as_str())
             .unwrap_or_else(|| panic!("a sink hit without a run: {h:?}"));
         assert_eq!(run.fencing_token, h.fencing_token, "{h:?} vs {run:?}");
     }
-    let succeeded = count(runs, pb::RunState::Succeeded);
-    assert_eq!(succeeded, hits.len(), "succeeded runs vs sink effects");
+    let succeeded = runs
+        .iter()
+        .filter(|r| state(r) == pb::RunState::Succeeded)
+        .count();
+    let odd: Vec<(&&Hit, Option<&&pb::Run>)> = hits
+        .iter()
+        .filter_map(|h| {
+            let run = by_occ.get(h.occurrence_id.as_str());
+            (!run.is_some_and(|r| state(r) == pb::RunState::Succeeded)).then_some((h, run))
+        })
+        .collect();
+    assert_eq!(
+        succeeded,
+        hits.len(),
+        "succeeded runs vs sink effects; effects without a succeeded run: {odd:#?}"
+    );
 }
 
 /// G2/G3 across a leader kill: 50 jobs fire every second; the leader is
@@ -754,7 +832,7 @@ async fn leader_kill_during_steady_firing_loses_and_repeats_nothing() {
     let hits = sink.hits();
     let secs = accepted_seconds(&hits);
     assert_eq!(secs.len(), 50, "every job fired");
-    assert_sink_matches_runs(&hits, &runs);
+    assert_sink_matches_runs(&hits, &runs, &BTreeSet::new());
     // Nothing skipped or missed: a new leader holds a job's instants until
     // the result of its run in flight across the kill has reached it,
     // instead of skipping them as "max instances reached".
@@ -807,6 +885,13 @@ async fn follower_kill_and_restart_lose_and_repeat_nothing() {
         (sink.hits().len() >= 20).then_some(())
     })
     .await;
+    // Kill mid-second: the jobs fire on whole seconds, so by then this
+    // second's runs are over and the next second's attempts are armed on
+    // the victim, not started. (A kill on the boundary catches runs in
+    // flight instead, which are failed as lost rather than moved.)
+    let into_second = now_ms().rem_euclid(1_000);
+    let to_mid = (1_500 - into_second) % 1_000;
+    tokio::time::sleep(Duration::from_millis(to_mid as u64)).await;
     let victim_id = procs.iter().find(|p| p.id != leader).expect("follower").id;
     let victim = procs
         .iter_mut()
@@ -852,9 +937,14 @@ async fn follower_kill_and_restart_lose_and_repeat_nothing() {
     })
     .await;
     let runs = pause_and_settle(&leader_addr).await;
-    let hits = sink.hits();
+    let (hits, excused) = split_kill_leftovers(&sink.hits(), &runs, victim_id);
+    eprintln!(
+        "follower kill: {} occurrences delivered by the killed node just before it died \
+         are recorded otherwise (run again and refused at the sink, or failed as lost)",
+        excused.len()
+    );
     let secs = accepted_seconds(&hits);
-    assert_sink_matches_runs(&hits, &runs);
+    assert_sink_matches_runs(&hits, &runs, &excused);
     // Every instant has a record: an effect at the sink, or a run recorded
     // as skipped (max instances, while the killed node held the one in
     // flight until its lease ran out) with its reason.
@@ -946,7 +1036,7 @@ async fn whole_cluster_stopped_30s_catches_up_under_policies() {
     let runs = pause_and_settle(&addr).await;
     let hits = sink.hits();
     let _ = accepted_seconds(&hits); // no duplicate, no stale write
-    assert_sink_matches_runs(&hits, &runs);
+    assert_sink_matches_runs(&hits, &runs, &BTreeSet::new());
     let outage = |r: &pb::Run| {
         let at = r.scheduled_at.as_ref().map(ms).unwrap_or(0);
         at > stopped_at + 1_000 && at < stopped_at + 29_000
