@@ -778,7 +778,8 @@ fn assert_sink_matches_runs(hits: &[Hit], runs: &[pb::Run], excused: &BTreeSet<S
         .iter()
         .filter_map(|h| {
             let run = by_occ.get(h.occurrence_id.as_str());
-            (!run.is_some_and(|r| state(r) == pb::RunState::Succeeded)).then_some((h, run))
+            run.is_none_or(|r| state(r) != pb::RunState::Succeeded)
+                .then_some((h, run))
         })
         .collect();
     assert_eq!(
