@@ -28,7 +28,7 @@ impl State {
         if self.jobs.contains_key(&spec.id) {
             return match on_conflict {
                 OnConflict::Fail => Response::Error(CommandError::AlreadyExists(spec.id.clone())),
-                OnConflict::Keep => Response::Job(Box::new(self.jobs[&spec.id].clone())),
+                OnConflict::Keep => Response::Job(self.jobs[&spec.id].clone()),
                 OnConflict::Replace => self.update_job(ctx, spec, 0),
             };
         }
@@ -56,12 +56,12 @@ impl State {
                 .or_default()
                 .insert(spec.id.clone());
         }
-        self.jobs.insert(spec.id.clone(), job);
+        self.jobs.insert(spec.id.clone(), Box::new(job));
         self.compiled.insert(spec.id.clone(), schedule);
         self.set_cursor(&spec.id, next);
         self.finish_if_exhausted(&spec.id);
         self.emit(ctx, EventKind::JobAdded, &spec.id, None);
-        Response::Job(Box::new(self.jobs[&spec.id].clone()))
+        Response::Job(self.jobs[&spec.id].clone())
     }
 
     pub(super) fn update_job(
@@ -116,7 +116,7 @@ impl State {
         self.set_cursor(&spec.id, next);
         self.finish_if_exhausted(&spec.id);
         self.emit(ctx, EventKind::JobModified, &spec.id, None);
-        Response::Job(Box::new(self.jobs[&spec.id].clone()))
+        Response::Job(self.jobs[&spec.id].clone())
     }
 
     pub(super) fn delete_job(

@@ -43,7 +43,7 @@ pub enum StateError {
 /// What goes into a snapshot.
 #[derive(Serialize, Deserialize)]
 struct Persisted {
-    jobs: BTreeMap<String, Job>,
+    jobs: BTreeMap<String, Box<Job>>,
     occurrences: BTreeMap<OccKey, Occurrence>,
     nodes: BTreeMap<NodeId, NodeInfo>,
     scheduler_paused: bool,
@@ -53,7 +53,7 @@ struct Persisted {
 /// The replicated state.
 #[derive(Debug, Clone)]
 pub struct State {
-    jobs: BTreeMap<String, Job>,
+    jobs: BTreeMap<String, Box<Job>>,
     occurrences: BTreeMap<OccKey, Occurrence>,
     nodes: BTreeMap<NodeId, NodeInfo>,
     scheduler_paused: bool,
@@ -203,7 +203,7 @@ impl State {
     pub fn encode(&self) -> Result<Vec<u8>, StateError> {
         #[derive(Serialize)]
         struct PersistedRef<'a> {
-            jobs: &'a BTreeMap<String, Job>,
+            jobs: &'a BTreeMap<String, Box<Job>>,
             occurrences: &'a BTreeMap<OccKey, Occurrence>,
             nodes: &'a BTreeMap<NodeId, NodeInfo>,
             scheduler_paused: bool,

@@ -25,7 +25,7 @@ pub struct RunFilter {
 impl State {
     /// One job.
     pub fn job(&self, id: &str) -> Option<&Job> {
-        self.jobs.get(id)
+        self.jobs.get(id).map(|j| &**j)
     }
 
     /// Number of jobs.
@@ -48,7 +48,7 @@ impl State {
             None => self.jobs.range::<str, _>(..),
         };
         range
-            .map(|(_, j)| j)
+            .map(|(_, j)| &**j)
             .filter(|j| matches(&j.spec.labels, selector))
             .take(limit)
             .collect()
