@@ -259,7 +259,7 @@ impl Workload {
                         second: "*/4".into(),
                         ..Default::default()
                     }),
-                    ScheduleSpec::Calendar(f),
+                    ScheduleSpec::Calendar(Box::new(f)),
                     "calendar fields",
                 )
             }

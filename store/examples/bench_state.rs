@@ -28,7 +28,7 @@ fn spec(i: usize) -> JobSpec {
     JobSpec {
         id: format!("job-{i:07}"),
         name: format!("nightly report {i}"),
-        labels: BTreeMap::from([("team".into(), format!("t{}", i % 16))]),
+        labels: store::model::Labels::from_iter([("team".into(), format!("t{}", i % 16))]),
         schedule: ScheduleSpec::Interval(IntervalSpec {
             every_ms: 86_400_000,
             every_max_ms: None,

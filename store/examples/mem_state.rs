@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use store::command::{Command, OnConflict};
-use store::model::{ExecutorSpec, HttpSpec, JobSpec, Policies};
+use store::model::{ExecutorSpec, HttpSpec, JobSpec, Labels, Policies};
 use store::schedule::ScheduleSpec;
 use store::state::State;
 
@@ -32,9 +32,9 @@ fn spec(i: usize, labels: bool) -> JobSpec {
         id: format!("job-{i:07}"),
         name: String::new(),
         labels: if labels {
-            BTreeMap::from([("team".into(), format!("t{}", i % 16))])
+            Labels::from_iter([("team".into(), format!("t{}", i % 16))])
         } else {
-            BTreeMap::new()
+            Labels::new()
         },
         schedule: ScheduleSpec::Cron(format!("{} {} * * *", i % 60, (i / 60) % 24)),
         time_zone: "UTC".into(),
@@ -77,7 +77,10 @@ fn main() -> anyhow::Result<()> {
                "snapshot_bytes_per_job": encoded as f64 / jobs as f64,
                "job_struct_bytes": std::mem::size_of::<store::model::Job>(),
                "spec_struct_bytes": std::mem::size_of::<JobSpec>(),
-               "schedule_struct_bytes": std::mem::size_of::<store::schedule::Schedule>()})
+               "schedule_struct_bytes": std::mem::size_of::<store::schedule::Schedule>(),
+               "executor_spec_bytes": std::mem::size_of::<ExecutorSpec>(),
+               "policies_bytes": std::mem::size_of::<Policies>(),
+               "schedule_spec_bytes": std::mem::size_of::<ScheduleSpec>()})
     );
     Ok(())
 }

@@ -114,7 +114,7 @@ fn ours(case: &Value) -> Result<Vec<String>, String> {
         _ => {
             let f = &case["fields"];
             let get = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
-            ScheduleSpec::Calendar(CalendarFields {
+            ScheduleSpec::Calendar(Box::new(CalendarFields {
                 year: get("year"),
                 month: get("month"),
                 day: get("day"),
@@ -123,7 +123,7 @@ fn ours(case: &Value) -> Result<Vec<String>, String> {
                 hour: get("hour"),
                 minute: get("minute"),
                 second: get("second"),
-            })
+            }))
         }
     };
     let s = Schedule::compile(&spec, tz, Bounds::default()).map_err(|e| e.to_string())?;

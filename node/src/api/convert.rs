@@ -103,7 +103,7 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
                     .transpose()?,
             })
         }
-        Some(pb::schedule::Kind::Calendar(c)) => ScheduleSpec::Calendar(CalendarFields {
+        Some(pb::schedule::Kind::Calendar(c)) => ScheduleSpec::Calendar(Box::new(CalendarFields {
             year: opt_str(&c.year),
             month: opt_str(&c.month),
             day: opt_str(&c.day),
@@ -112,7 +112,7 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
             hour: opt_str(&c.hour),
             minute: opt_str(&c.minute),
             second: opt_str(&c.second),
-        }),
+        })),
     };
     let executor = match spec.executor.as_ref().and_then(|e| e.kind.as_ref()) {
         None => return Err(invalid("job.executor", "is required: give shell or http")),
@@ -156,7 +156,11 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
         } else {
             spec.name.clone()
         },
-        labels: spec.labels.clone(),
+        labels: spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         schedule,
         time_zone: if spec.time_zone.is_empty() {
             "UTC".into()
@@ -287,7 +291,11 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
     pb::JobSpec {
         id: spec.id.clone(),
         name: spec.name.clone(),
-        labels: spec.labels.clone(),
+        labels: spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         schedule: Some(pb::Schedule { kind: Some(kind) }),
         time_zone: spec.time_zone.clone(),
         start_at: spec.start_at.map(ms_to_ts),

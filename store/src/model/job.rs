@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::{ExecutorSpec, Policies, UnixMs};
 use crate::schedule::ScheduleSpec;
 
+/// A job's labels: a map kept as one sorted vector. A job has a handful of
+/// labels at most, and a `BTreeMap` allocates a whole 11-slot node for the
+/// first one: measured, 700 of 2,148 bytes of state per job with one label
+/// (`cargo run --release -p store --example mem_state`). Encoded exactly as
+/// a map, so snapshots and logs are unchanged.
+pub type Labels = litemap::LiteMap<String, String>;
+
 /// What a client writes to define a job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -15,7 +22,7 @@ pub struct JobSpec {
     /// Human-readable name.
     pub name: String,
     /// Labels for listing and bulk operations.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// When the job fires.
     pub schedule: ScheduleSpec,
     /// IANA time zone of wall-clock schedules.

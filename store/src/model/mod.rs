@@ -14,7 +14,7 @@ pub mod time;
 mod validate;
 
 pub use executor::{ExecutorSpec, HttpSpec, ShellSpec};
-pub use job::{Job, JobSpec, JobState};
+pub use job::{Job, JobSpec, JobState, Labels};
 pub use limits::*;
 pub use occurrence::{Attempt, AttemptOutcome, AttemptState, OccKey, Occurrence, RunState};
 pub use policy::{Coalesce, Overlap, Policies, RetryPolicy};

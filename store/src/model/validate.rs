@@ -2,8 +2,6 @@
 //! is wrong and what is allowed, so the gRPC layer can answer
 //! INVALID_ARGUMENT with a precise message (G5).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::limits::*;
@@ -40,8 +38,12 @@ pub fn validate_spec(spec: &JobSpec) -> Result<Schedule, ValidationError> {
             ),
         ));
     }
-    validate_labels("job.labels", &spec.labels)?;
-    validate_labels("job.node_selector", &spec.node_selector)?;
+    validate_labels("job.labels", spec.labels.len(), spec.labels.iter())?;
+    validate_labels(
+        "job.node_selector",
+        spec.node_selector.len(),
+        spec.node_selector.iter(),
+    )?;
     if let (Some(start), Some(end)) = (spec.start_at, spec.end_at)
         && end < start
     {
@@ -109,14 +111,15 @@ fn validate_id(id: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn validate_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<(), ValidationError> {
-    if labels.len() > MAX_LABELS {
+fn validate_labels<'a>(
+    field: &str,
+    len: usize,
+    labels: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), ValidationError> {
+    if len > MAX_LABELS {
         return Err(err(
             field,
-            format!(
-                "{} entries is more than the limit of {MAX_LABELS}",
-                labels.len()
-            ),
+            format!("{len} entries is more than the limit of {MAX_LABELS}"),
         ));
     }
     for (k, v) in labels {

@@ -44,7 +44,7 @@ pub fn fuzz_one(data: &[u8]) -> usize {
         ScheduleSpec::Cron(text.to_string()),
         ScheduleSpec::Human(text.to_string()),
         ScheduleSpec::detect(&text),
-        ScheduleSpec::Calendar(calendar),
+        ScheduleSpec::Calendar(Box::new(calendar)),
     ];
     let mut accepted = 0;
     for spec in &specs {

@@ -45,7 +45,7 @@ pub enum ScheduleSpec {
     /// A cron string: 5, 6 (seconds first) or 7 (with year) fields, or an `@macro`.
     Cron(String),
     /// APScheduler CronTrigger-style fields.
-    Calendar(CalendarFields),
+    Calendar(Box<CalendarFields>),
     /// A period of real elapsed time.
     Interval(IntervalSpec),
     /// A single instant.

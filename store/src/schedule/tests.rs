@@ -39,7 +39,12 @@ fn issue_example() {
 fn cal(f: impl FnOnce(&mut CalendarFields), tz: &str) -> Schedule {
     let mut fields = CalendarFields::default();
     f(&mut fields);
-    Schedule::compile(&ScheduleSpec::Calendar(fields), tz, Bounds::default()).unwrap()
+    Schedule::compile(
+        &ScheduleSpec::Calendar(Box::new(fields)),
+        tz,
+        Bounds::default(),
+    )
+    .unwrap()
 }
 
 fn human(p: &str, tz: &str) -> Schedule {
@@ -403,10 +408,10 @@ fn rule5_calendar_fields_and_monday_zero() {
         ["2026-03-02T06:00:00Z", "2026-03-03T06:00:00Z"]
     );
     let e = Schedule::compile(
-        &ScheduleSpec::Calendar(CalendarFields {
+        &ScheduleSpec::Calendar(Box::new(CalendarFields {
             day_of_week: Some("7".into()),
             ..Default::default()
-        }),
+        })),
         "UTC",
         Bounds::default(),
     )

@@ -176,7 +176,26 @@ impl State {
     }
 }
 
+/// Labels as a map from key to value: a job's ([`crate::model::Labels`])
+/// or a node's (`BTreeMap`).
+pub trait LabelLookup {
+    /// The value of `key`, if present.
+    fn label(&self, key: &str) -> Option<&String>;
+}
+
+impl LabelLookup for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&String> {
+        self.get(key)
+    }
+}
+
+impl LabelLookup for crate::model::Labels {
+    fn label(&self, key: &str) -> Option<&String> {
+        self.get(key)
+    }
+}
+
 /// Whether `labels` contain every entry of `selector`.
-pub fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+pub fn matches(labels: &impl LabelLookup, selector: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.label(k) == Some(v))
 }

@@ -16,7 +16,7 @@ fn every(id: &str, secs: u64) -> JobSpec {
     JobSpec {
         id: id.into(),
         name: id.into(),
-        labels: BTreeMap::from([("team".into(), "a".into())]),
+        labels: Labels::from_iter([("team".into(), "a".into())]),
         schedule: ScheduleSpec::Interval(IntervalSpec {
             every_ms: secs * 1000,
             every_max_ms: None,
