@@ -77,3 +77,22 @@ impl Job {
         self.state == JobState::Active && self.next_fire_at.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Labels encode exactly as the `BTreeMap` they replaced, so logs and
+    /// snapshots written before the change still decode.
+    #[test]
+    fn labels_encode_as_the_btreemap_they_replaced() {
+        let old = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("team".to_string(), "x".to_string()),
+        ]);
+        let bytes = postcard::to_allocvec(&old).expect("encode");
+        let new: Labels = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(new.get("team").map(String::as_str), Some("x"));
+        assert_eq!(postcard::to_allocvec(&new).expect("encode"), bytes);
+    }
+}
