@@ -1,6 +1,7 @@
-//! Due-time hints from the leader's dispatch: for each token, the monotonic
-//! instant at which the attempt is due, computed from the leader's "due in"
-//! on arrival. A runner waits on this rather than comparing the attempt's
+//! Due-time hints: for each token, the monotonic instant at which the
+//! attempt is due, from the leader's "due in" on the dispatch's arrival, or
+//! from the arming entry itself when this node applies it (the entry's
+//! `now` is the leader's clock when it proposed: due in = due - now). A runner waits on this rather than comparing the attempt's
 //! wall-clock due time with its own wall clock, so a skewed clock on the
 //! assignee does not move the start. Without a hint (dispatch lost), the
 //! runner falls back to its wall clock.
@@ -20,13 +21,18 @@ pub struct Hints {
 }
 
 impl Hints {
-    /// Records that `token` is due `due_in` from now.
+    /// Records that `token` is due `due_in` from now, unless an earlier
+    /// instant is known. Every source (the leader's dispatch, this node's
+    /// apply of the arming entry) is late only by its own transit, never
+    /// early, so the earliest is the most punctual.
     pub fn put(&self, token: u64, due_in: Duration) {
+        let at = Instant::now() + due_in;
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_HINTS {
             map.clear();
         }
-        map.insert(token, Instant::now() + due_in);
+        let slot = map.entry(token).or_insert(at);
+        *slot = (*slot).min(at);
     }
 
     /// The monotonic due instant of `token`, if the leader sent one.

@@ -47,6 +47,11 @@ fn wall_wait(due_at: UnixMs) -> Duration {
     Duration::from_micros(left.max(0) as u64)
 }
 
+/// An arming event whose entry was proposed longer ago than this (by the
+/// wall clocks, which a skew fault moves by at most a few seconds) is a
+/// replay, not a fresh assignment: it gives no due-time hint.
+const STALE_EVENT_MS: i64 = 10_000;
+
 /// What the runner needs besides the node.
 #[derive(Clone)]
 pub struct RunnerConfig {
@@ -133,6 +138,23 @@ impl Runner {
             return;
         }
         if let (Some(key), Some(token)) = (&e.occurrence, e.token) {
+            // The entry says when it was proposed (`e.at`, the leader's
+            // clock) and when the attempt is due: a hint as good as the
+            // dispatch's, so a node whose own wall clock is off (and whose
+            // dispatch was lost) still starts on time, never early.
+            let due_at = self.node.state.read(|s| {
+                s.occurrence(key)
+                    .and_then(|o| o.current())
+                    .filter(|a| a.token == token)
+                    .map(|a| a.due_at)
+            });
+            // Entries re-applied after a restart are old news: their
+            // attempts were due long ago, and "due in" would wait again.
+            let fresh = (now_ms() - e.at).abs() < STALE_EVENT_MS;
+            if let (Some(due_at), true) = (due_at, fresh) {
+                let due_in = Duration::from_millis((due_at - e.at).max(0) as u64);
+                self.node.hints.put(token, due_in);
+            }
             self.spawn_attempt(key.clone(), token);
         }
     }
