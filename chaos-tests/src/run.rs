@@ -4,6 +4,8 @@
 //! in the same order (timing on a real machine still varies).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -19,6 +21,9 @@ use crate::proxy::Mode;
 use crate::report::{FaultEvent, Report};
 use crate::sink::Sink;
 use crate::workload::Workload;
+
+/// How often a long run logs the harness heartbeat.
+const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// The faults a run can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -419,9 +424,29 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
     }
     let deadline = Instant::now() + cfg.duration;
     let max_jobs = cfg.max_jobs;
+    // A heartbeat of the harness itself, so a stall of the workload, the
+    // sink or the process's file descriptors shows in the log of a long run.
+    let progress = Arc::new(AtomicUsize::new(0));
+    let beat = {
+        let (sink, progress) = (sink.clone(), progress.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+                tracing::info!(
+                    workload_steps = progress.load(Ordering::Relaxed),
+                    sink_requests = sink.hits().len(),
+                    open_fds = fds,
+                    "harness heartbeat"
+                );
+            }
+        })
+    };
+    let steps = progress.clone();
     let workload = tokio::spawn(async move {
         while Instant::now() < deadline {
             work.step(max_jobs).await;
+            steps.fetch_add(1, Ordering::Relaxed);
             let p = work.pace();
             pause(p, deadline).await;
         }
@@ -436,6 +461,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
     };
     let fault_result = faults.run(&cfg, &mut cluster, deadline).await;
     let work = workload.await.map_err(std::io::Error::other)?;
+    beat.abort();
     // Whatever happened, end healthy.
     cluster.heal_all()?;
     fault_result?;
