@@ -301,11 +301,15 @@ impl Runner {
             if wait.is_zero() {
                 // Due, but no lease (or not caught up): look again soon.
                 tokio::time::sleep(RECHECK_EVERY).await;
-            } else if hint.is_some() || wait <= RECHECK_EVERY {
-                // One wake-up at the due instant (whether the attempt is
-                // still ours is checked then): a thousand waiting attempts
-                // re-checking every 100 ms cost a node 10,000 wake-ups/s.
+            } else if wait <= RECHECK_EVERY {
                 self.cfg.timer.sleep_until(target).await;
+            } else if hint.is_some() {
+                // One wake-up shortly before the due instant, to take a
+                // better hint that came meanwhile (the dispatch's is late
+                // only by its transit, the arming entry's by the commit),
+                // then the precise wait: a thousand waiting attempts
+                // re-checking every 100 ms cost a node 10,000 wake-ups/s.
+                tokio::time::sleep_until((target - RECHECK_EVERY).into()).await;
             } else {
                 // No hint yet: it may still come; meanwhile the wall clock.
                 tokio::time::sleep(RECHECK_EVERY).await;
