@@ -123,7 +123,8 @@ pub async fn run(node: Node, cfg: FiringConfig) {
 /// way here again, and a run skipped as "max instances reached" on stale
 /// knowledge would be a run lost. Once the result lands the instant is
 /// proposed at once; once settled, it is judged as a backlog under the
-/// job's misfire and coalesce policies.
+/// job's misfire and coalesce policies. The same holds, at any time, for
+/// instants blocked by a run on a node gone silent ([`held_by_silent`]).
 pub fn plan(
     s: &State,
     node: &Node,
@@ -144,7 +145,9 @@ pub fn plan(
         // A job whose overlap policy refuses a new occurrence now is only
         // proposed once it is due, when the state machine records it.
         let ahead = s.arms_ahead(id);
-        if !ahead && (at > now || (settling && s.judged_by_open(id))) {
+        if !ahead
+            && (at > now || (s.judged_by_open(id) && (settling || held_by_silent(s, node, id))))
+        {
             continue;
         }
         let Some(job) = s.job(id) else { continue };
@@ -156,6 +159,25 @@ pub fn plan(
         });
     }
     out
+}
+
+/// Whether an open occurrence of `job_id` is held by a node not heard from
+/// lately: its run may have ended with nobody to tell (the node died), and
+/// the lease will settle it (reassigned, or failed as lost). Until then a
+/// new instant is held rather than skipped for an overlap the cluster
+/// cannot judge; once settled, it is judged as a backlog.
+fn held_by_silent(s: &State, node: &Node, job_id: &str) -> bool {
+    s.open_of(job_id).iter().any(|key| {
+        s.occurrence(key)
+            .and_then(|o| o.current())
+            .is_some_and(|a| {
+                a.node_id != node.id
+                    && node
+                        .contacts
+                        .last(a.node_id)
+                        .is_none_or(|c| c.elapsed() > MAX_ASSIGN_SILENCE)
+            })
+    })
 }
 
 /// Tells each assignee when its new attempts are due, as "due in" on the
