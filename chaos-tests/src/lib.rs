@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod harness;
 pub mod history;
 pub mod observe;
+pub mod pb;
 pub mod proxy;
 pub mod report;
 pub mod run;

@@ -5,6 +5,7 @@
 //! the run goes on. Every request is logged with when it was sent and
 //! answered, which is what the checker's windows are made of.
 
+use crate::pb::{dur, ts};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -86,22 +87,8 @@ pub struct Workload {
     pub ops: Vec<OpLog>,
 }
 
-fn ts(ms: Ms) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
-
 fn dt(ms: Ms) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-fn dur(ms: u64) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: (ms / 1000) as i64,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
 }
 
 async fn send(addr: &str, op: &Op) -> Result<(), tonic::Status> {

@@ -11,6 +11,8 @@ use proto::v1 as pb;
 use proto::v1::job_service_client::JobServiceClient;
 use tonic::transport::Channel;
 
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use chaos_tests::pb::{dur, http, ms, ts};
 /// The `schedulerd` binary cargo built for this test.
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_schedulerd"))
@@ -37,27 +39,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A protobuf timestamp of `ms` since the epoch.
-pub fn ts(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
-
-/// Milliseconds since the epoch of a protobuf timestamp.
-pub fn ms(t: &prost_types::Timestamp) -> i64 {
-    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
-}
-
-/// A protobuf duration of `ms`.
-pub fn dur(ms: u64) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: (ms / 1000) as i64,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
-}
-
 /// A cron schedule.
 pub fn cron(expr: &str) -> pb::Schedule {
     pb::Schedule {
@@ -77,17 +58,6 @@ pub fn shell(command: &str) -> pb::Executor {
     pb::Executor {
         kind: Some(pb::executor::Kind::Shell(pb::ShellExecutor {
             command: command.into(),
-            ..Default::default()
-        })),
-    }
-}
-
-/// An HTTP executor posting to `url`.
-pub fn http(url: &str) -> pb::Executor {
-    pb::Executor {
-        kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
-            method: "POST".into(),
-            url: url.into(),
             ..Default::default()
         })),
     }

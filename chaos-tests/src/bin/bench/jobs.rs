@@ -13,16 +13,7 @@ use tonic::transport::Channel;
 
 use crate::time::{dur, ts};
 
-/// An HTTP executor posting to `url` (the sink).
-pub fn http(url: &str) -> pb::Executor {
-    pb::Executor {
-        kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
-            method: "POST".into(),
-            url: url.into(),
-            ..Default::default()
-        })),
-    }
-}
+pub use chaos_tests::pb::http;
 
 /// A job with default policies.
 pub fn spec(id: String, schedule: pb::schedule::Kind, url: &str) -> pb::JobSpec {

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use chaos_tests::pb::{dur, ms, ts};
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -27,27 +28,6 @@ pub async fn sleep_until_ms(ms: i64) {
     let left = ms - now_ms();
     if left > 0 {
         tokio::time::sleep(Duration::from_millis(left as u64)).await;
-    }
-}
-
-/// A protobuf timestamp of `ms` since the epoch.
-pub fn ts(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
-
-/// Milliseconds since the epoch of a protobuf timestamp.
-pub fn ms(t: &prost_types::Timestamp) -> i64 {
-    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
-}
-
-/// A protobuf duration of `ms`.
-pub fn dur(ms: u64) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: (ms / 1000) as i64,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
     }
 }
 
