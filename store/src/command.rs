@@ -137,6 +137,32 @@ pub enum Command {
     Batch(Vec<Command>),
 }
 
+impl Command {
+    /// Sets every `now` this command carries (inside a batch too) to
+    /// `now`. A leader calls it on a write that a follower forwarded: the
+    /// follower read its own wall clock, which may be off, while the log's
+    /// `now` must be the proposing leader's (a job resumed through a
+    /// follower whose clock is 5 s ahead would otherwise skip 5 s of its
+    /// instants).
+    pub fn restamp(&mut self, at: UnixMs) {
+        match self {
+            Command::CreateJob { now, .. }
+            | Command::UpdateJob { now, .. }
+            | Command::DeleteJob { now, .. }
+            | Command::SetPaused { now, .. }
+            | Command::Fire { now, .. }
+            | Command::RunNow { now, .. }
+            | Command::Reassign { now, .. }
+            | Command::Report { now, .. } => *now = at,
+            Command::Batch(cmds) => cmds.iter_mut().for_each(|c| c.restamp(at)),
+            Command::Noop
+            | Command::SetNode { .. }
+            | Command::RemoveNode { .. }
+            | Command::SetRetention { .. } => {}
+        }
+    }
+}
+
 /// Why a command changed nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum CommandError {
@@ -197,4 +223,39 @@ pub enum Response {
     Error(CommandError),
     /// One response per command of a batch, in order.
     Batch(Vec<Response>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restamp_sets_every_now_inside_batches_too() {
+        let mut cmd = Command::Batch(vec![
+            Command::SetPaused {
+                target: PauseTarget::Scheduler,
+                paused: false,
+                now: 5_000,
+            },
+            Command::RunNow {
+                job_id: "a".into(),
+                assignee: 1,
+                now: 5_000,
+            },
+            Command::DeleteJob {
+                id: "a".into(),
+                expected_version: 0,
+                now: 5_000,
+            },
+            Command::SetRetention { per_job: 3 },
+        ]);
+        cmd.restamp(1_000);
+        let Command::Batch(cmds) = &cmd else {
+            panic!("still a batch");
+        };
+        assert!(matches!(cmds[0], Command::SetPaused { now: 1_000, .. }));
+        assert!(matches!(cmds[1], Command::RunNow { now: 1_000, .. }));
+        assert!(matches!(cmds[2], Command::DeleteJob { now: 1_000, .. }));
+        assert_eq!(cmds[3], Command::SetRetention { per_job: 3 });
+    }
 }

@@ -8,7 +8,7 @@ use store::command::{Command, Report};
 use tonic::{Request, Response, Status};
 
 use crate::firing::reporter::{MAX_BATCH, Reporter};
-use crate::node::Node;
+use crate::node::{Node, now_ms};
 
 /// Serves the internal node API.
 pub struct Internal {
@@ -91,8 +91,10 @@ impl NodeService for Internal {
         &self,
         req: Request<ipb::ForwardWriteRequest>,
     ) -> Result<Response<ipb::ForwardWriteResponse>, Status> {
-        let cmd: Command = postcard::from_bytes(&req.into_inner().command)
+        let mut cmd: Command = postcard::from_bytes(&req.into_inner().command)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
+        // The log's `now` is the leader's clock, not the forwarder's.
+        cmd.restamp(now_ms());
         let written = self.node.write_as_leader(cmd).await?;
         let response = postcard::to_allocvec(&written.response)
             .map_err(|e| Status::internal(format!("encode response: {e}")))?;

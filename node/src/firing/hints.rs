@@ -1,10 +1,12 @@
 //! Due-time hints: for each token, the monotonic instant at which the
 //! attempt is due, from the leader's "due in" on the dispatch's arrival, or
 //! from the arming entry itself when this node applies it (the entry's
-//! `now` is the leader's clock when it proposed: due in = due - now). A runner waits on this rather than comparing the attempt's
-//! wall-clock due time with its own wall clock, so a skewed clock on the
-//! assignee does not move the start. Without a hint (dispatch lost), the
-//! runner falls back to its wall clock.
+//! `now` is the leader's clock when it proposed: due in = due - now). A
+//! runner waits on this rather than comparing the attempt's wall-clock due
+//! time with its own wall clock, so a skewed clock on the assignee does not
+//! move the start. Without a hint (dispatch lost, or the attempt found by a
+//! scan after a restart), the runner waits on the leader's clock as learnt
+//! from appends (`lease`), never on its own wall clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

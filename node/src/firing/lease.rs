@@ -8,10 +8,50 @@
 //! index carried by that append. Until this node has applied that far, its
 //! applied state may still show attempts that the leader reassigned while
 //! it was away, so it starts nothing (see `Runner::lease_ok`).
+//!
+//! Each append also carries the leader's wall clock, read just before it
+//! was sent. Since the append arrived no earlier than that, "the stamp plus
+//! the monotonic time since arrival" never runs ahead of the leader's clock.
+//! That is the clock a follower waits on for a due instant when no
+//! dispatch hint came (after a restart, say), so a follower whose own wall
+//! clock is ahead never starts early: the leader's clock is the schedule's.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use store::model::UnixMs;
+
+/// A sample older than this is replaced by any newer one, even a lower
+/// estimate: the two clocks drift apart (NTP slews), so an old maximum
+/// must not pin the estimate forever.
+const SAMPLE_KEEP: Duration = Duration::from_secs(5);
+
+/// Which leader a clock sample came from: a new term may mean another
+/// node's clock, which must replace the old estimate rather than race it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderTerm {
+    /// The leader's term.
+    pub term: u64,
+    /// The leader's node id.
+    pub node: u64,
+}
+
+/// "The leader's wall clock read at least `wall_us` when this node's
+/// monotonic clock read `at`."
+#[derive(Clone, Copy, Debug)]
+struct ClockSample {
+    leader: LeaderTerm,
+    wall_us: i128,
+    at: Instant,
+}
+
+impl ClockSample {
+    /// The lower bound this sample gives for the leader's clock at `now`.
+    fn estimate_at(&self, now: Instant) -> i128 {
+        self.wall_us + now.saturating_duration_since(self.at).as_micros() as i128
+    }
+}
 
 /// Shared record of the last leader contact.
 #[derive(Clone)]
@@ -20,6 +60,7 @@ pub struct Lease {
     last_ms: Arc<AtomicU64>,
     length: Duration,
     barrier: Arc<AtomicU64>,
+    clock: Arc<Mutex<Option<ClockSample>>>,
 }
 
 impl Lease {
@@ -30,6 +71,7 @@ impl Lease {
             last_ms: Arc::new(AtomicU64::new(0)),
             length,
             barrier: Arc::new(AtomicU64::new(0)),
+            clock: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -44,6 +86,51 @@ impl Lease {
         }
         let ms = self.origin.elapsed().as_millis() as u64;
         self.last_ms.fetch_max(ms.max(1), Ordering::SeqCst);
+    }
+
+    /// Records that `leader`'s wall clock read `wall_us` (µs since the
+    /// epoch) no later than `arrived` (when its append reached this node).
+    pub fn observe_clock(&self, leader: LeaderTerm, wall_us: u64, arrived: Instant) {
+        if wall_us == 0 {
+            return; // not stamped
+        }
+        let new = ClockSample {
+            leader,
+            wall_us: i128::from(wall_us),
+            at: arrived,
+        };
+        let mut slot = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        let keep_old = slot.is_some_and(|old| {
+            // The same leader, recently: keep whichever bound is tighter
+            // (higher), since both are lower bounds and transit varies.
+            old.leader == leader
+                && arrived.saturating_duration_since(old.at) < SAMPLE_KEEP
+                && old.estimate_at(arrived) >= new.wall_us
+        });
+        if !keep_old {
+            *slot = Some(new);
+        }
+    }
+
+    /// The monotonic instant at which the leader's clock reaches `due_at`
+    /// by the latest sample (never before it does, late by the transit of
+    /// the append), or `None` before any stamped append arrived.
+    pub fn leader_instant(&self, due_at: UnixMs) -> Option<Instant> {
+        let sample = (*self.clock.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let left_us = i128::from(due_at) * 1_000 - sample.wall_us;
+        Some(if left_us <= 0 {
+            // Already due by the sample alone.
+            sample.at
+        } else {
+            sample.at + Duration::from_micros(left_us.min(i128::from(u64::MAX)) as u64)
+        })
+    }
+
+    /// The leader's clock now (a lower bound), in ms since the epoch, if
+    /// any stamped append arrived.
+    pub fn leader_now_ms(&self) -> Option<UnixMs> {
+        let sample = (*self.clock.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Some((sample.estimate_at(Instant::now()) / 1_000) as UnixMs)
     }
 
     /// The log index this node must have applied before it starts runs.
@@ -61,5 +148,81 @@ impl Lease {
     /// The lease length.
     pub fn length(&self) -> Duration {
         self.length
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L1: LeaderTerm = LeaderTerm { term: 1, node: 1 };
+    const L2: LeaderTerm = LeaderTerm { term: 2, node: 2 };
+
+    #[test]
+    fn no_sample_no_instant() {
+        let lease = Lease::new(Duration::from_secs(1));
+        assert!(lease.leader_instant(1_000).is_none());
+        lease.observe_clock(L1, 0, Instant::now()); // unstamped
+        assert!(lease.leader_instant(1_000).is_none());
+    }
+
+    #[test]
+    fn due_instant_is_counted_from_the_arrival() {
+        let lease = Lease::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        // The leader read 10.000 s; due at 12.5 s: 2.5 s after arrival.
+        lease.observe_clock(L1, 10_000_000, t0);
+        assert_eq!(
+            lease.leader_instant(12_500),
+            Some(t0 + Duration::from_millis(2_500))
+        );
+        // Already due by the sample: the arrival instant.
+        assert_eq!(lease.leader_instant(9_000), Some(t0));
+    }
+
+    #[test]
+    fn same_leader_keeps_the_tighter_bound() {
+        let lease = Lease::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        lease.observe_clock(L1, 10_000_000, t0);
+        // 100 ms later, a stamp that had a slow transit: 10.050 s < 10.100 s.
+        lease.observe_clock(L1, 10_050_000, t0 + Duration::from_millis(100));
+        assert_eq!(
+            lease.leader_instant(11_000),
+            Some(t0 + Duration::from_millis(1_000))
+        );
+        // A faster one: 10.190 s at +100 ms is tighter.
+        lease.observe_clock(L1, 10_190_000, t0 + Duration::from_millis(100));
+        assert_eq!(
+            lease.leader_instant(11_000),
+            Some(t0 + Duration::from_millis(910))
+        );
+    }
+
+    #[test]
+    fn a_new_leader_replaces_the_estimate_even_when_lower() {
+        let lease = Lease::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        lease.observe_clock(L1, 10_000_000, t0);
+        // The new leader's clock is 3 s behind the old one's.
+        lease.observe_clock(L2, 7_000_000, t0);
+        assert_eq!(
+            lease.leader_instant(8_000),
+            Some(t0 + Duration::from_millis(1_000))
+        );
+    }
+
+    #[test]
+    fn an_old_maximum_does_not_pin_the_estimate() {
+        let lease = Lease::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        lease.observe_clock(L1, 10_000_000, t0);
+        // 6 s later the leader's clock was slewed back by 20 ms.
+        let t1 = t0 + Duration::from_secs(6);
+        lease.observe_clock(L1, 15_980_000, t1);
+        assert_eq!(
+            lease.leader_instant(16_000),
+            Some(t1 + Duration::from_millis(20))
+        );
     }
 }

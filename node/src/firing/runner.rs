@@ -37,8 +37,8 @@ const RECHECK_EVERY: Duration = Duration::from_millis(100);
 const REPORT_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// How long until `due_at` on this node's wall clock, to the microsecond
-/// (the fallback when the leader's monotonic hint did not arrive).
+/// How long until `due_at` on this node's wall clock, to the microsecond.
+/// Only the leader waits on it: its clock is the schedule's.
 fn wall_wait(due_at: UnixMs) -> Duration {
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -150,7 +150,7 @@ impl Runner {
             });
             // Entries re-applied after a restart are old news: their
             // attempts were due long ago, and "due in" would wait again.
-            let fresh = (now_ms() - e.at).abs() < STALE_EVENT_MS;
+            let fresh = (self.clock_ms() - e.at).abs() < STALE_EVENT_MS;
             if let (Some(due_at), true) = (due_at, fresh) {
                 let due_in = Duration::from_millis((due_at - e.at).max(0) as u64);
                 self.node.hints.put(token, due_in);
@@ -184,7 +184,7 @@ impl Runner {
         for entry in entries {
             self.active().insert(entry.token);
             let outcome = entry.outcome.clone().unwrap_or(AttemptOutcome::Finished {
-                at: now_ms(),
+                at: self.clock_ms(),
                 state: AttemptState::Failed,
                 exit_code: None,
                 output_tail: format!(
@@ -283,17 +283,49 @@ impl Runner {
         self.lease.valid() && applied >= self.lease.barrier()
     }
 
+    /// This node's best reading of the schedule's clock, in ms: its own
+    /// wall clock when it leads, else the leader's (a lower bound learnt
+    /// from appends), else its own.
+    fn clock_ms(&self) -> UnixMs {
+        if self.node.raft.metrics().borrow().state == ServerState::Leader {
+            return now_ms();
+        }
+        self.lease.leader_now_ms().unwrap_or_else(now_ms)
+    }
+
+    /// The monotonic instant at which the attempt due at `due_at` (with
+    /// fencing token `token`) may start: the earliest of the sources that
+    /// are never early. Those are the dispatch's or arming entry's hint,
+    /// and the leader's clock as learnt from appends (or this node's own
+    /// wall clock when it leads). Never this follower's wall clock, which
+    /// may be skewed: `None` until a source exists.
+    fn due_instant(&self, token: u64, due_at: UnixMs) -> Option<Instant> {
+        let hint = self.node.hints.get(token);
+        let clock = if self.node.raft.metrics().borrow().state == ServerState::Leader {
+            Some(Instant::now() + wall_wait(due_at))
+        } else {
+            self.lease.leader_instant(due_at)
+        };
+        match (hint, clock) {
+            (Some(h), Some(c)) => Some(h.min(c)),
+            (h, c) => h.or(c),
+        }
+    }
+
     async fn attempt(&self, key: OccKey, token: u64) {
-        // Wait until due, re-checking that the attempt is still ours. The
-        // leader's hint (monotonic) wins over our wall clock when present.
+        // Wait until due, re-checking that the attempt is still ours.
         let number = loop {
             let Some((due_at, number)) = self.still_armed(&key, token) else {
                 self.node.hints.remove(token);
                 self.active().remove(&token);
                 return;
             };
-            let hint = self.node.hints.get(token);
-            let target = hint.unwrap_or_else(|| Instant::now() + wall_wait(due_at));
+            let Some(target) = self.due_instant(token, due_at) else {
+                // No hint and no word from a leader yet (so no lease
+                // either): look again soon.
+                tokio::time::sleep(RECHECK_EVERY).await;
+                continue;
+            };
             let wait = target.saturating_duration_since(Instant::now());
             if wait.is_zero() && self.lease_ok() {
                 break number;
@@ -303,16 +335,13 @@ impl Runner {
                 tokio::time::sleep(RECHECK_EVERY).await;
             } else if wait <= RECHECK_EVERY {
                 self.cfg.timer.sleep_until(target).await;
-            } else if hint.is_some() {
+            } else {
                 // One wake-up shortly before the due instant, to take a
                 // better hint that came meanwhile (the dispatch's is late
                 // only by its transit, the arming entry's by the commit),
                 // then the precise wait: a thousand waiting attempts
                 // re-checking every 100 ms cost a node 10,000 wake-ups/s.
                 tokio::time::sleep_until((target - RECHECK_EVERY).into()).await;
-            } else {
-                // No hint yet: it may still come; meanwhile the wall clock.
-                tokio::time::sleep(RECHECK_EVERY).await;
             }
         };
         self.node.hints.remove(token);
@@ -329,7 +358,7 @@ impl Runner {
             && !store::state::matches(&self.cfg.labels, selector)
         {
             let outcome = AttemptOutcome::Finished {
-                at: now_ms(),
+                at: self.clock_ms(),
                 state: AttemptState::Failed,
                 exit_code: None,
                 output_tail: format!(
@@ -359,7 +388,7 @@ impl Runner {
             self.active().remove(&token);
             return;
         }
-        let started = now_ms();
+        let started = self.clock_ms();
         let this = self.clone();
         let (k, t) = (key.clone(), token);
         tokio::spawn(async move {
@@ -388,7 +417,7 @@ impl Runner {
         };
         let out = executor::run(&job.spec.executor, &ctx, cancelled).await;
         let outcome = AttemptOutcome::Finished {
-            at: now_ms(),
+            at: self.clock_ms(),
             state: out.state,
             exit_code: out.exit_code,
             output_tail: out.output_tail,

@@ -148,7 +148,19 @@ impl PeerClient {
         let mut client = RaftServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let mut request = tonic::Request::new(RaftPayload { data });
+        // Appends carry this leader's wall clock, read last, so that it is a
+        // lower bound of the clock when the append arrives (firing::lease).
+        let leader_wall_us = if method == "append" {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64)
+        } else {
+            0
+        };
+        let mut request = tonic::Request::new(RaftPayload {
+            data,
+            leader_wall_us,
+        });
         request.set_timeout(option.hard_ttl());
         let reply = match method {
             "append" => client.append(request).await,

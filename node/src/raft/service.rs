@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use store::raft::TypeConfig;
 use tonic::{Request, Response, Status};
 
+use crate::firing::lease::LeaderTerm;
+
 /// Serves `RaftService` for one node.
 pub struct RaftTransport {
     raft: Raft<TypeConfig>,
@@ -30,18 +32,29 @@ fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
 fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
     let data = postcard::to_allocvec(value)
         .map_err(|e| Status::internal(format!("encode raft reply: {e}")))?;
-    Ok(Response::new(RaftPayload { data }))
+    Ok(Response::new(RaftPayload {
+        data,
+        leader_wall_us: 0,
+    }))
 }
 
 #[tonic::async_trait]
 impl RaftService for RaftTransport {
     async fn append(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let arrived = std::time::Instant::now();
+        let leader_wall_us = req.get_ref().leader_wall_us;
         let req: openraft::raft::AppendEntriesRequest<TypeConfig> = decode(req)?;
         let leader_commit = req.leader_commit.map_or(0, |l| l.index);
+        let leader = LeaderTerm {
+            term: req.vote.leader_id().term,
+            node: req.vote.leader_id().node_id,
+        };
         let result = self.raft.append_entries(req).await;
         // A successful append (heartbeats included) means a leader of the
-        // current term reached us: renew the lease that lets us start runs.
+        // current term reached us: renew the lease that lets us start runs,
+        // and learn its clock.
         if result.as_ref().is_ok_and(|r| r.is_success()) {
+            self.lease.observe_clock(leader, leader_wall_us, arrived);
             self.lease.renew(leader_commit);
         }
         encode(&result)
