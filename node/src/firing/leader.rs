@@ -50,6 +50,14 @@ const MAX_REASSIGN: usize = 1024;
 const MAX_ASSIGN_LAG: u64 = 1_000;
 /// A node not heard from for longer than this gets no new attempts.
 const MAX_ASSIGN_SILENCE: Duration = Duration::from_millis(1_000);
+/// How long past its due instant an instant that the open runs would
+/// refuse is held for their results, which may be on their way (the run
+/// ended; its report is not committed yet). Held, it is judged by what was
+/// in flight *at* its due instant (the state machine's rule), so holding
+/// changes no decision, only the knowledge it is made with. Shorter than
+/// the state machine's backlog threshold (1 s), so it is still judged as
+/// an on-time instant, not as a backlog.
+const RESULT_GRACE_MS: UnixMs = 500;
 
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig) {
@@ -124,7 +132,10 @@ pub async fn run(node: Node, cfg: FiringConfig) {
 /// knowledge would be a run lost. Once the result lands the instant is
 /// proposed at once; once settled, it is judged as a backlog under the
 /// job's misfire and coalesce policies. The same holds, at any time, for
-/// instants blocked by a run on a node gone silent ([`held_by_silent`]).
+/// instants blocked by a run on a node gone silent ([`held_by_silent`]),
+/// and, for [`RESULT_GRACE_MS`] past their due instant, for any instant
+/// that the open runs would refuse (not replace: a replacement is due on
+/// time).
 pub fn plan(
     s: &State,
     node: &Node,
@@ -146,7 +157,9 @@ pub fn plan(
         // proposed once it is due, when the state machine records it.
         let ahead = s.arms_ahead(id);
         if !ahead
-            && (at > now || (s.judged_by_open(id) && (settling || held_by_silent(s, node, id))))
+            && (at > now
+                || (s.judged_by_open(id) && (settling || held_by_silent(s, node, id)))
+                || (now - at < RESULT_GRACE_MS && s.refused_by_open(id)))
         {
             continue;
         }

@@ -107,6 +107,20 @@ pub enum AttemptState {
     Superseded,
 }
 
+impl AttemptState {
+    /// Lower-case name, as in records and reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Armed => "armed",
+            AttemptState::Running => "running",
+            AttemptState::Succeeded => "succeeded",
+            AttemptState::Failed => "failed",
+            AttemptState::TimedOut => "timed_out",
+            AttemptState::Superseded => "superseded",
+        }
+    }
+}
+
 /// How an attempt ended, or that it started, as its assignee reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptOutcome {

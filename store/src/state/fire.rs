@@ -30,6 +30,21 @@ struct Tally {
     keys: Vec<OccKey>,
 }
 
+/// The reason of an instant skipped because the job's runs in flight
+/// reached its max instances (`overlap: allow`); the record goes on to name
+/// them.
+pub const MAX_INSTANCES: &str = "max instances reached";
+
+/// The reason of an instant skipped under `overlap: skip`.
+const OVERLAP_SKIP: &str = "an earlier occurrence is still in flight (overlap: skip)";
+
+/// How many recent occurrences (beyond the instance limit) are looked at
+/// for runs that were in flight at a due instant and have ended since.
+const RECENT_FOR_OVERLAP: usize = 4;
+
+/// Most runs in flight that a skip's reason names.
+const MAX_NAMED_IN_FLIGHT: usize = 3;
+
 /// What the overlap policy says about a new occurrence.
 enum Admit {
     /// Arm it.
@@ -224,6 +239,12 @@ impl State {
         matches!(self.admit(job_id), Admit::Arm)
     }
 
+    /// Whether the open occurrences of `job_id` would refuse a new one now
+    /// (skip, max instances, a full buffer).
+    pub fn refused_by_open(&self, job_id: &str) -> bool {
+        matches!(self.admit(job_id), Admit::Refuse(_))
+    }
+
     /// Whether a new occurrence of `job_id` would be judged against the
     /// open ones now: refused (skip, max instances) or let replace them. A
     /// new leader holds such a judgement until its view of those open
@@ -260,10 +281,8 @@ impl State {
         }
         match job.spec.policies.overlap {
             Overlap::Allow if (open.len() as u32) < job.spec.policies.instances() => Admit::Arm,
-            Overlap::Allow => Admit::Refuse("max instances reached"),
-            Overlap::Skip => {
-                Admit::Refuse("an earlier occurrence is still in flight (overlap: skip)")
-            }
+            Overlap::Allow => Admit::Refuse(MAX_INSTANCES),
+            Overlap::Skip => Admit::Refuse(OVERLAP_SKIP),
             Overlap::BufferOne if buffered == 0 => Admit::Buffer,
             Overlap::BufferOne => {
                 Admit::Refuse("one occurrence is already buffered (overlap: buffer_one)")
@@ -301,6 +320,17 @@ impl State {
         if backlog && matches!(admit, Admit::Refuse(_)) {
             admit = Admit::Buffer;
         }
+        // An on-time instant is judged by what was in flight at its due
+        // instant, not at this entry: the leader may hold it briefly for a
+        // result on its way, and a run that ended after the due instant
+        // still overlapped it.
+        if !backlog
+            && !manual
+            && matches!(admit, Admit::Arm)
+            && let Some(reason) = self.refused_at(job_id, due)
+        {
+            admit = Admit::Refuse(reason);
+        }
         match admit {
             Admit::Arm => {}
             Admit::Replace => {
@@ -320,10 +350,14 @@ impl State {
                 return;
             }
             Admit::Refuse(reason) => {
-                if reason == "max instances reached" {
+                if reason == MAX_INSTANCES {
                     self.emit(ctx, EventKind::MaxInstancesReached, job_id, Some(&key));
                 }
-                self.record_not_run(ctx, &key, RunState::Skipped, reason, tally);
+                let reason = match self.in_flight(job_id, due) {
+                    Some(which) => format!("{reason}; in flight: {which}"),
+                    None => reason.to_string(),
+                };
+                self.record_not_run(ctx, &key, RunState::Skipped, &reason, tally);
                 return;
             }
         }
@@ -342,6 +376,114 @@ impl State {
         e.token = Some(token);
         tally.armed += 1;
         tally.keys.push(key);
+    }
+
+    /// The overlap policy's refusal of a new occurrence of `job_id` due at
+    /// `due`, counting runs that were in flight then and have ended since
+    /// (finished after `due`). `None` when it would have been admitted.
+    fn refused_at(&self, job_id: &str, due: UnixMs) -> Option<&'static str> {
+        let job = self.jobs.get(job_id)?;
+        let limit = match job.spec.policies.overlap {
+            Overlap::Allow => job.spec.policies.instances(),
+            Overlap::Skip => 1,
+            // Buffer-one and replace: a run that has ended needs neither
+            // a queue nor a cancel; the new one simply runs.
+            Overlap::BufferOne | Overlap::Replace => return None,
+        };
+        let open = self.open_of_ref(job_id).len() as u32;
+        let start = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: UnixMs::MIN,
+        };
+        let end = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: due,
+        };
+        // The most recent few occurrences are enough: older ones ended
+        // before newer ones began, or were long since counted.
+        let ended_after: u32 = self
+            .occurrences
+            .range(start..end)
+            .rev()
+            .take(limit as usize + RECENT_FOR_OVERLAP)
+            .filter(|(_, o)| !o.state.is_open())
+            .filter(|(_, o)| {
+                o.current().is_some_and(|a| {
+                    a.started_at.is_some() && a.finished_at.is_some_and(|f| f > due)
+                })
+            })
+            .count() as u32;
+        (open + ended_after >= limit).then_some(match job.spec.policies.overlap {
+            Overlap::Allow => MAX_INSTANCES,
+            _ => OVERLAP_SKIP,
+        })
+    }
+
+    /// The runs of `job_id` in flight at `due` as a skip's reason names
+    /// them: which attempt, in which state, on which node (and when it
+    /// ended, if it has since). A user (or a test) reading "skipped" can
+    /// tell a run that really ran long from one whose result had not yet
+    /// been committed.
+    fn in_flight(&self, job_id: &str, due: UnixMs) -> Option<String> {
+        let start = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: UnixMs::MIN,
+        };
+        let end = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: due,
+        };
+        let open = self.open_of_ref(job_id);
+        let ended = self
+            .occurrences
+            .range(start..end)
+            .rev()
+            .take(RECENT_FOR_OVERLAP)
+            .filter(|(_, o)| !o.state.is_open())
+            .filter(|(_, o)| {
+                o.current().is_some_and(|a| {
+                    a.started_at.is_some() && a.finished_at.is_some_and(|f| f > due)
+                })
+            })
+            .map(|(k, _)| k);
+        let all: Vec<&OccKey> = open.iter().copied().chain(ended).collect();
+        let named: Vec<String> = all
+            .iter()
+            .take(MAX_NAMED_IN_FLIGHT)
+            .filter_map(|k| {
+                let o = self.occurrences.get(*k)?;
+                Some(match o.current() {
+                    Some(a) if !o.state.is_open() => format!(
+                        "{} (attempt {} on node {}, token {}, {} at {})",
+                        k.id(),
+                        a.number,
+                        a.node_id,
+                        a.token,
+                        a.state.as_str(),
+                        a.finished_at.map_or_else(String::new, time::rfc3339_ms)
+                    ),
+                    Some(a) => format!(
+                        "{} (attempt {} {} on node {}, token {})",
+                        k.id(),
+                        a.number,
+                        a.state.as_str(),
+                        a.node_id,
+                        a.token
+                    ),
+                    None if o.buffered => format!("{} (queued)", k.id()),
+                    None => k.id(),
+                })
+            })
+            .collect();
+        if named.is_empty() {
+            return None;
+        }
+        let more = all.len().saturating_sub(named.len());
+        Some(if more > 0 {
+            format!("{} and {more} more", named.join(", "))
+        } else {
+            named.join(", ")
+        })
     }
 
     fn insert_occurrence(&mut self, ctx: &Ctx, key: &OccKey, manual: bool, buffered: bool) {

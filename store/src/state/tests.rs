@@ -363,7 +363,53 @@ fn overlap_skip_is_judged_when_due_not_ahead() {
     // When due and the first still runs, the second is skipped, with a reason.
     let r = log.fire("a", T0 + 1000, T0 + 1000);
     assert!(matches!(r, Response::Fired { skipped: 1, .. }), "{r:?}");
-    assert_eq!(log.occ("a", T0 + 1000).state, RunState::Skipped);
+    let skipped = log.occ("a", T0 + 1000);
+    assert_eq!(skipped.state, RunState::Skipped);
+    // The reason names the run in flight, its state and its node.
+    let running = log.occ("a", T0);
+    let a = running.current().expect("an attempt");
+    assert_eq!(
+        skipped.reason.as_deref(),
+        Some(
+            format!(
+                "an earlier occurrence is still in flight (overlap: skip); in flight: {} \
+                 (attempt 1 running on node {}, token {})",
+                running.key.id(),
+                a.node_id,
+                a.token
+            )
+            .as_str()
+        )
+    );
+}
+
+/// The leader may judge an instant a little after it was due (it holds it
+/// for a result on its way): the judgement is what was in flight *at the
+/// due instant*, whatever ended since.
+#[test]
+fn an_instant_judged_late_counts_runs_in_flight_when_it_was_due() {
+    for (finished_at, runs) in [(T0 + 900, true), (T0 + 1_200, false)] {
+        let mut log = Log::new();
+        let mut spec = every("a", 1);
+        spec.policies.overlap = Overlap::Skip;
+        log.create(spec);
+        log.fire("a", T0, T0);
+        log.report("a", T0, AttemptOutcome::Started { at: T0 });
+        log.report("a", T0, finished(AttemptState::Succeeded, finished_at));
+        // Judged 300 ms after the next instant was due.
+        log.fire("a", T0 + 1_300, T0 + 1_300);
+        let next = log.occ("a", T0 + 1_000);
+        if runs {
+            assert_eq!(next.state, RunState::Armed, "{next:?}");
+        } else {
+            assert_eq!(next.state, RunState::Skipped, "{next:?}");
+            let reason = next.reason.as_deref().unwrap_or_default();
+            assert!(
+                reason.contains(&log.occ("a", T0).key.id()) && reason.contains("succeeded at 2"),
+                "the reason names the run that overlapped the due instant: {reason}"
+            );
+        }
+    }
 }
 
 #[test]
