@@ -835,11 +835,13 @@ async fn leader_kill_during_steady_firing_loses_and_repeats_nothing() {
     assert_eq!(secs.len(), 50, "every job fired");
     assert_sink_matches_runs(&hits, &runs, &BTreeSet::new());
     // A new leader holds a job's instants until the result of its run in
-    // flight across the kill has reached it, which removed most skips.
-    // Known gap: under load an instant can still be skipped as "max
-    // instances reached" near the kill (seen once in about five clean CI
-    // runs). Such skips must be recorded with that reason within 10 s of
-    // the kill; anything else not run fails.
+    // flight across the kill has reached it, and any leader holds a
+    // refused instant 800 ms for a result on its way. Known gap: on a
+    // starved machine a result can take longer than that, and the instant
+    // is skipped as "max instances reached" although the run had ended:
+    // tolerated within 10 s of the kill, if the reason names a run whose
+    // result was not yet committed (armed or running). Anything else not
+    // run fails.
     let not_run: Vec<&pb::Run> = runs
         .iter()
         .filter(|r| state(r) != pb::RunState::Succeeded)
@@ -849,7 +851,8 @@ async fn leader_kill_during_steady_firing_loses_and_repeats_nothing() {
         .filter(|r| {
             let at = r.scheduled_at.as_ref().map(ms).unwrap_or(0);
             !(state(r) == pb::RunState::Skipped
-                && r.reason.starts_with("max instances reached")
+                && r.reason.starts_with("max instances reached; in flight:")
+                && (r.reason.contains(" armed on node") || r.reason.contains(" running on node"))
                 && at <= killed_at + 10_000)
         })
         .collect();

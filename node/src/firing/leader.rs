@@ -54,10 +54,12 @@ const MAX_ASSIGN_SILENCE: Duration = Duration::from_millis(1_000);
 /// refuse is held for their results, which may be on their way (the run
 /// ended; its report is not committed yet). Held, it is judged by what was
 /// in flight *at* its due instant (the state machine's rule), so holding
-/// changes no decision, only the knowledge it is made with. Shorter than
-/// the state machine's backlog threshold (1 s), so it is still judged as
-/// an on-time instant, not as a backlog.
-const RESULT_GRACE_MS: UnixMs = 500;
+/// changes no decision, only the knowledge it is made with; the cost is
+/// that such a skip is recorded (or such a run starts) up to this late.
+/// Shorter than the state machine's backlog threshold (1 s), so it is
+/// still judged as an on-time instant, not as a backlog.
+const RESULT_GRACE_MS: UnixMs = 800;
+const _: () = assert!(RESULT_GRACE_MS < store::state::BACKLOG_AFTER_MS);
 
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig) {

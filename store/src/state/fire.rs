@@ -20,7 +20,7 @@ use super::{Ctx, EventKind, State};
 /// An instant proposed more than this long after it was due was missed by
 /// the leader (an outage or failover), not merely held back by its overlap
 /// policy until due.
-const BACKLOG_AFTER_MS: i64 = 1_000;
+pub const BACKLOG_AFTER_MS: i64 = 1_000;
 
 #[derive(Default)]
 struct Tally {

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 pub use events::{Event, EventKind};
+pub use fire::{BACKLOG_AFTER_MS, MAX_INSTANCES};
 pub use queries::{RunFilter, matches};
 
 use crate::command::{Command, NodeInfo, Response};
