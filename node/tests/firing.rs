@@ -820,10 +820,11 @@ async fn leader_kill_during_steady_firing_loses_and_repeats_nothing() {
         .expect("survivor")
         .addr
         .clone();
-    wait_for("a new leader", || async {
+    let new_leader = wait_for("a new leader", || async {
         status(&survivor).await?.leader.filter(|l| *l != old)
     })
     .await;
+    let elected_at = now_ms();
     wait_for(
         "three more seconds of firing after the failover",
         || async { (sink.hits().len() >= at_kill + 300).then_some(()) },
@@ -878,8 +879,29 @@ async fn leader_kill_during_steady_firing_loses_and_repeats_nothing() {
         "leader kill: {} instants skipped near the kill",
         not_run.len()
     );
-    for r in &not_run {
-        eprintln!("  {}: {}", r.occurrence_id, r.reason);
+    if !not_run.is_empty() {
+        // The timeline, to tell which result came late and why.
+        eprintln!(
+            "  node {old} killed at {killed_at}; node {new_leader} seen leading at {elected_at} (+{} ms)",
+            elected_at - killed_at
+        );
+        let at_ms =
+            |t: &Option<proto::prost_types::Timestamp>| t.as_ref().map_or(0, ms) - killed_at;
+        for r in &not_run {
+            eprintln!("  {}: {}", r.occurrence_id, r.reason);
+            let before = runs.iter().filter(|p| {
+                p.job_id == r.job_id && at_ms(&p.scheduled_at) < at_ms(&r.scheduled_at)
+            });
+            if let Some(p) = before.max_by_key(|p| at_ms(&p.scheduled_at)) {
+                eprintln!(
+                    "    the one before, relative to the kill: due {} ms, started {} ms, finished {} ms, on node {}",
+                    at_ms(&p.due_at),
+                    at_ms(&p.started_at),
+                    at_ms(&p.finished_at),
+                    p.node_id
+                );
+            }
+        }
     }
     // Every other instant from each job's first to its last was accepted.
     let mut with_skips = secs.clone();

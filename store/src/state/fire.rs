@@ -42,6 +42,14 @@ const OVERLAP_SKIP: &str = "an earlier occurrence is still in flight (overlap: s
 /// for runs that were in flight at a due instant and have ended since.
 const RECENT_FOR_OVERLAP: usize = 4;
 
+/// Whether attempt `a` (of an occurrence that has ended) was running at
+/// `due`: started at or before it, finished after it. One that had not
+/// started by then (an occurrence late after a failover, say) did not
+/// overlap `due`; the open-set rule already kept the new one waiting for it.
+fn ran_across(a: &Attempt, due: UnixMs) -> bool {
+    a.started_at.is_some_and(|s| s <= due) && a.finished_at.is_some_and(|f| f > due)
+}
+
 /// Most runs in flight that a skip's reason names.
 const MAX_NAMED_IN_FLIGHT: usize = 3;
 
@@ -379,8 +387,8 @@ impl State {
     }
 
     /// The overlap policy's refusal of a new occurrence of `job_id` due at
-    /// `due`, counting runs that were in flight then and have ended since
-    /// (finished after `due`). `None` when it would have been admitted.
+    /// `due`, counting runs that were running then and have ended since
+    /// ([`ran_across`]). `None` when it would have been admitted.
     fn refused_at(&self, job_id: &str, due: UnixMs) -> Option<&'static str> {
         let job = self.jobs.get(job_id)?;
         let limit = match job.spec.policies.overlap {
@@ -407,11 +415,7 @@ impl State {
             .rev()
             .take(limit as usize + RECENT_FOR_OVERLAP)
             .filter(|(_, o)| !o.state.is_open())
-            .filter(|(_, o)| {
-                o.current().is_some_and(|a| {
-                    a.started_at.is_some() && a.finished_at.is_some_and(|f| f > due)
-                })
-            })
+            .filter(|(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
             .count() as u32;
         (open + ended_after >= limit).then_some(match job.spec.policies.overlap {
             Overlap::Allow => MAX_INSTANCES,
@@ -440,11 +444,7 @@ impl State {
             .rev()
             .take(RECENT_FOR_OVERLAP)
             .filter(|(_, o)| !o.state.is_open())
-            .filter(|(_, o)| {
-                o.current().is_some_and(|a| {
-                    a.started_at.is_some() && a.finished_at.is_some_and(|f| f > due)
-                })
-            })
+            .filter(|(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
             .map(|(k, _)| k);
         let all: Vec<&OccKey> = open.iter().copied().chain(ended).collect();
         let named: Vec<String> = all

@@ -388,13 +388,20 @@ fn overlap_skip_is_judged_when_due_not_ahead() {
 /// due instant*, whatever ended since.
 #[test]
 fn an_instant_judged_late_counts_runs_in_flight_when_it_was_due() {
-    for (finished_at, runs) in [(T0 + 900, true), (T0 + 1_200, false)] {
+    // (started, finished, whether the next instant runs): ended before
+    // it was due; running across it; late itself (started after it was
+    // due, as after a failover), so it did not overlap it.
+    for (started_at, finished_at, runs) in [
+        (T0, T0 + 900, true),
+        (T0, T0 + 1_200, false),
+        (T0 + 1_100, T0 + 1_150, true),
+    ] {
         let mut log = Log::new();
         let mut spec = every("a", 1);
         spec.policies.overlap = Overlap::Skip;
         log.create(spec);
         log.fire("a", T0, T0);
-        log.report("a", T0, AttemptOutcome::Started { at: T0 });
+        log.report("a", T0, AttemptOutcome::Started { at: started_at });
         log.report("a", T0, finished(AttemptState::Succeeded, finished_at));
         // Judged 300 ms after the next instant was due.
         log.fire("a", T0 + 1_300, T0 + 1_300);
