@@ -15,7 +15,7 @@ use proto::internal::node_service_client::NodeServiceClient;
 use proto::internal::{Assignment, DispatchRequest};
 use store::command::{Advance, Command, Reassign, Response};
 use store::model::{AttemptState, ExecutorSpec, NodeId, OccKey, UnixMs};
-use store::state::State;
+use store::state::{BACKLOG_AFTER_MS, State};
 
 use crate::node::{Node, now_ms};
 
@@ -59,12 +59,14 @@ const MAX_ASSIGN_SILENCE: Duration = Duration::from_millis(1_000);
 /// Shorter than the state machine's backlog threshold (1 s), so it is
 /// still judged as an on-time instant, not as a backlog.
 const RESULT_GRACE_MS: UnixMs = 800;
-const _: () = assert!(RESULT_GRACE_MS < store::state::BACKLOG_AFTER_MS);
+const _: () = assert!(RESULT_GRACE_MS < BACKLOG_AFTER_MS);
 
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig) {
     let mut metrics = node.raft.metrics();
-    let mut leader_since: Option<Instant> = None;
+    // When this node became leader (monotonic) and when its settling ends
+    // (its wall clock, ms: the instants it compares with are wall-clock).
+    let mut leader_since: Option<(Instant, UnixMs)> = None;
     let mut last_reassign = Instant::now();
     loop {
         let state = metrics.borrow().state;
@@ -74,7 +76,10 @@ pub async fn run(node: Node, cfg: FiringConfig) {
         match state {
             ServerState::Shutdown => return,
             ServerState::Leader => {
-                let since = *leader_since.get_or_insert_with(Instant::now);
+                let (since, settle_end) = *leader_since.get_or_insert_with(|| {
+                    let settle = (node.lease + LEASE_MARGIN).as_millis() as UnixMs;
+                    (Instant::now(), now_ms() + settle)
+                });
                 if last_reassign.elapsed() >= REASSIGN_EVERY {
                     last_reassign = Instant::now();
                     let items = node
@@ -98,8 +103,7 @@ pub async fn run(node: Node, cfg: FiringConfig) {
                     }
                 }
                 let now = now_ms();
-                let settling = since.elapsed() < node.lease + LEASE_MARGIN;
-                let advances = node.state.read(|s| plan(s, &node, now, &cfg, settling));
+                let advances = node.state.read(|s| plan(s, &node, now, &cfg, settle_end));
                 if advances.is_empty() {
                     tokio::time::sleep(cfg.tick).await;
                     continue;
@@ -126,14 +130,17 @@ pub async fn run(node: Node, cfg: FiringConfig) {
     }
 }
 
-/// The advances of one `Fire` entry at `now`. While `settling` (a new
-/// leader, for one lease and margin after its election), an instant that
-/// the open occurrences would refuse or replace is held rather than
-/// judged: their results may have gone to the old leader and be on their
-/// way here again, and a run skipped as "max instances reached" on stale
-/// knowledge would be a run lost. Once the result lands the instant is
-/// proposed at once; once settled, it is judged as a backlog under the
-/// job's misfire and coalesce policies. The same holds, at any time, for
+/// The advances of one `Fire` entry at `now`. While settling (a new
+/// leader, for one lease and margin after its election, until
+/// `settle_end`), an instant that the open occurrences would refuse or
+/// replace is held rather than judged: their results may have gone to the
+/// old leader and be on their way here again, and a run skipped as "max
+/// instances reached" on stale knowledge would be a run lost. Once the
+/// result lands the instant is proposed at once. Once settled, it is
+/// judged as a backlog under the job's misfire and coalesce policies: an
+/// instant due before the settling ended is held until it is late enough
+/// for the state machine to count it as one ([`BACKLOG_AFTER_MS`]), or it
+/// would be judged as on time, on knowledge that may still be stale. The same holds, at any time, for
 /// instants blocked by a run on a node gone silent ([`held_by_silent`]),
 /// and, for [`RESULT_GRACE_MS`] past their due instant, for any instant
 /// that the open runs would refuse (not replace: a replacement is due on
@@ -143,8 +150,9 @@ pub fn plan(
     node: &Node,
     now: UnixMs,
     cfg: &FiringConfig,
-    settling: bool,
+    settle_end: UnixMs,
 ) -> Vec<Advance> {
+    let settling = now < settle_end;
     if s.scheduler_paused() {
         return Vec::new();
     }
@@ -160,7 +168,10 @@ pub fn plan(
         let ahead = s.arms_ahead(id);
         if !ahead
             && (at > now
-                || (s.judged_by_open(id) && (settling || held_by_silent(s, node, id)))
+                || (s.judged_by_open(id)
+                    && (settling
+                        || (at < settle_end && !late_as_backlog(s, id, at, now))
+                        || held_by_silent(s, node, id)))
                 || (now - at < RESULT_GRACE_MS && s.refused_by_open(id)))
         {
             continue;
@@ -174,6 +185,16 @@ pub fn plan(
         });
     }
     out
+}
+
+/// Whether the state machine will count `job_id`'s instant `at`, proposed
+/// at `now`, as a backlog (late by more than [`BACKLOG_AFTER_MS`] past its
+/// due instant, jitter included).
+fn late_as_backlog(s: &State, job_id: &str, at: UnixMs, now: UnixMs) -> bool {
+    let jitter = s
+        .job(job_id)
+        .map_or(0, |j| j.spec.policies.jitter_ms as UnixMs);
+    now - at > BACKLOG_AFTER_MS + jitter
 }
 
 /// Whether an open occurrence of `job_id` is held by a node not heard from
