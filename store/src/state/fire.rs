@@ -42,12 +42,19 @@ const OVERLAP_SKIP: &str = "an earlier occurrence is still in flight (overlap: s
 /// for runs that were in flight at a due instant and have ended since.
 const RECENT_FOR_OVERLAP: usize = 4;
 
-/// Whether attempt `a` (of an occurrence that has ended) was running at
-/// `due`: started at or before it, finished after it. One that had not
-/// started by then (an occurrence late after a failover, say) did not
-/// overlap `due`; the open-set rule already kept the new one waiting for it.
+/// Whether attempt `a` (of an occurrence that has ended) overlapped the
+/// instant `due` on the schedule's timeline: a run occupies its own due
+/// instant plus however long it ran. A run that the cluster started late
+/// (after a failover, say) is placed where it was due, so its lateness
+/// does not make the next instant a skip; a run that really lasted past
+/// the next instant does.
 fn ran_across(a: &Attempt, due: UnixMs) -> bool {
-    a.started_at.is_some_and(|s| s <= due) && a.finished_at.is_some_and(|f| f > due)
+    let (Some(started), Some(finished)) = (a.started_at, a.finished_at) else {
+        return false;
+    };
+    let from = started.min(a.due_at);
+    let to = from.saturating_add(finished.saturating_sub(started).max(0));
+    from <= due && due < to
 }
 
 /// Most runs in flight that a skip's reason names.
@@ -387,7 +394,7 @@ impl State {
     }
 
     /// The overlap policy's refusal of a new occurrence of `job_id` due at
-    /// `due`, counting runs that were running then and have ended since
+    /// `due`, counting runs that overlapped it and have ended since
     /// ([`ran_across`]). `None` when it would have been admitted.
     fn refused_at(&self, job_id: &str, due: UnixMs) -> Option<&'static str> {
         let job = self.jobs.get(job_id)?;

@@ -390,11 +390,15 @@ fn overlap_skip_is_judged_when_due_not_ahead() {
 fn an_instant_judged_late_counts_runs_in_flight_when_it_was_due() {
     // (started, finished, whether the next instant runs): ended before
     // it was due; running across it; late itself (started after it was
-    // due, as after a failover), so it did not overlap it.
+    // due, as after a failover), so it did not overlap it; late and short,
+    // ending just after the next instant (the failover bench's case); late
+    // but long enough to have overlapped it on the schedule's timeline.
     for (started_at, finished_at, runs) in [
         (T0, T0 + 900, true),
         (T0, T0 + 1_200, false),
         (T0 + 1_100, T0 + 1_150, true),
+        (T0 + 998, T0 + 1_002, true),
+        (T0 + 900, T0 + 2_000, false),
     ] {
         let mut log = Log::new();
         let mut spec = every("a", 1);
