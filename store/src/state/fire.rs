@@ -461,11 +461,12 @@ impl State {
                 let o = self.occurrences.get(*k)?;
                 Some(match o.current() {
                     Some(a) if !o.state.is_open() => format!(
-                        "{} (attempt {} on node {}, token {}, {} at {})",
+                        "{} (attempt {} on node {}, token {}, started at {}, {} at {})",
                         k.id(),
                         a.number,
                         a.node_id,
                         a.token,
+                        a.started_at.map_or_else(String::new, time::rfc3339_ms),
                         a.state.as_str(),
                         a.finished_at.map_or_else(String::new, time::rfc3339_ms)
                     ),
