@@ -218,7 +218,8 @@ fn held_by_silent(s: &State, node: &Node, job_id: &str) -> bool {
 
 /// Tells each assignee when its new attempts are due, as "due in" on the
 /// leader's clock, so it can wait on its monotonic clock. Fire and forget:
-/// an assignee that misses it falls back to its wall clock.
+/// an assignee that misses it waits on the leader's clock learnt from
+/// appends (`lease`).
 fn dispatch(node: &Node, keys: &[OccKey]) {
     // Each assignment with its due instant (wall clock, ms); "due in" is
     // computed just before the send, so the assignee's hint is late only by
@@ -277,7 +278,7 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
             };
             let mut client = NodeServiceClient::new(channel);
             if let Err(e) = client.dispatch(req).await {
-                tracing::debug!(target, error = %e, "dispatch not delivered; the assignee uses its wall clock");
+                tracing::debug!(target, error = %e, "dispatch not delivered; the assignee waits on the leader's clock from appends");
             }
         });
     }

@@ -48,8 +48,8 @@ fn wall_wait(due_at: UnixMs) -> Duration {
 }
 
 /// An arming event whose entry was proposed longer ago than this (by the
-/// wall clocks, which a skew fault moves by at most a few seconds) is a
-/// replay, not a fresh assignment: it gives no due-time hint.
+/// leader's clock as this node learnt it from appends) is a replay, not a
+/// fresh assignment: it gives no due-time hint.
 const STALE_EVENT_MS: i64 = 10_000;
 
 /// What the runner needs besides the node.
