@@ -8,68 +8,27 @@
 
 use crate::command::{Advance, CommandError, Response};
 use crate::model::{
-    Attempt, AttemptState, MAX_BACKLOG_PER_ADVANCE, MAX_QUEUED_PER_JOB, NodeId, OccKey, Occurrence,
-    Overlap, RunState, UnixMs, time,
+    Attempt, AttemptState, MAX_BACKLOG_PER_ADVANCE, NodeId, OccKey, Occurrence, RunState, UnixMs,
+    time,
 };
 use crate::schedule::jitter_ms;
 
 use super::jobs::job_seed;
+use super::overlap::{Admit, MAX_INSTANCES};
 use super::{Ctx, EventKind, State};
 
-/// Totals of one fire command.
 /// An instant proposed more than this long after it was due was missed by
 /// the leader (an outage or failover), not merely held back by its overlap
 /// policy until due.
 pub const BACKLOG_AFTER_MS: i64 = 1_000;
 
+/// Totals of one fire command.
 #[derive(Default)]
 struct Tally {
     armed: u32,
     missed: u32,
     skipped: u32,
     keys: Vec<OccKey>,
-}
-
-/// The reason of an instant skipped because the job's runs in flight
-/// reached its max instances (`overlap: allow`); the record goes on to name
-/// them.
-pub const MAX_INSTANCES: &str = "max instances reached";
-
-/// The reason of an instant skipped under `overlap: skip`.
-const OVERLAP_SKIP: &str = "an earlier occurrence is still in flight (overlap: skip)";
-
-/// How many recent occurrences (beyond the instance limit) are looked at
-/// for runs that were in flight at a due instant and have ended since.
-const RECENT_FOR_OVERLAP: usize = 4;
-
-/// Whether attempt `a` (of an occurrence that has ended) overlapped the
-/// instant `due` on the schedule's timeline: a run occupies its own due
-/// instant plus however long it ran. A run that the cluster started late
-/// (after a failover, say) is placed where it was due, so its lateness
-/// does not make the next instant a skip; a run that really lasted past
-/// the next instant does.
-fn ran_across(a: &Attempt, due: UnixMs) -> bool {
-    let (Some(started), Some(finished)) = (a.started_at, a.finished_at) else {
-        return false;
-    };
-    let from = started.min(a.due_at);
-    let to = from.saturating_add(finished.saturating_sub(started).max(0));
-    from <= due && due < to
-}
-
-/// Most runs in flight that a skip's reason names.
-const MAX_NAMED_IN_FLIGHT: usize = 3;
-
-/// What the overlap policy says about a new occurrence.
-enum Admit {
-    /// Arm it.
-    Arm,
-    /// Arm it after cancelling the open ones (replace).
-    Replace,
-    /// Keep it waiting for the open one to end (buffer one).
-    Buffer,
-    /// Refuse it, with this reason.
-    Refuse(&'static str),
 }
 
 impl State {
@@ -247,65 +206,6 @@ impl State {
         }
     }
 
-    /// Whether the next occurrence of `job_id` may be armed ahead of its due
-    /// instant. When not (its overlap policy would refuse it now), the
-    /// leader proposes it only once it is due.
-    pub fn arms_ahead(&self, job_id: &str) -> bool {
-        matches!(self.admit(job_id), Admit::Arm)
-    }
-
-    /// Whether the open occurrences of `job_id` would refuse a new one now
-    /// (skip, max instances, a full buffer).
-    pub fn refused_by_open(&self, job_id: &str) -> bool {
-        matches!(self.admit(job_id), Admit::Refuse(_))
-    }
-
-    /// Whether a new occurrence of `job_id` would be judged against the
-    /// open ones now: refused (skip, max instances) or let replace them. A
-    /// new leader holds such a judgement until its view of those open
-    /// occurrences is current (results sent to the old leader are re-sent).
-    pub fn judged_by_open(&self, job_id: &str) -> bool {
-        matches!(self.admit(job_id), Admit::Refuse(_) | Admit::Replace)
-    }
-
-    /// The overlap policy's answer for a new occurrence of `job_id`.
-    fn admit(&self, job_id: &str) -> Admit {
-        let Some(job) = self.jobs.get(job_id) else {
-            return Admit::Refuse("job removed");
-        };
-        let open = self.open_of_ref(job_id);
-        if open.is_empty() {
-            return Admit::Arm;
-        }
-        let buffered = open
-            .iter()
-            .filter(|k| self.occurrences.get(k).is_some_and(|o| o.buffered))
-            .count();
-        // While a `coalesce: all` backlog drains (one at a time, in order),
-        // new instants join its tail instead of being skipped (buffer-one
-        // keeps its one-waiting rule; replace never queues).
-        if buffered > 0
-            && job.spec.policies.coalesce == crate::model::Coalesce::All
-            && matches!(job.spec.policies.overlap, Overlap::Allow | Overlap::Skip)
-        {
-            return if buffered < MAX_QUEUED_PER_JOB {
-                Admit::Buffer
-            } else {
-                Admit::Refuse("the backlog queue is full")
-            };
-        }
-        match job.spec.policies.overlap {
-            Overlap::Allow if (open.len() as u32) < job.spec.policies.instances() => Admit::Arm,
-            Overlap::Allow => Admit::Refuse(MAX_INSTANCES),
-            Overlap::Skip => Admit::Refuse(OVERLAP_SKIP),
-            Overlap::BufferOne if buffered == 0 => Admit::Buffer,
-            Overlap::BufferOne => {
-                Admit::Refuse("one occurrence is already buffered (overlap: buffer_one)")
-            }
-            Overlap::Replace => Admit::Replace,
-        }
-    }
-
     /// Creates an occurrence that is due (or armed ahead), under the overlap
     /// and max-runs policies.
     #[allow(clippy::too_many_arguments)]
@@ -391,107 +291,6 @@ impl State {
         e.token = Some(token);
         tally.armed += 1;
         tally.keys.push(key);
-    }
-
-    /// The overlap policy's refusal of a new occurrence of `job_id` due at
-    /// `due`, counting runs that overlapped it and have ended since
-    /// ([`ran_across`]). `None` when it would have been admitted.
-    fn refused_at(&self, job_id: &str, due: UnixMs) -> Option<&'static str> {
-        let job = self.jobs.get(job_id)?;
-        let limit = match job.spec.policies.overlap {
-            Overlap::Allow => job.spec.policies.instances(),
-            Overlap::Skip => 1,
-            // Buffer-one and replace: a run that has ended needs neither
-            // a queue nor a cancel; the new one simply runs.
-            Overlap::BufferOne | Overlap::Replace => return None,
-        };
-        let open = self.open_of_ref(job_id).len() as u32;
-        let start = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: UnixMs::MIN,
-        };
-        let end = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: due,
-        };
-        // The most recent few occurrences are enough: older ones ended
-        // before newer ones began, or were long since counted.
-        let ended_after: u32 = self
-            .occurrences
-            .range(start..end)
-            .rev()
-            .take(limit as usize + RECENT_FOR_OVERLAP)
-            .filter(|(_, o)| !o.state.is_open())
-            .filter(|(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
-            .count() as u32;
-        (open + ended_after >= limit).then_some(match job.spec.policies.overlap {
-            Overlap::Allow => MAX_INSTANCES,
-            _ => OVERLAP_SKIP,
-        })
-    }
-
-    /// The runs of `job_id` in flight at `due` as a skip's reason names
-    /// them: which attempt, in which state, on which node (and when it
-    /// ended, if it has since). A user (or a test) reading "skipped" can
-    /// tell a run that really ran long from one whose result had not yet
-    /// been committed.
-    fn in_flight(&self, job_id: &str, due: UnixMs) -> Option<String> {
-        let start = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: UnixMs::MIN,
-        };
-        let end = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: due,
-        };
-        let open = self.open_of_ref(job_id);
-        let ended = self
-            .occurrences
-            .range(start..end)
-            .rev()
-            .take(RECENT_FOR_OVERLAP)
-            .filter(|(_, o)| !o.state.is_open())
-            .filter(|(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
-            .map(|(k, _)| k);
-        let all: Vec<&OccKey> = open.iter().copied().chain(ended).collect();
-        let named: Vec<String> = all
-            .iter()
-            .take(MAX_NAMED_IN_FLIGHT)
-            .filter_map(|k| {
-                let o = self.occurrences.get(*k)?;
-                Some(match o.current() {
-                    Some(a) if !o.state.is_open() => format!(
-                        "{} (attempt {} on node {}, token {}, started at {}, {} at {})",
-                        k.id(),
-                        a.number,
-                        a.node_id,
-                        a.token,
-                        a.started_at.map_or_else(String::new, time::rfc3339_ms),
-                        a.state.as_str(),
-                        a.finished_at.map_or_else(String::new, time::rfc3339_ms)
-                    ),
-                    Some(a) => format!(
-                        "{} (attempt {} {} on node {}, token {})",
-                        k.id(),
-                        a.number,
-                        a.state.as_str(),
-                        a.node_id,
-                        a.token
-                    ),
-                    None if o.buffered => format!("{} (queued)", k.id()),
-                    None => k.id(),
-                })
-            })
-            .collect();
-        if named.is_empty() {
-            return None;
-        }
-        let more = all.len().saturating_sub(named.len());
-        Some(if more > 0 {
-            format!("{} and {more} more", named.join(", "))
-        } else {
-            named.join(", ")
-        })
     }
 
     fn insert_occurrence(&mut self, ctx: &Ctx, key: &OccKey, manual: bool, buffered: bool) {

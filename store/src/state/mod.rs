@@ -17,6 +17,7 @@ mod attempts;
 mod events;
 mod fire;
 mod jobs;
+mod overlap;
 mod queries;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -24,7 +25,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 pub use events::{Event, EventKind};
-pub use fire::{BACKLOG_AFTER_MS, MAX_INSTANCES};
+pub use fire::BACKLOG_AFTER_MS;
+pub use overlap::MAX_INSTANCES;
 pub use queries::{RunFilter, matches};
 
 use crate::command::{Command, NodeInfo, Response};
