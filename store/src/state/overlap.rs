@@ -115,6 +115,32 @@ impl State {
         }
     }
 
+    /// The ended occurrences of `job_id` scheduled before `due` whose run
+    /// overlapped it ([`ran_across`]), among the `recent` latest. The most
+    /// recent few are enough: older ones ended before newer ones began.
+    fn ended_across(
+        &self,
+        job_id: &str,
+        due: UnixMs,
+        recent: usize,
+    ) -> impl Iterator<Item = &OccKey> {
+        let start = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: UnixMs::MIN,
+        };
+        let end = OccKey {
+            job_id: job_id.to_string(),
+            scheduled_at: due,
+        };
+        self.occurrences
+            .range(start..end)
+            .rev()
+            .take(recent)
+            .filter(|(_, o)| !o.state.is_open())
+            .filter(move |(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
+            .map(|(k, _)| k)
+    }
+
     /// The overlap policy's refusal of a new occurrence of `job_id` due at
     /// `due`, counting runs that overlapped it and have ended since
     /// ([`ran_across`]). `None` when it would have been admitted.
@@ -128,23 +154,8 @@ impl State {
             Overlap::BufferOne | Overlap::Replace => return None,
         };
         let open = self.open_of_ref(job_id).len() as u32;
-        let start = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: UnixMs::MIN,
-        };
-        let end = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: due,
-        };
-        // The most recent few occurrences are enough: older ones ended
-        // before newer ones began, or were long since counted.
-        let ended_after: u32 = self
-            .occurrences
-            .range(start..end)
-            .rev()
-            .take(limit as usize + RECENT_FOR_OVERLAP)
-            .filter(|(_, o)| !o.state.is_open())
-            .filter(|(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
+        let ended_after = self
+            .ended_across(job_id, due, limit as usize + RECENT_FOR_OVERLAP)
             .count() as u32;
         (open + ended_after >= limit).then_some(match job.spec.policies.overlap {
             Overlap::Allow => MAX_INSTANCES,
@@ -158,23 +169,8 @@ impl State {
     /// tell a run that really ran long from one whose result had not yet
     /// been committed.
     pub(super) fn in_flight(&self, job_id: &str, due: UnixMs) -> Option<String> {
-        let start = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: UnixMs::MIN,
-        };
-        let end = OccKey {
-            job_id: job_id.to_string(),
-            scheduled_at: due,
-        };
         let open = self.open_of_ref(job_id);
-        let ended = self
-            .occurrences
-            .range(start..end)
-            .rev()
-            .take(RECENT_FOR_OVERLAP)
-            .filter(|(_, o)| !o.state.is_open())
-            .filter(|(_, o)| o.current().is_some_and(|a| ran_across(a, due)))
-            .map(|(k, _)| k);
+        let ended = self.ended_across(job_id, due, RECENT_FOR_OVERLAP);
         let all: Vec<&OccKey> = open.iter().copied().chain(ended).collect();
         let named: Vec<String> = all
             .iter()
