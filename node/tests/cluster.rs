@@ -218,22 +218,54 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         .await
         .leader
         .expect("leader");
-    let other = procs
+    let survivors: Vec<(String, std::path::PathBuf)> = procs
         .iter()
-        .find(|p| p.id != old)
-        .expect("follower")
-        .addr
-        .clone();
+        .filter(|p| p.id != old)
+        .map(|p| (p.addr.clone(), p.dir.with_extension("log")))
+        .collect();
     let leader = procs.iter_mut().find(|p| p.id == old).expect("leader proc");
     let exit = leader.terminate(std::time::Duration::from_secs(30)).await;
     assert!(
         exit.is_some_and(|s| s.success()),
         "schedulerd did not exit cleanly on SIGTERM: {exit:?}"
     );
-    let new = wait_for("another node to lead after the hand-over", || async {
-        status(&other).await?.leader.filter(|l| *l != old)
-    })
-    .await;
+    // Either survivor may answer; on the deadline, say what each one saw.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let new = loop {
+        let mut seen = Vec::new();
+        for (addr, _) in &survivors {
+            let s = status(addr).await;
+            if let Some(l) = s.as_ref().and_then(|s| s.leader).filter(|l| *l != old) {
+                seen.push(Some(l));
+            } else {
+                seen.push(None);
+            }
+        }
+        if let Some(l) = seen.into_iter().flatten().next() {
+            break l;
+        }
+        if std::time::Instant::now() >= deadline {
+            let mut why = String::new();
+            for (addr, log) in &survivors {
+                let tail: String = std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                why.push_str(&format!(
+                    "\n--- {addr}: status {:?}\n{tail}",
+                    status(addr).await
+                ));
+            }
+            panic!("no other node led within 60 s of the hand-over:{why}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_ne!(new, old);
 }
 

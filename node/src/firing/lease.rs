@@ -118,12 +118,15 @@ impl Lease {
     pub fn leader_instant(&self, due_at: UnixMs) -> Option<Instant> {
         let sample = (*self.clock.lock().unwrap_or_else(|p| p.into_inner()))?;
         let left_us = i128::from(due_at) * 1_000 - sample.wall_us;
-        Some(if left_us <= 0 {
+        if left_us <= 0 {
             // Already due by the sample alone.
-            sample.at
-        } else {
-            sample.at + Duration::from_micros(left_us.min(i128::from(u64::MAX)) as u64)
-        })
+            return Some(sample.at);
+        }
+        // An instant too far ahead to represent is as good as none: the
+        // runner re-reads it long before then.
+        sample.at.checked_add(Duration::from_micros(
+            left_us.min(i128::from(u64::MAX)) as u64
+        ))
     }
 
     /// The leader's clock now (a lower bound), in ms since the epoch, if
