@@ -435,7 +435,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
                 let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
                 tracing::info!(
                     workload_steps = progress.load(Ordering::Relaxed),
-                    sink_requests = sink.hits().len(),
+                    sink_requests = sink.len(),
                     open_fds = fds,
                     "harness heartbeat"
                 );

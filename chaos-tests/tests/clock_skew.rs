@@ -16,6 +16,7 @@ use std::time::Duration;
 use chaos_tests::binaries;
 use chaos_tests::cluster::ChaosCluster;
 use chaos_tests::harness::{status, wait_for};
+use chaos_tests::observe::now_ms;
 use chaos_tests::pb::http;
 use chaos_tests::sink::Sink;
 use proto::v1 as pb;
@@ -24,12 +25,6 @@ use proto::v1::job_service_client::JobServiceClient;
 const SKEW_SECS: i64 = 4;
 const JOBS: usize = 12;
 const RESTARTS: usize = 3;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn every_second(id: &str, sink: &str) -> pb::CreateJobRequest {
     pb::CreateJobRequest {

@@ -33,6 +33,15 @@ pub fn now_ms() -> UnixMs {
         .map_or(0, |d| d.as_millis() as UnixMs)
 }
 
+/// Microseconds since the Unix epoch on this node's wall clock: for due
+/// times computed to the microsecond (a millisecond truncated would be a
+/// millisecond late) and for the clock stamp on appends.
+pub fn now_us() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i128)
+}
+
 /// A running member.
 #[derive(Clone)]
 pub struct Node {

@@ -17,7 +17,7 @@ use store::command::{Advance, Command, Reassign, Response};
 use store::model::{AttemptState, ExecutorSpec, NodeId, OccKey, UnixMs};
 use store::state::{BACKLOG_AFTER_MS, State};
 
-use crate::node::{Node, now_ms};
+use crate::node::{Node, now_ms, now_us};
 
 /// Timing and limits of the firing loop.
 #[derive(Clone, Debug)]
@@ -140,11 +140,12 @@ pub async fn run(node: Node, cfg: FiringConfig) {
 /// judged as a backlog under the job's misfire and coalesce policies: an
 /// instant due before the settling ended is held until it is late enough
 /// for the state machine to count it as one ([`BACKLOG_AFTER_MS`]), or it
-/// would be judged as on time, on knowledge that may still be stale. The same holds, at any time, for
-/// instants blocked by a run on a node gone silent ([`held_by_silent`]),
-/// and, for [`RESULT_GRACE_MS`] past their due instant, for any instant
-/// that the open runs would refuse (not replace: a replacement is due on
-/// time).
+/// would be judged as on time, on knowledge that may still be stale.
+///
+/// The same holds, at any time, for instants blocked by a run on a node
+/// gone silent ([`held_by_silent`]), and, for [`RESULT_GRACE_MS`] past
+/// their due instant, for any instant that the open runs would refuse (not
+/// replace: a replacement is due on time).
 pub fn plan(
     s: &State,
     node: &Node,
@@ -165,14 +166,15 @@ pub fn plan(
         }
         // A job whose overlap policy refuses a new occurrence now is only
         // proposed once it is due, when the state machine records it.
-        let ahead = s.arms_ahead(id);
+        let overlap = s.overlap_now(id);
+        let ahead = overlap.arms_ahead();
         if !ahead
             && (at > now
-                || (s.judged_by_open(id)
+                || (overlap.judged_by_open()
                     && (settling
                         || (at < settle_end && !late_as_backlog(s, id, at, now))
                         || held_by_silent(s, node, id)))
-                || (now - at < RESULT_GRACE_MS && s.refused_by_open(id)))
+                || (now - at < RESULT_GRACE_MS && overlap.refused()))
         {
             continue;
         }
@@ -260,13 +262,12 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
         tokio::spawn(async move {
             // To the microsecond: a millisecond truncated here would be a
             // millisecond late at the assignee.
-            let now_us = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
+            let now_us = now_us();
             let assignments = assignments
                 .into_iter()
                 .map(|(mut a, due_at)| {
-                    let due_in = Duration::from_micros((due_at * 1_000 - now_us).max(0) as u64);
+                    let due_in =
+                        Duration::from_micros((i128::from(due_at) * 1_000 - now_us).max(0) as u64);
                     a.due_in = prost_types::Duration::try_from(due_in).ok();
                     a
                 })

@@ -23,7 +23,7 @@ use super::lease::Lease;
 use super::reporter::Reporter;
 use super::timer::PreciseTimer;
 use crate::executor::{self, RunContext};
-use crate::node::{Node, now_ms};
+use crate::node::{Node, now_ms, now_us};
 
 /// How often the runner scans the whole state for assignments. New ones
 /// normally arrive as events; the scan catches what events cannot carry (a
@@ -40,10 +40,7 @@ const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long until `due_at` on this node's wall clock, to the microsecond.
 /// Only the leader waits on it: its clock is the schedule's.
 fn wall_wait(due_at: UnixMs) -> Duration {
-    let now_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i128);
-    let left = i128::from(due_at) * 1_000 - now_us;
+    let left = i128::from(due_at) * 1_000 - now_us();
     Duration::from_micros(left.max(0) as u64)
 }
 

@@ -151,9 +151,7 @@ impl PeerClient {
         // Appends carry this leader's wall clock, read last, so that it is a
         // lower bound of the clock when the append arrives (firing::lease).
         let leader_wall_us = if method == "append" {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64)
+            crate::node::now_us().max(0) as u64
         } else {
             0
         };

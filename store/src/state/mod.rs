@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use events::{Event, EventKind};
 pub use fire::BACKLOG_AFTER_MS;
-pub use overlap::MAX_INSTANCES;
+pub use overlap::OverlapNow;
 pub use queries::{RunFilter, matches};
 
 use crate::command::{Command, NodeInfo, Response};

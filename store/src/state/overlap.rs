@@ -16,7 +16,7 @@ use super::State;
 /// The reason of an instant skipped because the job's runs in flight
 /// reached its max instances (`overlap: allow`); the record goes on to name
 /// them.
-pub const MAX_INSTANCES: &str = "max instances reached";
+pub(super) const MAX_INSTANCES: &str = "max instances reached";
 
 /// The reason of an instant skipped under `overlap: skip`.
 const OVERLAP_SKIP: &str = "an earlier occurrence is still in flight (overlap: skip)";
@@ -55,26 +55,53 @@ pub(super) enum Admit {
     Refuse(&'static str),
 }
 
+/// What the overlap policy would do with a new occurrence of a job now,
+/// judged on the open occurrences: what the leader plans with, read once
+/// per job and tick ([`State::overlap_now`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverlapNow {
+    /// It would be armed.
+    Arm,
+    /// It would wait behind the open one (buffer one, a draining backlog).
+    Queue,
+    /// It would replace the open ones.
+    Replace,
+    /// It would be refused (skip, max instances, a full buffer).
+    Refuse,
+}
+
+impl OverlapNow {
+    /// Whether the next occurrence may be armed ahead of its due instant.
+    /// When not (its overlap policy would refuse it now), the leader
+    /// proposes it only once it is due.
+    pub fn arms_ahead(self) -> bool {
+        self == OverlapNow::Arm
+    }
+
+    /// Whether a new occurrence would be judged against the open ones:
+    /// refused or let replace them. A new leader holds such a judgement
+    /// until its view of those open occurrences is current (results sent to
+    /// the old leader are re-sent).
+    pub fn judged_by_open(self) -> bool {
+        matches!(self, OverlapNow::Refuse | OverlapNow::Replace)
+    }
+
+    /// Whether the open occurrences would refuse a new one.
+    pub fn refused(self) -> bool {
+        self == OverlapNow::Refuse
+    }
+}
+
 impl State {
-    /// Whether the next occurrence of `job_id` may be armed ahead of its due
-    /// instant. When not (its overlap policy would refuse it now), the
-    /// leader proposes it only once it is due.
-    pub fn arms_ahead(&self, job_id: &str) -> bool {
-        matches!(self.admit(job_id), Admit::Arm)
-    }
-
-    /// Whether the open occurrences of `job_id` would refuse a new one now
-    /// (skip, max instances, a full buffer).
-    pub fn refused_by_open(&self, job_id: &str) -> bool {
-        matches!(self.admit(job_id), Admit::Refuse(_))
-    }
-
-    /// Whether a new occurrence of `job_id` would be judged against the
-    /// open ones now: refused (skip, max instances) or let replace them. A
-    /// new leader holds such a judgement until its view of those open
-    /// occurrences is current (results sent to the old leader are re-sent).
-    pub fn judged_by_open(&self, job_id: &str) -> bool {
-        matches!(self.admit(job_id), Admit::Refuse(_) | Admit::Replace)
+    /// What the overlap policy would do with a new occurrence of `job_id`
+    /// now.
+    pub fn overlap_now(&self, job_id: &str) -> OverlapNow {
+        match self.admit(job_id) {
+            Admit::Arm => OverlapNow::Arm,
+            Admit::Buffer => OverlapNow::Queue,
+            Admit::Replace => OverlapNow::Replace,
+            Admit::Refuse(_) => OverlapNow::Refuse,
+        }
     }
 
     /// The overlap policy's answer for a new occurrence of `job_id`.
