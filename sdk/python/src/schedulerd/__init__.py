@@ -1,0 +1,57 @@
+"""schedulerd: the Python SDK of the schedulerd cluster.
+
+- :class:`Client`: jobs (APScheduler's ``add_job`` and trigger keywords), runs, events, status.
+- :class:`Worker`: runs your functions for the cluster's jobs (``@worker.function(name)``).
+- :class:`JobContext`: what a function gets (job id, occurrence id, fencing token, ...).
+- :mod:`schedulerd.fencing`: exactly one effect per occurrence in a SQL database.
+"""
+
+from __future__ import annotations
+
+from . import fencing
+from .client import Client, EventStream
+from .context import JobContext
+from .errors import (
+    ConflictingIdError,
+    InvalidArgument,
+    InvalidSchedule,
+    JobLookupError,
+    NotSerializableError,
+    SchedulerError,
+    UnavailableError,
+    VersionConflict,
+)
+from .jobspec import NOT_GIVEN
+from .models import ClusterStatus, Event, Job, Member, Run, WorkerInfo
+from .triggers import CronTrigger, DateTrigger, HumanTrigger, IntervalTrigger
+from .worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NOT_GIVEN",
+    "Client",
+    "ClusterStatus",
+    "ConflictingIdError",
+    "CronTrigger",
+    "DateTrigger",
+    "Event",
+    "EventStream",
+    "HumanTrigger",
+    "IntervalTrigger",
+    "InvalidArgument",
+    "InvalidSchedule",
+    "Job",
+    "JobContext",
+    "JobLookupError",
+    "Member",
+    "NotSerializableError",
+    "Run",
+    "SchedulerError",
+    "UnavailableError",
+    "VersionConflict",
+    "Worker",
+    "WorkerInfo",
+    "__version__",
+    "fencing",
+]

@@ -1,0 +1,10 @@
+"""The generated messages and stubs, under short names."""
+
+from __future__ import annotations
+
+from ._proto.scheduler.v1 import scheduler_pb2 as pb
+from ._proto.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
+from ._proto.scheduler.v1 import worker_pb2 as wpb
+from ._proto.scheduler.v1 import worker_pb2_grpc as wpb_grpc
+
+__all__ = ["pb", "pb_grpc", "wpb", "wpb_grpc"]

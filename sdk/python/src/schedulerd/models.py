@@ -1,0 +1,259 @@
+"""Plain data returned by the client: jobs, runs, events, cluster status."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import _convert as cv
+from ._pb import pb, wpb
+
+__all__ = ["ClusterStatus", "Event", "Job", "Member", "Run", "WorkerInfo"]
+
+
+def _enum_name(enum: Any, value: int, prefix: str) -> str:
+    try:
+        name: str = enum.Name(value)
+    except ValueError:
+        return str(value)
+    return name.removeprefix(prefix).lower()
+
+
+def _opt_duration(msg: Any, name: str) -> timedelta | None:
+    return getattr(msg, name).ToTimedelta() if msg.HasField(name) else None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the cluster holds it.
+
+    ``func`` is ``"QUEUE:FUNCTION"`` for worker jobs (None for shell/HTTP jobs);
+    ``args`` the decoded JSON arguments; ``next_run_time`` the next instant
+    (aware UTC), None when paused or finished, as in APScheduler.
+    """
+
+    id: str
+    name: str
+    func: str | None
+    args: Any
+    schedule: str
+    timezone: str
+    labels: dict[str, str]
+    state: str
+    paused: bool
+    version: int
+    next_run_time: datetime | None
+    run_count: int
+    misfire_grace_time: timedelta | None
+    coalesce: str
+    overlap: str
+    max_instances: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    proto: pb.Job = field(repr=False, compare=False)
+
+    @classmethod
+    def from_proto(cls, j: pb.Job) -> Job:
+        spec = j.spec
+        func: str | None = None
+        args: Any = None
+        if spec.executor.WhichOneof("kind") == "worker":
+            w = spec.executor.worker
+            func = f"{w.queue}:{w.function}"
+            args = json.loads(w.args) if w.args else None
+        kind = spec.schedule.WhichOneof("kind")
+        if kind in ("cron", "human"):
+            sched = f"{kind} {getattr(spec.schedule, kind)}"
+        elif kind == "calendar":
+            c = spec.schedule.calendar
+            sched = "cron " + " ".join(
+                f"{n}={getattr(c, n)}"
+                for n in ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+                if getattr(c, n)
+            )
+        elif kind == "interval":
+            sched = f"interval {spec.schedule.interval.every.ToTimedelta()}"
+        elif kind == "once":
+            sched = f"date {cv.rfc3339(cv.from_timestamp(spec.schedule.once))}"
+        else:
+            sched = "-"
+        p = spec.policies
+        state = _enum_name(pb.JobState, j.state, "JOB_STATE_")
+        return cls(
+            id=spec.id,
+            name=spec.name,
+            func=func,
+            args=args,
+            schedule=sched,
+            timezone=spec.time_zone,
+            labels=dict(spec.labels),
+            state=state,
+            paused=spec.paused or state == "paused",
+            version=j.version,
+            next_run_time=cv.opt_timestamp(j, "next_fire_at"),
+            run_count=j.run_count,
+            misfire_grace_time=_opt_duration(p, "misfire_grace"),
+            coalesce=_enum_name(pb.Coalesce, p.coalesce, "COALESCE_"),
+            overlap=_enum_name(pb.Overlap, p.overlap, "OVERLAP_"),
+            max_instances=p.max_instances,
+            created_at=cv.opt_timestamp(j, "created_at"),
+            updated_at=cv.opt_timestamp(j, "updated_at"),
+            proto=j,
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """An occurrence with its latest attempt: the fields of ``clusterctl runs -o json``, and more."""
+
+    job_id: str
+    occurrence_id: str
+    scheduled_at: datetime | None
+    attempt: int
+    fencing_token: int
+    node_id: int
+    state: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    reason: str
+    output_tail: str
+    due_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, r: pb.Run) -> Run:
+        return cls(
+            job_id=r.job_id,
+            occurrence_id=r.occurrence_id,
+            scheduled_at=cv.opt_timestamp(r, "scheduled_at"),
+            attempt=r.attempt,
+            fencing_token=r.fencing_token,
+            node_id=r.node_id,
+            state=_enum_name(pb.RunState, r.state, "RUN_STATE_"),
+            started_at=cv.opt_timestamp(r, "started_at"),
+            finished_at=cv.opt_timestamp(r, "finished_at"),
+            exit_code=r.exit_code if r.HasField("exit_code") else None,
+            reason=r.reason,
+            output_tail=r.output_tail,
+            due_at=cv.opt_timestamp(r, "due_at"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The object that ``clusterctl runs -o json`` prints for this run."""
+        return {
+            "job_id": self.job_id,
+            "occurrence_id": self.occurrence_id,
+            "scheduled_at": cv.rfc3339(self.scheduled_at),
+            "attempt": self.attempt,
+            "fencing_token": self.fencing_token,
+            "node_id": self.node_id,
+            "state": self.state,
+            "started_at": cv.rfc3339(self.started_at),
+            "finished_at": cv.rfc3339(self.finished_at),
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of ``WatchEvents``; ``kind`` is e.g. ``"occurrence_succeeded"``."""
+
+    kind: str
+    at: datetime | None
+    job_id: str
+    occurrence_id: str
+    node_id: int
+    log_index: int
+    detail: str
+
+    @classmethod
+    def from_proto(cls, e: pb.Event) -> Event:
+        return cls(
+            kind=_enum_name(pb.EventKind, e.kind, "EVENT_KIND_"),
+            at=cv.opt_timestamp(e, "at"),
+            job_id=e.job_id,
+            occurrence_id=e.occurrence_id,
+            node_id=e.node_id,
+            log_index=e.log_index,
+            detail=e.detail,
+        )
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    addr: str
+    voter: bool
+    state: str
+    last_log_index: int
+    applied_index: int
+    lag: int
+    healthy: bool
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """``clusterctl status``: the leader (None when unknown), term and members."""
+
+    leader: int | None
+    term: int
+    members: list[Member]
+    answered_by: int
+
+    @property
+    def leader_addr(self) -> str | None:
+        for m in self.members:
+            if m.id == self.leader:
+                return m.addr
+        return None
+
+    @classmethod
+    def from_proto(cls, s: pb.ClusterStatus) -> ClusterStatus:
+        return cls(
+            leader=s.leader if s.HasField("leader") else None,
+            term=s.term,
+            members=[
+                Member(
+                    id=m.id,
+                    addr=m.addr,
+                    voter=m.voter,
+                    state=m.state,
+                    last_log_index=m.last_log_index,
+                    applied_index=m.applied_index,
+                    lag=m.lag,
+                    healthy=m.healthy,
+                )
+                for m in s.members
+            ],
+            answered_by=s.answered_by,
+        )
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A connected worker (``WorkerService.ListWorkers``)."""
+
+    worker_id: str
+    node_id: int
+    queues: list[str]
+    functions: list[str]
+    slots: int
+    in_flight: int
+    connected_at: datetime | None
+    description: str
+
+    @classmethod
+    def from_proto(cls, w: wpb.WorkerInfo) -> WorkerInfo:
+        return cls(
+            worker_id=w.worker_id,
+            node_id=w.node_id,
+            queues=list(w.queues),
+            functions=list(w.functions),
+            slots=w.slots,
+            in_flight=w.in_flight,
+            connected_at=cv.opt_timestamp(w, "connected_at"),
+            description=w.description,
+        )
