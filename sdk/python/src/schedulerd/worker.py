@@ -435,7 +435,13 @@ class Worker:
             beat = asyncio.create_task(self._heartbeats(state))
             try:
                 while True:
-                    msg = await call.read()
+                    try:
+                        msg = await call.read()
+                    except asyncio.CancelledError:
+                        task = asyncio.current_task()
+                        if state.closed and task is not None and not task.cancelling():
+                            return welcomed  # we cancelled the call (the lease ran out)
+                        raise
                     if msg is _EOF:
                         return welcomed
                     self._last_heard = time.monotonic()
