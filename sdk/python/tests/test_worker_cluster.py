@@ -1,0 +1,290 @@
+"""Workers against real schedulerd processes (needs the node's worker support).
+
+Each worker is its own process (tests/worker_proc.py) writing through
+schedulerd.fencing.sqlite; the checks read the SQLite table and the
+cluster's runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import schedulerd
+from cluster import PYTHON, Cluster, tail, wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.worker]
+
+HERE = Path(__file__).resolve().parent
+SECONDS = float(os.environ.get("SCHEDULERD_SDK_SOAK_SECONDS", "15"))
+JOBS = int(os.environ.get("SCHEDULERD_SDK_JOBS", "20"))
+
+
+def start_worker(
+    cluster: Cluster, addrs: str, queue: str, db: Path, mode: str, grace: float = 30.0
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    wid = f"{mode}-{uuid.uuid4().hex[:6]}"
+    log = db.parent / f"{wid}.log"
+    p = cluster.spawn(
+        [PYTHON, str(HERE / "worker_proc.py"), addrs, queue, str(db), wid, mode, str(grace)],
+        log,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    return p, wid, log
+
+
+def wait_worker(client: schedulerd.Client, wid: str, timeout: float = 30) -> schedulerd.WorkerInfo:
+    return wait_for(
+        lambda: next((w for w in client.workers() if w.worker_id == wid), None),
+        timeout,
+        f"worker {wid} in ListWorkers",
+    )
+
+
+def effects(db: Path) -> list[tuple[str, str, int, str]]:
+    conn = sqlite3.connect(db, timeout=60)
+    try:
+        return list(conn.execute("SELECT occurrence_id, job_id, token, worker FROM effects"))
+    finally:
+        conn.close()
+
+
+def refusals(db: Path) -> list[tuple[str, int, str, str]]:
+    conn = sqlite3.connect(db, timeout=60)
+    try:
+        return list(conn.execute("SELECT * FROM refusals"))
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def check_exactly_once(client: schedulerd.Client, db: Path, job_ids: list[str]) -> dict[str, int]:
+    """One row per succeeded occurrence, none for others, and the row's token is the run's."""
+    rows = effects(db)
+    per_occ = Counter(r[0] for r in rows)
+    dup = [o for o, n in per_occ.items() if n > 1]
+    assert not dup, f"occurrences with more than one effect: {dup[:5]}"
+    token_of = {r[0]: r[2] for r in rows}
+    succeeded = 0
+    for jid in job_ids:
+        for run in client.runs(jid):
+            if run.state == "succeeded":
+                succeeded += 1
+                assert run.occurrence_id in token_of, f"succeeded without an effect: {run}"
+                assert token_of[run.occurrence_id] == run.fencing_token, (
+                    f"the effect of {run.occurrence_id} has token {token_of[run.occurrence_id]}, "
+                    f"the accepted attempt {run.fencing_token}"
+                )
+    mine = [r for r in rows if r[1] in job_ids]
+    return {"rows": len(mine), "succeeded": succeeded}
+
+
+def worker_wrote_after(db: Path, wid: str, t: float) -> bool:
+    conn = sqlite3.connect(db, timeout=60)
+    try:
+        row = conn.execute("SELECT COUNT(*) FROM effects WHERE worker = ? AND at > ?", (wid, t))
+        return bool(row.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def every_second_jobs(client: schedulerd.Client, queue: str, n: int, **kw: object) -> list[str]:
+    ids = [f"{queue}-{i}" for i in range(n)]
+    for jid in ids:
+        client.add_job(jid, f"{queue}:record", "interval", seconds=1, misfire_grace_time=30, **kw)
+    return ids
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_every_second_jobs_exactly_once(cluster: Cluster, tmp_path: Path, mode: str) -> None:
+    queue = f"q-{mode}-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    with cluster.client() as client:
+        _, wid, log = start_worker(cluster, cluster.address, queue, db, mode)
+        wait_worker(client, wid)
+        ids = every_second_jobs(client, queue, JOBS)
+        time.sleep(SECONDS)  # the soak itself, not a wait for a condition
+        for jid in ids:
+            client.pause_job(jid)
+        # Let what is running finish.
+        wait_for(
+            lambda: all(r.state not in ("armed", "running") for j in ids for r in client.runs(j)),
+            30,
+            "every occurrence of the paused jobs to end",
+        )
+        got = check_exactly_once(client, db, ids)
+        expected_min = JOBS * (SECONDS - 4)
+        assert got["succeeded"] >= expected_min, (got, tail(log))
+        assert got["rows"] == got["succeeded"]
+        assert refusals(db) == []
+        for jid in ids:
+            client.remove_job(jid)
+
+
+def test_worker_kill9_another_takes_over(cluster: Cluster, tmp_path: Path) -> None:
+    queue = f"q-kill-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    with cluster.client() as client:
+        p1, w1, _ = start_worker(cluster, cluster.address, queue, db, "sync")
+        p2, w2, _ = start_worker(cluster, cluster.address, queue, db, "sync")
+        wait_worker(client, w1)
+        wait_worker(client, w2)
+        ids = every_second_jobs(client, queue, 6, retries=3, retry_backoff=1, args={"sleep": 0.5})
+        wait_for(lambda: {r[3] for r in effects(db)} >= {w1, w2}, 20, "both workers to write")
+        p1.kill()
+        killed_at = time.time()
+        p1.wait(10)
+        # After w1's lease and the node's margin, w2 runs everything.
+        wait_for(lambda: worker_wrote_after(db, w2, killed_at + 15), 60, "w2 to take over")
+        wait_for(
+            lambda: any(
+                r.state == "succeeded"
+                and r.started_at
+                and r.started_at.timestamp() > killed_at + 15
+                for j in ids
+                for r in client.runs(j)
+            ),
+            60,
+            "occurrences to succeed well after the kill",
+        )
+        for jid in ids:
+            client.pause_job(jid)
+        wait_for(
+            lambda: all(r.state not in ("armed", "running") for j in ids for r in client.runs(j)),
+            60,
+            "every occurrence to end",
+        )
+        got = check_exactly_once(client, db, ids)
+        assert got["rows"] == got["succeeded"] > 0
+        assert p2.poll() is None
+
+
+def test_sigstop_past_lease_late_write_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    queue = f"q-stop-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    jid = f"{queue}-once"
+    with cluster.client() as client:
+        pa, wa, _ = start_worker(cluster, cluster.address, queue, db, "sync")
+        wait_worker(client, wa)
+        # Attempt 1 sleeps 8 s ignoring cancellation, then writes: a late write.
+        client.add_job(
+            jid,
+            f"{queue}:record",
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=2),
+            retries=3,
+            retry_backoff=1,
+            args={"sleep": 8, "late": True},
+        )
+        run1 = wait_for(
+            lambda: next((r for r in client.runs(jid) if r.state == "running"), None),
+            30,
+            "attempt 1 to start on worker A",
+        )
+        os.kill(pa.pid, signal.SIGSTOP)
+        try:
+            _, wb, _ = start_worker(cluster, cluster.address, queue, db, "sync")
+            wait_worker(client, wb)
+            # The node fails attempt 1 ("worker lost") after the lease and retries it on B.
+            wait_for(
+                lambda: any(r[2] > run1.fencing_token for r in effects(db)),
+                90,
+                "a retry with a higher token to write its effect",
+            )
+        finally:
+            os.kill(pa.pid, signal.SIGCONT)
+        wait_for(lambda: refusals(db), 30, "worker A's late write to reach the fence")
+        rows = effects(db)
+        assert len(rows) == 1 and rows[0][3] == wb and rows[0][2] > run1.fencing_token
+        refused = refusals(db)
+        assert len(refused) == 1
+        assert refused[0][1] == run1.fencing_token and refused[0][2] == wa
+        assert refused[0][3] in ("stale", "duplicate")
+        final = wait_for(
+            lambda: next((r for r in client.runs(jid) if r.state == "succeeded"), None),
+            30,
+            "the occurrence to succeed",
+        )
+        assert final.fencing_token == rows[0][2] and final.attempt >= 2
+
+
+def test_sigterm_drains(cluster: Cluster, tmp_path: Path) -> None:
+    queue = f"q-term-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    jid = f"{queue}-once"
+    with cluster.client() as client:
+        p, wid, log = start_worker(cluster, cluster.address, queue, db, "sync", grace=20)
+        wait_worker(client, wid)
+        client.add_job(
+            jid,
+            f"{queue}:record",
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=1),
+            args={"sleep": 3},
+        )
+        wait_for(
+            lambda: any(r.state == "running" for r in client.runs(jid)), 30, "the run to start"
+        )
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0, tail(log)
+        runs = client.runs(jid)
+        assert [r.state for r in runs] == ["succeeded"], runs
+        assert [r[0] for r in effects(db)] == [runs[0].occurrence_id]
+
+
+def test_node_kill9_session_moves(fresh_cluster: Cluster, tmp_path: Path) -> None:
+    cluster = fresh_cluster
+    queue = f"q-node-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    with cluster.client() as client:
+        _, wid, _ = start_worker(cluster, cluster.address, queue, db, "async")
+        info = wait_worker(client, wid)
+        ids = every_second_jobs(client, queue, 5, retries=3, retry_backoff=1)
+        wait_for(lambda: len(effects(db)) >= 10, 30, "the first effects")
+        cluster.kill_node(info.node_id)
+        cluster.nodes[info.node_id].expected_dead = True  # type: ignore[attr-defined]
+        killed_at = time.time()
+    survivors = [n.addr for i, n in cluster.nodes.items() if i != info.node_id]
+    with schedulerd.Client(survivors) as client:
+        moved = wait_for(
+            lambda: next(
+                (w for w in client.workers() if w.worker_id == wid and w.node_id != info.node_id),
+                None,
+            ),
+            60,
+            "the worker's session on another node",
+        )
+        assert moved.node_id != info.node_id
+        wait_for(
+            lambda: (
+                any(r[1] in ids and r[2] and r[0] for r in effects(db))
+                and any(
+                    r.state == "succeeded"
+                    and r.started_at
+                    and r.started_at.timestamp() > killed_at + 5
+                    for j in ids
+                    for r in client.runs(j)
+                )
+            ),
+            60,
+            "occurrences to succeed after the node kill",
+        )
+        for jid in ids:
+            client.pause_job(jid)
+        wait_for(
+            lambda: all(r.state not in ("armed", "running") for j in ids for r in client.runs(j)),
+            60,
+            "every occurrence to end",
+        )
+        got = check_exactly_once(client, db, ids)
+        assert got["rows"] == got["succeeded"] > 0
