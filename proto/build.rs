@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_protos(
             &[
                 "scheduler/v1/scheduler.proto",
+                "scheduler/v1/worker.proto",
                 "scheduler/internal/v1/internal.proto",
             ],
             &["."],

@@ -484,7 +484,7 @@ fn run_json(r: &pb::Run) -> serde_json::Value {
         "state": pb::RunState::try_from(r.state).map(|s| s.as_str_name().trim_start_matches("RUN_STATE_").to_lowercase()).unwrap_or_default(),
         "started_at": ts_json(&r.started_at),
         "finished_at": ts_json(&r.finished_at),
-        "exit_code": if r.finished_at.is_some() { serde_json::json!(r.exit_code) } else { serde_json::Value::Null },
+        "exit_code": r.exit_code,
         "reason": r.reason,
     })
 }

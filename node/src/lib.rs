@@ -9,6 +9,8 @@
 //! - [`api`]: the public and internal gRPC services.
 //! - [`firing`]: the leader's firing loop and every node's runner.
 //! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
+//! - [`workers`]: sessions of the user's worker processes, and what they
+//!   serve, reported to the leader.
 
 pub mod api;
 pub mod config;
@@ -18,4 +20,5 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod server;
+pub mod workers;
 pub mod write_batch;

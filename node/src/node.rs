@@ -62,6 +62,8 @@ pub struct Node {
     pub lease: std::time::Duration,
     /// Due-time hints received from the leader's dispatch.
     pub hints: crate::firing::hints::Hints,
+    /// While leader: what each node's workers serve (reported by the nodes).
+    pub capacity: crate::workers::CapacityTable,
 }
 
 /// A committed write: what applying it returned and its log index.

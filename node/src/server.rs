@@ -14,11 +14,13 @@ use proto::internal::raft_service_server::RaftServiceServer;
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::cluster_service_server::ClusterServiceServer;
 use proto::v1::job_service_server::JobServiceServer;
+use proto::v1::worker_service_server::WorkerServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{cluster::Cluster, internal::Internal, jobs::Jobs};
 use crate::config::Args;
+use crate::executor::Executors;
 use crate::firing::journal::Journal;
 use crate::firing::leader::{self, FiringConfig};
 use crate::firing::lease::Lease;
@@ -28,6 +30,8 @@ use crate::firing::timer::PreciseTimer;
 use crate::node::Node;
 use crate::raft::network::{Channels, Contacts, MAX_MESSAGE_BYTES, Network};
 use crate::raft::{RaftTiming, config, service::RaftTransport};
+use crate::workers::WorkerTiming;
+use crate::workers::session::Workers;
 
 /// File in the data dir that pins the node id to its data.
 const ID_FILE: &str = "node.id";
@@ -143,7 +147,11 @@ pub async fn run(
         contacts,
         lease: lease.length(),
         hints: Default::default(),
+        capacity: Default::default(),
     };
+    // The executor kinds of this node; the worker sessions live in them.
+    let executors = Executors::for_node(id, WorkerTiming::default());
+    let hub = executors.workers().clone();
 
     // One report batcher per node, shared by its runner and (when leading)
     // the reports other nodes send in.
@@ -178,9 +186,13 @@ pub async fn run(
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            NodeServiceServer::new(Internal::new(node.clone(), reporter.clone()))
+            NodeServiceServer::new(Internal::new(node.clone(), reporter.clone(), hub.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(WorkerServiceServer::new(Workers::new(
+            node.clone(),
+            hub.clone(),
+        )))
         .add_service(JobServiceServer::new(Jobs::new(node.clone())))
         .add_service(ClusterServiceServer::new(Cluster::new(node.clone())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
@@ -206,7 +218,9 @@ pub async fn run(
     }
 
     tokio::spawn(leader::run(node.clone(), FiringConfig::default()));
+    tokio::spawn(crate::workers::capacity::report(node.clone(), hub.clone()));
     let runner_cfg = RunnerConfig {
+        executors,
         shell_enabled: args.enable_shell_executor,
         labels: args.labels()?,
         work_dir: args.data_dir.clone(),

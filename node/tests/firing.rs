@@ -323,7 +323,7 @@ async fn retries_timeout_jitter_max_runs_and_bounds_hold() {
     })
     .await;
     assert_eq!(state(&last), pb::RunState::Failed, "{last:?}");
-    assert_eq!(last.exit_code, 3, "{last:?}");
+    assert_eq!(last.exit_code, Some(3), "{last:?}");
     let lines = std::fs::read_to_string(&trace).expect("the retried job's trace");
     let seen: Vec<Vec<&str>> = lines.lines().map(|l| l.split(' ').collect()).collect();
     assert_eq!(seen.len(), 3, "one line per attempt: {lines}");

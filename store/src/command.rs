@@ -130,6 +130,12 @@ pub enum Command {
     RemoveNode { id: NodeId },
     /// Set how many finished occurrences are kept per job.
     SetRetention { per_job: u32 },
+    /// No node has a worker for these worker jobs: their instants already
+    /// past the misfire grace at `now` are recorded as missed, with the
+    /// reason "no worker for queue Q (function F)". Instants still within
+    /// the grace are left to wait for a worker (a job without a grace
+    /// waits for one indefinitely).
+    Unserved { now: UnixMs, job_ids: Vec<String> },
     /// Several client commands in one entry, applied in order, as if each
     /// had an entry of its own (but sharing this entry's fencing tokens).
     /// Concurrent client writes are grouped so that one flush on a majority
@@ -153,7 +159,8 @@ impl Command {
             | Command::Fire { now, .. }
             | Command::RunNow { now, .. }
             | Command::Reassign { now, .. }
-            | Command::Report { now, .. } => *now = at,
+            | Command::Report { now, .. }
+            | Command::Unserved { now, .. } => *now = at,
             Command::Batch(cmds) => cmds.iter_mut().for_each(|c| c.restamp(at)),
             Command::Noop
             | Command::SetNode { .. }

@@ -10,7 +10,7 @@ use proto::v1 as pb;
 use store::command::{CommandError, OnConflict};
 use store::model::{
     Coalesce, ExecutorSpec, HttpSpec, Job, JobSpec, JobState, Occurrence, Overlap, Policies,
-    RetryPolicy, RunState, ShellSpec, UnixMs, ValidationError,
+    RetryPolicy, RunState, ShellSpec, UnixMs, ValidationError, WorkerSpec,
 };
 use store::schedule::{CalendarFields, IntervalSpec, ScheduleSpec};
 
@@ -115,7 +115,17 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
         })),
     };
     let executor = match spec.executor.as_ref().and_then(|e| e.kind.as_ref()) {
-        None => return Err(invalid("job.executor", "is required: give shell or http")),
+        None => {
+            return Err(invalid(
+                "job.executor",
+                "is required: give shell, http or worker",
+            ));
+        }
+        Some(pb::executor::Kind::Worker(w)) => ExecutorSpec::Worker(WorkerSpec {
+            queue: w.queue.clone(),
+            function: w.function.clone(),
+            args: opt_str(&w.args),
+        }),
         Some(pb::executor::Kind::Shell(s)) => ExecutorSpec::Shell(ShellSpec {
             argv: s.argv.clone(),
             command: opt_str(&s.command),
@@ -286,6 +296,11 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
             body: h.body.clone(),
             success_codes: h.success_codes.iter().map(|c| u32::from(*c)).collect(),
         }),
+        ExecutorSpec::Worker(w) => pb::executor::Kind::Worker(pb::WorkerExecutor {
+            queue: w.queue.clone(),
+            function: w.function.clone(),
+            args: w.args.clone().unwrap_or_default(),
+        }),
     };
     let p = &spec.policies;
     pb::JobSpec {
@@ -392,7 +407,7 @@ pub fn run_to_pb(o: &Occurrence) -> pb::Run {
         state: run_state_to_pb(o.state) as i32,
         started_at: a.and_then(|a| a.started_at).map(ms_to_ts),
         finished_at: a.and_then(|a| a.finished_at).map(ms_to_ts),
-        exit_code: a.and_then(|a| a.exit_code).unwrap_or(0),
+        exit_code: a.and_then(|a| a.exit_code),
         reason: o.reason.clone().unwrap_or_default(),
         output_tail: a.map(|a| a.output_tail.clone()).unwrap_or_default(),
         due_at: a.map(|a| ms_to_ts(a.due_at)),

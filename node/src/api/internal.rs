@@ -9,17 +9,24 @@ use tonic::{Request, Response, Status};
 
 use crate::firing::reporter::{MAX_BATCH, Reporter};
 use crate::node::{Node, now_ms};
+use crate::workers::WorkerHub;
 
 /// Serves the internal node API.
 pub struct Internal {
     node: Node,
     reporter: Reporter,
+    workers: WorkerHub,
 }
 
 impl Internal {
-    /// Serves `node`; reports received as leader go to `reporter`.
-    pub fn new(node: Node, reporter: Reporter) -> Self {
-        Internal { node, reporter }
+    /// Serves `node`; reports received as leader go to `reporter`;
+    /// `workers` are this node's worker sessions.
+    pub fn new(node: Node, reporter: Reporter, workers: WorkerHub) -> Self {
+        Internal {
+            node,
+            reporter,
+            workers,
+        }
     }
 }
 
@@ -119,5 +126,31 @@ impl NodeService for Internal {
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(ipb::TransferLeadershipResponse {}))
+    }
+
+    async fn worker_capacity(
+        &self,
+        req: Request<ipb::WorkerCapacityRequest>,
+    ) -> Result<Response<ipb::WorkerCapacityResponse>, Status> {
+        let req = req.into_inner();
+        if self.node.membership().get_node(&req.node_id).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "node_id: {} is not a member",
+                req.node_id
+            )));
+        }
+        // Kept by every receiver; only a leader's copy is used.
+        self.node.capacity.put(req.node_id, req.capacity);
+        Ok(Response::new(ipb::WorkerCapacityResponse {}))
+    }
+
+    async fn local_workers(
+        &self,
+        _req: Request<proto::v1::ListWorkersRequest>,
+    ) -> Result<Response<proto::v1::ListWorkersResponse>, Status> {
+        Ok(Response::new(proto::v1::ListWorkersResponse {
+            workers: self.workers.list(),
+            unreachable: Vec::new(),
+        }))
     }
 }

@@ -11,18 +11,26 @@
 //! - [`shell`]: a process in its own process group, killed whole on timeout
 //!   or cancel.
 //! - [`http`]: one request through a shared, pooled client.
+//! - [`worker`]: a function in a worker process connected to this node.
 //! - [`tail`]: the bounded tail of output kept for the record.
+//!
+//! [`Executors`] is the registry of kinds a node owns: the runner's one
+//! call is [`Executors::run`], whatever the kind.
 
 use std::future::Future;
 use std::path::PathBuf;
+#[cfg(test)]
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use store::model::{AttemptState, ExecutorSpec};
 
+use crate::workers::{WorkerHub, WorkerTiming};
+
 pub mod http;
 pub mod shell;
 pub mod tail;
+pub mod worker;
 
 #[cfg(test)]
 mod http_tests;
@@ -38,6 +46,8 @@ pub struct RunContext {
     pub occurrence_id: String,
     /// RFC 3339 UTC, as in the occurrence id.
     pub scheduled_at: String,
+    /// The same instant in milliseconds since the epoch.
+    pub scheduled_at_ms: store::model::UnixMs,
     /// The attempt's fencing token.
     pub fencing_token: u64,
     /// 1-based.
@@ -125,22 +135,60 @@ impl RunOutcome {
     }
 }
 
-/// The executors of one node, holding what calls share (the HTTP client's
-/// connection pool). Cheap to clone.
-#[derive(Clone, Debug)]
+/// The executors of one node: the HTTP client's connection pool, the
+/// shell flag and the worker sessions. Cheap to clone.
+#[derive(Clone)]
 pub struct Executors {
-    http: http::HttpExecutor,
+    http: Result<http::HttpExecutor, String>,
+    workers: WorkerHub,
 }
 
 impl Executors {
-    /// Executors with a new HTTP client.
+    /// Executors for tests: a new HTTP client and a worker hub of node 0.
     pub fn new() -> Result<Self, http::ClientError> {
         Ok(Executors {
-            http: http::HttpExecutor::new()?,
+            http: Ok(http::HttpExecutor::new()?),
+            workers: WorkerHub::new(0, WorkerTiming::default()),
         })
     }
 
-    /// Runs one attempt; see [`run`].
+    /// The executors of node `node_id`. An HTTP client that cannot be built
+    /// fails every HTTP attempt with the reason, nothing else.
+    pub fn for_node(node_id: u64, timing: WorkerTiming) -> Self {
+        Executors {
+            http: http::HttpExecutor::new().map_err(|e| e.to_string()),
+            workers: WorkerHub::new(node_id, timing),
+        }
+    }
+
+    /// The worker sessions of this node.
+    pub fn workers(&self) -> &WorkerHub {
+        &self.workers
+    }
+
+    /// Whether an attempt of `spec` can start here now. Only a worker job
+    /// can have to wait: for a connected worker with a free slot.
+    pub fn ready(&self, spec: &ExecutorSpec) -> bool {
+        match spec {
+            ExecutorSpec::Worker(w) => self.workers.can_take(w),
+            _ => true,
+        }
+    }
+
+    /// The outcome of `token` is recorded durably on this node: a worker
+    /// that sent it is told that it is accepted.
+    pub fn recorded(&self, spec: &ExecutorSpec, token: u64) {
+        if matches!(spec, ExecutorSpec::Worker(_)) {
+            self.workers.recorded(token);
+        }
+    }
+
+    /// Runs one attempt. Never panics; every failure (spawn error,
+    /// connection refused, shell disabled, no worker) is a `Failed`
+    /// outcome whose tail says why. `cancel` resolving means "stop now"
+    /// (job deleted or replaced): the run is killed and the outcome is
+    /// `Failed` with tail [`CANCELLED`]. Dropping the returned future also
+    /// kills a running process group.
     pub async fn run(
         &self,
         spec: &ExecutorSpec,
@@ -149,34 +197,28 @@ impl Executors {
     ) -> RunOutcome {
         match spec {
             ExecutorSpec::Shell(s) => shell::run(s, ctx, cancel).await,
-            ExecutorSpec::Http(h) => self.http.run(h, ctx, cancel).await,
+            ExecutorSpec::Http(h) => match &self.http {
+                Ok(ex) => ex.run(h, ctx, cancel).await,
+                Err(e) => RunOutcome::failed(format!("http executor: {e}")),
+            },
+            ExecutorSpec::Worker(w) => worker::run(&self.workers, w, ctx, cancel).await,
         }
     }
 }
 
-/// The process-wide executors behind [`run`]; `Err` holds why the HTTP
-/// client could not be built (then every HTTP attempt fails with it).
-static SHARED: LazyLock<Result<Executors, String>> =
-    LazyLock::new(|| Executors::new().map_err(|e| e.to_string()));
+/// Process-wide executors for the executor tests.
+#[cfg(test)]
+static SHARED: LazyLock<Executors> =
+    LazyLock::new(|| Executors::for_node(0, WorkerTiming::default()));
 
-/// Runs one attempt with the process-wide [`Executors`] (one HTTP
-/// connection pool per process).
-///
-/// Never panics; every failure (spawn error, connection refused, shell
-/// disabled) is a `Failed` outcome whose tail says why. `cancel` resolving
-/// means "stop now" (job deleted or replaced): the run is killed and the
-/// outcome is `Failed` with tail [`CANCELLED`]. Dropping the returned future
-/// also kills a running process group.
+/// Runs one attempt with the process-wide test [`Executors`].
+#[cfg(test)]
 pub async fn run(
     spec: &ExecutorSpec,
     ctx: &RunContext,
     cancel: impl Future<Output = ()>,
 ) -> RunOutcome {
-    match (spec, &*SHARED) {
-        (ExecutorSpec::Shell(s), _) => shell::run(s, ctx, cancel).await,
-        (ExecutorSpec::Http(_), Ok(ex)) => ex.run(spec, ctx, cancel).await,
-        (ExecutorSpec::Http(_), Err(e)) => RunOutcome::failed(format!("http executor: {e}")),
-    }
+    SHARED.run(spec, ctx, cancel).await
 }
 
 /// A context for tests.
@@ -186,6 +228,7 @@ pub(crate) fn test_ctx(dir: &std::path::Path) -> RunContext {
         job_id: "job-1".into(),
         occurrence_id: "job-1@2026-03-08T07:30:00.000Z".into(),
         scheduled_at: "2026-03-08T07:30:00.000Z".into(),
+        scheduled_at_ms: 1_772_955_000_000,
         fencing_token: (42 << 16) + 3,
         attempt: 2,
         node_id: 7,

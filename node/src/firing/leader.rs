@@ -14,10 +14,11 @@ use openraft::ServerState;
 use proto::internal::node_service_client::NodeServiceClient;
 use proto::internal::{Assignment, DispatchRequest};
 use store::command::{Advance, Command, Reassign, Response};
-use store::model::{AttemptState, ExecutorSpec, NodeId, OccKey, UnixMs};
+use store::model::{AttemptState, ExecutorSpec, NodeId, OccKey, UnixMs, WorkerSpec};
 use store::state::{BACKLOG_AFTER_MS, State};
 
 use crate::node::{Node, now_ms, now_us};
+use crate::workers::capacity::slots_for;
 
 /// Timing and limits of the firing loop.
 #[derive(Clone, Debug)]
@@ -44,6 +45,9 @@ impl Default for FiringConfig {
 const REASSIGN_EVERY: Duration = Duration::from_millis(100);
 /// Extra wait past an assignee's lease (clock-rate differences, scheduling).
 const LEASE_MARGIN: Duration = Duration::from_millis(500);
+/// How long past due an armed worker attempt waits on a node that has no
+/// worker for it before it moves to a node that has one.
+const WORKER_WAIT_MS: UnixMs = 500;
 /// Most reassignments in one entry.
 const MAX_REASSIGN: usize = 1024;
 /// A node further behind the leader's log than this gets no new attempts.
@@ -103,7 +107,18 @@ pub async fn run(node: Node, cfg: FiringConfig) {
                     }
                 }
                 let now = now_ms();
-                let advances = node.state.read(|s| plan(s, &node, now, &cfg, settle_end));
+                let (advances, unserved) =
+                    node.state.read(|s| plan(s, &node, now, &cfg, settle_end));
+                if !unserved.is_empty() {
+                    let n = unserved.len();
+                    let cmd = Command::Unserved {
+                        now,
+                        job_ids: unserved,
+                    };
+                    if let Err(e) = node.write_as_leader(cmd).await {
+                        tracing::warn!(error = %e, jobs = n, "recording unserved worker jobs failed");
+                    }
+                }
                 if advances.is_empty() {
                     tokio::time::sleep(cfg.tick).await;
                     continue;
@@ -146,16 +161,23 @@ pub async fn run(node: Node, cfg: FiringConfig) {
 /// gone silent ([`held_by_silent`]), and, for [`RESULT_GRACE_MS`] past
 /// their due instant, for any instant that the open runs would refuse (not
 /// replace: a replacement is due on time).
+///
+/// A worker job goes only to a node with a live worker for its queue and
+/// function and a free slot; with none, it waits (in instant order, so a
+/// queue's backlog is served oldest first), and once its instants are past
+/// their misfire grace it is returned in the second list, for an
+/// `Unserved` entry that records them as missed with the reason.
 pub fn plan(
     s: &State,
     node: &Node,
     now: UnixMs,
     cfg: &FiringConfig,
     settle_end: UnixMs,
-) -> Vec<Advance> {
+) -> (Vec<Advance>, Vec<String>) {
     let settling = now < settle_end;
+    let mut unserved = Vec::new();
     if s.scheduler_paused() {
-        return Vec::new();
+        return (Vec::new(), unserved);
     }
     let through = now + cfg.lookahead.as_millis() as UnixMs;
     let mut picker = Picker::new(s, node);
@@ -179,14 +201,27 @@ pub fn plan(
             continue;
         }
         let Some(job) = s.job(id) else { continue };
-        let assignee = picker.pick(&job.spec.node_selector, &job.spec.executor);
+        let Some(assignee) = picker.pick(&job.spec.node_selector, &job.spec.executor) else {
+            // No worker with a free slot anywhere: wait, or, past the
+            // misfire grace, have the instants recorded as missed.
+            let late = now - at - job.spec.policies.jitter_ms as UnixMs;
+            if job
+                .spec
+                .policies
+                .misfire_grace_ms
+                .is_some_and(|g| late > g as UnixMs)
+            {
+                unserved.push(id.to_string());
+            }
+            continue;
+        };
         out.push(Advance {
             job_id: id.to_string(),
             through: if ahead { through } else { now },
             assignee,
         });
     }
-    out
+    (out, unserved)
 }
 
 /// Whether the state machine will count `job_id`'s instant `at`, proposed
@@ -298,6 +333,31 @@ pub fn reassignments(s: &State, node: &Node, now: UnixMs, leader_since: Instant)
             break;
         }
         let Some(a) = occ.current() else { continue };
+        if a.state == AttemptState::Armed
+            && a.due_at + WORKER_WAIT_MS < now
+            && let Some(job) = s.job(&occ.key.job_id)
+            && let Some(w) = job.spec.executor.worker()
+            && picker.worker_slots(a.node_id, w) == 0
+        {
+            // A worker attempt whose node has no worker for it any more
+            // (it left, or this is a retry on the node whose worker was
+            // lost): move it to a node that has one, under a new token.
+            if let Some(assignee) =
+                picker.pick_excluding(&job.spec.node_selector, &job.spec.executor, Some(a.node_id))
+            {
+                out.push(Reassign {
+                    key: occ.key.clone(),
+                    token: a.token,
+                    assignee,
+                    reason: format!(
+                        "node {} has no worker for it; {}",
+                        a.node_id,
+                        w.no_worker_reason()
+                    ),
+                });
+            }
+            continue;
+        }
         if a.node_id == node.id || (a.state == AttemptState::Armed && a.due_at > now) {
             continue;
         }
@@ -313,8 +373,12 @@ pub fn reassignments(s: &State, node: &Node, now: UnixMs, leader_since: Instant)
         let Some(job) = s.job(&occ.key.job_id) else {
             continue;
         };
-        let assignee =
-            picker.pick_excluding(&job.spec.node_selector, &job.spec.executor, Some(a.node_id));
+        // With no node eligible (no worker anywhere), the leader takes it:
+        // its runner waits for a worker, and this loop moves it on to a
+        // node that gets one.
+        let assignee = picker
+            .pick_excluding(&job.spec.node_selector, &job.spec.executor, Some(a.node_id))
+            .unwrap_or(node.id);
         out.push(Reassign {
             key: occ.key.clone(),
             token: a.token,
@@ -336,6 +400,10 @@ struct Picker<'a> {
     state: &'a State,
     me: NodeId,
     load: BTreeMap<NodeId, usize>,
+    /// What each node's workers serve: node -> (queue, function) -> slots.
+    workers: BTreeMap<NodeId, BTreeMap<(String, String), u32>>,
+    /// Open worker attempts per (node, queue, function), picks included.
+    worker_load: BTreeMap<(NodeId, String, String), u32>,
 }
 
 impl<'a> Picker<'a> {
@@ -362,18 +430,45 @@ impl<'a> Picker<'a> {
                 load.insert(*id, 0usize);
             }
         }
+        let workers = node.capacity.snapshot();
+        let mut worker_load = BTreeMap::new();
         for occ in state.open_occurrences() {
-            if let Some(a) = occ.current()
-                && let Some(n) = load.get_mut(&a.node_id)
-            {
+            let Some(a) = occ.current() else { continue };
+            if let Some(n) = load.get_mut(&a.node_id) {
                 *n += 1;
+            }
+            if !workers.is_empty()
+                && let Some(w) = state
+                    .job(&occ.key.job_id)
+                    .and_then(|j| j.spec.executor.worker())
+            {
+                *worker_load
+                    .entry((a.node_id, w.queue.clone(), w.function.clone()))
+                    .or_default() += 1;
             }
         }
         Picker {
             state,
             me: node.id,
             load,
+            workers,
+            worker_load,
         }
+    }
+
+    /// The slots node `id`'s workers have for `w` (0: none serves it).
+    fn worker_slots(&self, id: NodeId, w: &WorkerSpec) -> u32 {
+        slots_for(&self.workers, id, w)
+    }
+
+    /// Whether node `id` has a worker for `w` with a slot not yet taken.
+    fn worker_free(&self, id: NodeId, w: &WorkerSpec) -> bool {
+        let used = self
+            .worker_load
+            .get(&(id, w.queue.clone(), w.function.clone()))
+            .copied()
+            .unwrap_or(0);
+        used < self.worker_slots(id, w)
     }
 
     fn eligible(
@@ -386,10 +481,17 @@ impl<'a> Picker<'a> {
         let labels_ok =
             selector.is_empty() || info.is_some_and(|i| store::state::matches(&i.labels, selector));
         let shell_ok = !executor.needs_shell() || info.is_some_and(|i| i.shell_enabled);
-        labels_ok && shell_ok
+        let worker_ok = executor.worker().is_none_or(|w| self.worker_free(id, w));
+        labels_ok && shell_ok && worker_ok
     }
 
-    fn pick(&mut self, selector: &BTreeMap<String, String>, executor: &ExecutorSpec) -> NodeId {
+    /// The node for a new attempt; `None` only for a worker job that no
+    /// node has a free worker slot for.
+    fn pick(
+        &mut self,
+        selector: &BTreeMap<String, String>,
+        executor: &ExecutorSpec,
+    ) -> Option<NodeId> {
         self.pick_excluding(selector, executor, None)
     }
 
@@ -398,7 +500,7 @@ impl<'a> Picker<'a> {
         selector: &BTreeMap<String, String>,
         executor: &ExecutorSpec,
         exclude: Option<NodeId>,
-    ) -> NodeId {
+    ) -> Option<NodeId> {
         let best = |me_too: bool, p: &Self| {
             p.load
                 .iter()
@@ -407,12 +509,22 @@ impl<'a> Picker<'a> {
                 .min_by_key(|(id, n)| (**n, **id))
                 .map(|(id, _)| *id)
         };
-        // Nobody eligible (e.g. a shell job and no shell-enabled node): the
+        let chosen = best(false, self).or_else(|| best(true, self));
+        // Nobody eligible for a worker job: it waits for a worker. For any
+        // other kind (e.g. a shell job and no shell-enabled node) the
         // leader takes it, and its runner records why it failed.
-        let chosen = best(false, self)
-            .or_else(|| best(true, self))
-            .unwrap_or(self.me);
+        let chosen = match (chosen, executor.worker()) {
+            (Some(c), _) => c,
+            (None, Some(_)) => return None,
+            (None, None) => self.me,
+        };
         *self.load.entry(chosen).or_default() += 1;
-        chosen
+        if let Some(w) = executor.worker() {
+            *self
+                .worker_load
+                .entry((chosen, w.queue.clone(), w.function.clone()))
+                .or_default() += 1;
+        }
+        Some(chosen)
     }
 }

@@ -22,7 +22,7 @@ use super::journal::{Entry, Journal};
 use super::lease::Lease;
 use super::reporter::Reporter;
 use super::timer::PreciseTimer;
-use crate::executor::{self, RunContext};
+use crate::executor::RunContext;
 use crate::node::{Node, now_ms, now_us};
 
 /// How often the runner scans the whole state for assignments. New ones
@@ -52,6 +52,8 @@ const STALE_EVENT_MS: i64 = 10_000;
 /// What the runner needs besides the node.
 #[derive(Clone)]
 pub struct RunnerConfig {
+    /// The executor kinds of this node (shell, HTTP, worker).
+    pub executors: crate::executor::Executors,
     /// Whether shell jobs run here.
     pub shell_enabled: bool,
     /// Labels of this node, for job node selectors.
@@ -261,6 +263,17 @@ impl Runner {
         })
     }
 
+    /// Whether the job's executor can take the attempt now: a worker job
+    /// waits, not started, for a connected worker with a free slot (the
+    /// leader moves it to another node if this one has none for long).
+    fn ready(&self, key: &OccKey) -> bool {
+        let ready = self.node.state.read(|s| {
+            s.job(&key.job_id)
+                .is_none_or(|j| self.cfg.executors.ready(&j.spec.executor))
+        });
+        ready
+    }
+
     fn still_current(&self, key: &OccKey, token: u64) -> bool {
         self.node.state.read(|s| {
             s.occurrence(key)
@@ -324,7 +337,7 @@ impl Runner {
                 continue;
             };
             let wait = target.saturating_duration_since(Instant::now());
-            if wait.is_zero() && self.lease_ok() {
+            if wait.is_zero() && self.lease_ok() && self.ready(&key) {
                 break number;
             }
             if wait.is_zero() {
@@ -400,6 +413,7 @@ impl Runner {
             job_id: key.job_id.clone(),
             occurrence_id: key.id(),
             scheduled_at: time::rfc3339_ms(key.scheduled_at),
+            scheduled_at_ms: key.scheduled_at,
             fencing_token: token,
             attempt: number,
             node_id: self.node.id,
@@ -412,7 +426,11 @@ impl Runner {
                 tokio::time::sleep(RECHECK_EVERY).await;
             }
         };
-        let out = executor::run(&job.spec.executor, &ctx, cancelled).await;
+        let out = self
+            .cfg
+            .executors
+            .run(&job.spec.executor, &ctx, cancelled)
+            .await;
         let outcome = AttemptOutcome::Finished {
             at: self.clock_ms(),
             state: out.state,
@@ -424,8 +442,10 @@ impl Runner {
             token,
             outcome: Some(outcome.clone()),
         };
-        if let Err(e) = self.journal.put(&entry).await {
-            tracing::error!(error = %e, token, "journal write of an outcome");
+        match self.journal.put(&entry).await {
+            // Durable here: a worker that sent it may forget it.
+            Ok(()) => self.cfg.executors.recorded(&job.spec.executor, token),
+            Err(e) => tracing::error!(error = %e, token, "journal write of an outcome"),
         }
         self.report_until_committed(key, token, outcome).await;
     }

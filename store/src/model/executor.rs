@@ -1,4 +1,5 @@
-//! What a run executes: a process or an HTTP request.
+//! What a run executes: a process, an HTTP request, or a function in a
+//! worker process connected to the assignee.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,19 @@ pub enum ExecutorSpec {
     Shell(ShellSpec),
     /// An HTTP request from the assignee.
     Http(HttpSpec),
+    /// A function run by a worker process connected to the assignee.
+    Worker(WorkerSpec),
+}
+
+/// A named function in a queue, run by a worker that serves both.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    /// The queue.
+    pub queue: String,
+    /// The function's name within the queue.
+    pub function: String,
+    /// Arguments as JSON text (validated as JSON; `None`: null).
+    pub args: Option<String>,
 }
 
 /// A process. Exactly one of `argv` and `command` is given.
@@ -45,5 +59,32 @@ impl ExecutorSpec {
     /// Whether running this needs a node with the shell executor enabled.
     pub fn needs_shell(&self) -> bool {
         matches!(self, ExecutorSpec::Shell(_))
+    }
+
+    /// The worker queue and function this runs, if it is a worker job.
+    pub fn worker(&self) -> Option<&WorkerSpec> {
+        match self {
+            ExecutorSpec::Worker(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// The kind's name, for metrics and messages: `shell`, `http` or `worker`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExecutorSpec::Shell(_) => "shell",
+            ExecutorSpec::Http(_) => "http",
+            ExecutorSpec::Worker(_) => "worker",
+        }
+    }
+}
+
+impl WorkerSpec {
+    /// Why an occurrence of this job could not be given to anyone.
+    pub fn no_worker_reason(&self) -> String {
+        format!(
+            "no worker for queue {} (function {})",
+            self.queue, self.function
+        )
     }
 }

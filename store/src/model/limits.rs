@@ -14,6 +14,18 @@ pub const MAX_LABEL_LEN: usize = 63;
 pub const MAX_SCHEDULE_LEN: usize = 1024;
 /// Largest HTTP body, in bytes.
 pub const MAX_HTTP_BODY: usize = 64 * 1024;
+/// Largest worker job's arguments (JSON text), in bytes.
+pub const MAX_WORKER_ARGS: usize = 64 * 1024;
+/// Longest worker queue name (and worker id), in bytes.
+pub const MAX_QUEUE_LEN: usize = 128;
+/// Longest worker function name, in bytes.
+pub const MAX_FUNCTION_LEN: usize = 256;
+/// Most queues one worker serves.
+pub const MAX_WORKER_QUEUES: usize = 64;
+/// Most functions one worker serves.
+pub const MAX_WORKER_FUNCTIONS: usize = 1024;
+/// Most attempts one worker may run at once (its slots).
+pub const MAX_WORKER_SLOTS: u32 = 1024;
 /// Longest URL, in bytes.
 pub const MAX_URL_LEN: usize = 2048;
 /// Most HTTP headers or shell env entries.

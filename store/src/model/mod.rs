@@ -13,12 +13,12 @@ mod policy;
 pub mod time;
 mod validate;
 
-pub use executor::{ExecutorSpec, HttpSpec, ShellSpec};
+pub use executor::{ExecutorSpec, HttpSpec, ShellSpec, WorkerSpec};
 pub use job::{Job, JobSpec, JobState, Labels};
 pub use limits::*;
 pub use occurrence::{Attempt, AttemptOutcome, AttemptState, OccKey, Occurrence, RunState};
 pub use policy::{Coalesce, Overlap, Policies, RetryPolicy};
-pub use validate::{ValidationError, validate_spec};
+pub use validate::{ValidationError, validate_name, validate_spec};
 
 /// Node ids are u64, as in openraft.
 pub type NodeId = u64;

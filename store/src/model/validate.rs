@@ -111,6 +111,30 @@ fn validate_id(id: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A worker queue, function or worker id: 1-`max` characters of
+/// `[A-Za-z0-9._:-]`.
+pub fn validate_name(field: &str, name: &str, max: usize) -> Result<(), ValidationError> {
+    if name.is_empty() || name.len() > max {
+        return Err(err(
+            field,
+            format!("must be 1-{max} characters, got {}", name.len()),
+        ));
+    }
+    if let Some((pos, c)) = name
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(err(
+            field,
+            format!(
+                "character {c:?} at position {} is not allowed; use A-Z a-z 0-9 . _ : -",
+                pos + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_labels<'a>(
     field: &str,
     len: usize,
@@ -315,6 +339,28 @@ fn validate_executor(e: &ExecutorSpec) -> Result<(), ValidationError> {
                     "job.executor.http.success_codes",
                     format!("{c} is not an HTTP status (100-599)"),
                 ));
+            }
+        }
+        ExecutorSpec::Worker(w) => {
+            validate_name("job.executor.worker.queue", &w.queue, MAX_QUEUE_LEN)?;
+            validate_name(
+                "job.executor.worker.function",
+                &w.function,
+                MAX_FUNCTION_LEN,
+            )?;
+            if let Some(args) = &w.args {
+                if args.len() > MAX_WORKER_ARGS {
+                    return Err(err(
+                        "job.executor.worker.args",
+                        format!(
+                            "{} bytes is larger than the limit of {MAX_WORKER_ARGS}",
+                            args.len()
+                        ),
+                    ));
+                }
+                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(args) {
+                    return Err(err("job.executor.worker.args", format!("is not JSON: {e}")));
+                }
             }
         }
     }

@@ -357,6 +357,64 @@ impl State {
         self.enforce_retention(&key.job_id);
     }
 
+    /// Records the instants of worker jobs that no node can serve and that
+    /// are already past their misfire grace as missed, with the reason; see
+    /// [`crate::command::Command::Unserved`]. Instants within the grace wait.
+    pub(super) fn unserved(&mut self, ctx: &mut Ctx, job_ids: &[String]) -> Response {
+        let mut tally = Tally::default();
+        if !self.scheduler_paused {
+            for id in job_ids {
+                self.record_unserved(ctx, id, &mut tally);
+            }
+        }
+        Response::Fired {
+            armed: tally.armed,
+            missed: tally.missed,
+            skipped: tally.skipped,
+            keys: tally.keys,
+        }
+    }
+
+    fn record_unserved(&mut self, ctx: &mut Ctx, id: &str, tally: &mut Tally) {
+        let Some(job) = self.jobs.get(id) else { return };
+        if !job.is_schedulable() {
+            return;
+        }
+        let (Some(worker), Some(grace)) = (
+            job.spec.executor.worker(),
+            job.spec.policies.misfire_grace_ms,
+        ) else {
+            return;
+        };
+        let reason = worker.no_worker_reason();
+        let mut cursor = job.next_fire_at;
+        let Some(schedule) = self.schedule_of(id) else {
+            return;
+        };
+        let seed = job_seed(id);
+        let mut recorded = 0;
+        while let Some(at) = cursor {
+            let late = ctx.now.saturating_sub(self.due_of(id, at));
+            if recorded >= MAX_BACKLOG_PER_ADVANCE || late <= grace as i64 {
+                break;
+            }
+            let key = OccKey {
+                job_id: id.to_string(),
+                scheduled_at: at,
+            };
+            let why = format!("{reason}: {late} ms late, past the misfire grace of {grace} ms");
+            self.record_not_run(ctx, &key, RunState::Missed, &why, tally);
+            recorded += 1;
+            cursor = schedule
+                .next_after(time::to_datetime(at), seed)
+                .map(time::from_datetime);
+        }
+        if recorded > 0 {
+            self.set_cursor(id, cursor);
+            self.finish_if_exhausted(id);
+        }
+    }
+
     pub(super) fn run_now(&mut self, ctx: &mut Ctx, job_id: &str, assignee: NodeId) -> Response {
         if !self.jobs.contains_key(job_id) {
             return Response::Error(CommandError::NotFound(job_id.to_string()));

@@ -171,6 +171,7 @@ impl State {
             } => self.run_now(ctx.at(*now), job_id, *assignee),
             Command::Reassign { now, items } => self.reassign(ctx.at(*now), items),
             Command::Report { now, reports } => self.report(ctx.at(*now), reports),
+            Command::Unserved { now, job_ids } => self.unserved(ctx.at(*now), job_ids),
             Command::SetNode { id, info } => {
                 self.nodes.insert(*id, info.clone());
                 Response::Ok

@@ -746,6 +746,100 @@ fn a_batch_applies_in_order_with_distinct_tokens() {
     assert!(tokens.iter().all(|t| t >> 16 == log.index));
 }
 
+fn worker_job(id: &str, grace_ms: Option<u64>) -> JobSpec {
+    let mut spec = every(id, 1);
+    spec.executor = ExecutorSpec::Worker(WorkerSpec {
+        queue: "reports".into(),
+        function: "build".into(),
+        args: None,
+    });
+    spec.policies.misfire_grace_ms = grace_ms;
+    spec.policies.coalesce = Coalesce::All;
+    spec
+}
+
+#[test]
+fn unserved_worker_instants_are_missed_with_the_reason_only_past_grace() {
+    let mut log = Log::new();
+    log.create(worker_job("w", Some(2_000)));
+    // At T0 + 3.5 s, instants T0 and T0 + 1 s are past the 2 s grace;
+    // T0 + 2 s and T0 + 3 s are within it and wait for a worker.
+    let r = log.apply(Command::Unserved {
+        now: T0 + 3_500,
+        job_ids: vec!["w".into()],
+    });
+    let Response::Fired { missed, armed, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!((missed, armed), (2, 0));
+    for at in [T0, T0 + 1_000] {
+        let o = log.occ("w", at);
+        assert_eq!(o.state, RunState::Missed);
+        let reason = o.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with("no worker for queue reports (function build)"),
+            "{reason}"
+        );
+    }
+    assert!(
+        log.state
+            .occurrence(&OccKey {
+                job_id: "w".into(),
+                scheduled_at: T0 + 2_000
+            })
+            .is_none(),
+        "an instant within the grace waits"
+    );
+    assert_eq!(
+        log.state.job("w").and_then(|j| j.next_fire_at),
+        Some(T0 + 2_000)
+    );
+    // A worker appears: the waiting instants run as a backlog, in order.
+    let r = log.fire("w", T0 + 3_600, T0 + 3_600);
+    let Response::Fired { armed, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(armed >= 1, "{r:?}");
+    assert_eq!(log.occ("w", T0 + 2_000).state, RunState::Armed);
+}
+
+#[test]
+fn unserved_changes_nothing_for_jobs_without_grace_or_not_on_workers() {
+    let mut log = Log::new();
+    log.create(worker_job("forever", None));
+    log.create(every("http", 1));
+    let before = log.state.encode().expect("encode");
+    log.apply(Command::Unserved {
+        now: T0 + 60_000,
+        job_ids: vec!["forever".into(), "http".into(), "gone".into()],
+    });
+    assert_eq!(log.state.encode().expect("encode"), before);
+}
+
+#[test]
+fn worker_args_must_be_json_and_bounded() {
+    let with = |queue: &str, function: &str, args: Option<String>| {
+        let mut spec = worker_job("w", None);
+        spec.executor = ExecutorSpec::Worker(WorkerSpec {
+            queue: queue.into(),
+            function: function.into(),
+            args,
+        });
+        validate_spec(&spec)
+    };
+    let e = with("q", "f", Some("{not json".into())).expect_err("not JSON");
+    assert_eq!(e.field, "job.executor.worker.args");
+    let big = format!("\"{}\"", "x".repeat(MAX_WORKER_ARGS));
+    let e = with("q", "f", Some(big)).expect_err("too large");
+    assert_eq!(e.field, "job.executor.worker.args");
+    assert!(e.message.contains("65536"), "{}", e.message);
+    let e = with("", "f", None).expect_err("empty queue");
+    assert_eq!(e.field, "job.executor.worker.queue");
+    let e = with("q", "has space", None).expect_err("bad function");
+    assert_eq!(e.field, "job.executor.worker.function");
+    assert!(with("q", "f", Some("[1, 2]".into())).is_ok());
+}
+
 // ------------------------------------------------------------ properties
 
 /// A command with symbolic references, resolved against the state when it
@@ -761,6 +855,8 @@ enum Op {
     RunNow(u8, i64),
     Report(usize, u8),
     Reassign(usize),
+    /// Worker jobs that no node can serve, at a time.
+    Unserved(Vec<u8>, i64),
     /// Client writes grouped into one entry (as a node's write batcher does).
     Batch(Vec<Op>),
 }
@@ -788,6 +884,8 @@ fn single_op() -> impl Strategy<Value = Op> {
         (0u8..4, 0i64..30_000).prop_map(|(j, n)| Op::RunNow(j, n)),
         (0usize..64, 0u8..4).prop_map(|(o, k)| Op::Report(o, k)),
         (0usize..64).prop_map(Op::Reassign),
+        (proptest::collection::vec(0u8..4, 1..4), 0i64..30_000)
+            .prop_map(|(j, n)| Op::Unserved(j, n)),
     ]
 }
 
@@ -803,6 +901,14 @@ fn spec_for(job: u8, secs: u8, policy: u8) -> JobSpec {
         [Coalesce::Latest, Coalesce::Earliest, Coalesce::All][policy as usize % 3];
     spec.policies.misfire_grace_ms = Some(5_000);
     spec.policies.retry.max_retries = u32::from(policy % 2);
+    // Job 3 runs on workers, so `Unserved` has something to record.
+    if job == 3 {
+        spec.executor = ExecutorSpec::Worker(WorkerSpec {
+            queue: "q".into(),
+            function: "f".into(),
+            args: Some("{\"n\": 1}".into()),
+        });
+    }
     spec
 }
 
@@ -872,6 +978,13 @@ fn resolve(state: &State, op: &Op) -> (Command, bool) {
                         assignee: u64::from(*j % 3) + 1,
                     })
                     .collect(),
+            },
+            true,
+        ),
+        Op::Unserved(jobs, now) => (
+            Command::Unserved {
+                now: T0 + now,
+                job_ids: jobs.iter().map(|j| format!("j{j}")).collect(),
             },
             true,
         ),
