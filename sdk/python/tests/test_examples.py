@@ -30,7 +30,7 @@ NAMES = [
     "celery_beat",
     "airflow_dag",
 ]
-RAN = re.compile(r"^ran (\S+)[: ]", re.M)
+RAN = re.compile(r"^ran (\S+?Z)[: ]", re.M)  # occurrence ids end in Z
 
 
 @dataclass
