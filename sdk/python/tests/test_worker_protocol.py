@@ -320,3 +320,59 @@ def test_bad_registration() -> None:
         schedulerd.Worker("127.0.0.1:1", queues=["bad queue"])
     with pytest.raises(schedulerd.SchedulerError):
         schedulerd.Worker("127.0.0.1:1", queues=["q"], max_concurrency=0)
+
+
+def test_stalled_process_fences_itself_despite_buffered_heartbeats(
+    node: FakeNode, run_worker: Any
+) -> None:
+    """A stall longer than the lease (here: the event loop blocked, as after
+    SIGSTOP/SIGCONT) cancels running functions, even though the node's
+    heartbeats kept arriving in the socket meanwhile."""
+    w = schedulerd.Worker(node.addr, queues=["q"])
+    seen: dict[str, Any] = {}
+
+    @w.function("steady")
+    def steady(ctx: schedulerd.JobContext) -> None:
+        seen["started"] = True
+        while not ctx.cancelled:
+            time.sleep(0.01)
+        seen["reason"] = ctx.cancel_reason
+
+    @w.function("hog")
+    async def hog(ctx: schedulerd.JobContext) -> None:
+        time.sleep(node.lease_ms / 1000 + 0.7)  # blocks the loop: a stall
+
+    run_worker(w)
+    s1 = node.session(0)
+    s1.send(assignment(21, "steady"))
+    wait_for(lambda: seen.get("started"), 5, "the steady function to start")
+    s1.send(assignment(22, "hog"))
+    wait_for(lambda: "reason" in seen, 10, "the steady function to see ctx.cancelled")
+    assert "lease" in seen["reason"]
+    s2 = wait_for(lambda: len(node.sessions) >= 2 and node.sessions[1], 10, "a new session")
+    assert wait_result(s2, 21).outcome == wpb.WORKER_OUTCOME_CANCELLED
+
+
+def test_unacknowledged_result_is_resent_on_the_same_session(
+    node: FakeNode, run_worker: Any
+) -> None:
+    w = schedulerd.Worker(node.addr, queues=["q"])
+    w.result_resend_after = 0.3
+    w.function("f")(lambda ctx: "x")
+    node.auto_ack = False
+    run_worker(w)
+    s = node.session()
+    s.send(assignment(30))
+    wait_for(
+        lambda: len([r for r in s.of_kind("result") if r.fencing_token == 30]) >= 2, 5, "a resend"
+    )
+    assert len(node.sessions) == 1
+    s.send(
+        wpb.NodeMessage(
+            result_ack=wpb.WorkerResultAck(fencing_token=30, fate=wpb.RESULT_FATE_ACCEPTED)
+        )
+    )
+    wait_for(lambda: not w._results, 5, "the ack to drop the result")
+    n = len(s.of_kind("result"))
+    time.sleep(1.0)  # a quiet period: nothing more may be sent (not a wait for a condition)
+    assert len(s.of_kind("result")) == n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,14 +36,21 @@ class JobContext:
     deadline: datetime | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
     cancel_reason: str | None = field(default=None, compare=False)
+    _expired: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        """True once the attempt is cancelled or the worker's lease ran out."""
+        if self._cancel.is_set():
+            return True
+        if self._expired is not None and self._expired():
+            self._set_cancelled("worker fenced itself: its lease ran out")
+            return True
+        return False
 
     def sleep(self, seconds: float) -> bool:
         """Sleeps up to ``seconds``; returns False (early) once the attempt is cancelled."""
-        return not self._cancel.wait(seconds)
+        return not self._cancel.wait(seconds) and not self.cancelled
 
     def _set_cancelled(self, reason: str) -> None:
         if not self._cancel.is_set():

@@ -52,6 +52,7 @@ _FUNC_RE = re.compile(r"^[A-Za-z0-9._:-]{1,256}$")
 OUTPUT_LIMIT = 4096
 _EOF: Any = grpc.aio.EOF
 WELCOME_TIMEOUT = 10.0
+RESEND_AFTER = 5.0  # seconds without an ack before a result is sent again on the same session
 
 
 def _tail(text: str, limit: int = OUTPUT_LIMIT) -> str:
@@ -147,6 +148,9 @@ class Worker:
         self._slots: asyncio.Semaphore | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._last_heard = 0.0
+        self._last_tick = 0.0
+        self._result_sent: dict[int, float] = {}
+        self.result_resend_after = RESEND_AFTER
         self._lease = 10.0
         self._heartbeat_every = 1.0
         self._draining = False
@@ -307,27 +311,45 @@ class Worker:
         if a.is_async and a.task is not None:
             a.task.cancel()
 
+    def _lease_ran_out(self) -> bool:
+        """True once this worker may have lost its attempts: nothing heard from the node
+        for the lease, or this process itself stalled (paused, starved) for that long.
+
+        ``ctx.cancelled`` asks this directly, so a function sees it at once after a
+        SIGSTOP/SIGCONT, before the watchdog has run (and whatever heartbeats were
+        buffered meanwhile)."""
+        now = time.monotonic()
+        if self._last_tick and now - self._last_tick > self._lease:
+            return True
+        return bool(self._last_heard) and now - self._last_heard > self._lease
+
     async def _watchdog(self) -> None:
-        """Fences the worker: nothing heard from the node for the lease cancels every running function."""
+        """Fences the worker: after its lease ran out, every running function is cancelled."""
+        self._last_tick = time.monotonic()
         while True:
             await asyncio.sleep(min(0.1, self._heartbeat_every / 4))
-            if self._session is None and not self._running:
+            now = time.monotonic()
+            stalled = now - self._last_tick > self._lease
+            silent = bool(self._last_heard) and now - self._last_heard > self._lease
+            self._last_tick = now
+            if not (stalled or silent):
                 continue
-            silent = time.monotonic() - self._last_heard
-            if self._last_heard and silent > self._lease:
-                live = [a for a in self._running.values() if not a.ctx.cancelled]
-                if live:
-                    self.stats["fenced"] += len(live)
-                    log.warning(
-                        "nothing heard from node for %.1f s (lease %.1f s): cancelling %d attempts",
-                        silent,
-                        self._lease,
-                        len(live),
-                    )
-                    for a in live:
-                        self._cancel(a, "worker fenced itself: lease ran out")
-                if self._session is not None and not self._session.closed:
-                    self._close_session(self._session)
+            why = (
+                "worker fenced itself: this process stalled past its lease"
+                if stalled
+                else "worker fenced itself: nothing heard from its node for the lease"
+            )
+            live = [a for a in self._running.values() if not a.ctx._cancel.is_set()]
+            if live:
+                self.stats["fenced"] += len(live)
+                log.warning(
+                    "%s (lease %.1f s): cancelling %d attempts", why, self._lease, len(live)
+                )
+                for a in live:
+                    self._cancel(a, why)
+            if self._session is not None and not self._session.closed:
+                # Reconnect: the node then re-attaches what is still ours or cancels the rest.
+                self._close_session(self._session)
 
     def _close_session(self, s: _SessionState) -> None:
         s.closed = True
@@ -431,6 +453,7 @@ class Worker:
                 len(w.reattached),
             )
             for token in sorted(self._results):  # results kept until acknowledged
+                self._result_sent[token] = time.monotonic()
                 state.out.put_nowait(wpb.WorkerMessage(result=self._results[token]))
             beat = asyncio.create_task(self._heartbeats(state))
             try:
@@ -462,9 +485,17 @@ class Worker:
             if state.closed:
                 return
             state.out.put_nowait(wpb.WorkerMessage(heartbeat=wpb.WorkerHeartbeat()))
+            # A result the node could not record yet gets no ack: send it again.
+            now = time.monotonic()
+            for token, result in list(self._results.items()):
+                if now - self._result_sent.get(token, now) > self.result_resend_after:
+                    self._result_sent[token] = now
+                    state.out.put_nowait(wpb.WorkerMessage(result=result))
 
     def _send(self, msg: wpb.WorkerMessage) -> None:
         s = self._session
+        if msg.WhichOneof("kind") == "result":
+            self._result_sent[msg.result.fencing_token] = time.monotonic()
         if s is not None and not s.closed:
             s.out.put_nowait(msg)
 
@@ -479,6 +510,7 @@ class Worker:
                 self._cancel(a, msg.cancel.reason or "cancelled")
         elif kind == "result_ack":
             ack = msg.result_ack
+            self._result_sent.pop(ack.fencing_token, None)
             if self._results.pop(ack.fencing_token, None) is not None:
                 if ack.fate == wpb.RESULT_FATE_STALE:
                     self.stats["results_stale"] += 1
@@ -510,6 +542,7 @@ class Worker:
             queue=a.queue,
             function=a.function,
             deadline=cv.opt_timestamp(a, "deadline"),
+            _expired=self._lease_ran_out,
         )
         fn = self._functions.get(a.function)
         attempt = _Attempt(ctx=ctx, is_async=fn is not None and inspect.iscoroutinefunction(fn))
