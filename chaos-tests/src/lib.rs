@@ -16,4 +16,5 @@ pub mod report;
 pub mod run;
 pub mod sink;
 pub mod steal;
+pub mod worker;
 pub mod workload;

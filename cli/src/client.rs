@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::job_service_client::JobServiceClient;
+use proto::v1::worker_service_client::WorkerServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 /// How long to wait for a TCP/HTTP2 connection to one address.
@@ -77,6 +78,18 @@ impl Cluster {
                 None => Err(status_error(s)),
             },
         }
+    }
+
+    /// Like [`Cluster::with_jobs`], for the worker service.
+    pub async fn with_workers<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
+    where
+        F: Fn(WorkerServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let ch = self.channel().await?;
+        call(WorkerServiceClient::new(ch))
+            .await
+            .map_err(status_error)
     }
 
     /// Like [`Cluster::with_jobs`], for the cluster service.

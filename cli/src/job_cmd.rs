@@ -39,11 +39,17 @@ pub struct JobFlags {
     #[arg(long)]
     tz: Option<String>,
     /// Run this command with `sh -c` (needs --enable-shell-executor on the nodes).
-    #[arg(long, conflicts_with = "http")]
+    #[arg(long, conflicts_with_all = ["http", "worker"])]
     shell: Option<String>,
     /// Call this URL.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "worker")]
     http: Option<String>,
+    /// Run FUNCTION on a worker process that serves QUEUE (QUEUE:FUNCTION).
+    #[arg(long, value_name = "QUEUE:FUNCTION")]
+    worker: Option<String>,
+    /// With --worker: the function's arguments, as JSON (at most 64 KiB).
+    #[arg(long, requires = "worker")]
+    args: Option<String>,
     /// HTTP method (default POST).
     #[arg(long)]
     method: Option<String>,
@@ -195,6 +201,23 @@ impl JobFlags {
                 })),
             });
         }
+        if let Some(w) = &self.worker {
+            let Some((queue, function)) = w.split_once(':') else {
+                bail!("--worker: {w:?} is not QUEUE:FUNCTION");
+            };
+            if let Some(a) = &self.args
+                && let Err(e) = serde_json::from_str::<serde_json::Value>(a)
+            {
+                bail!("--args: not JSON: {e}");
+            }
+            spec.executor = Some(pb::Executor {
+                kind: Some(pb::executor::Kind::Worker(pb::WorkerExecutor {
+                    queue: queue.to_string(),
+                    function: function.to_string(),
+                    args: self.args.clone().unwrap_or_default(),
+                })),
+            });
+        }
         for l in &self.labels {
             let (k, v) = kv("--label", l, '=')?;
             spec.labels.insert(k, v);
@@ -267,9 +290,29 @@ fn schedule_text(spec: &pb::JobSpec) -> String {
     }
 }
 
+/// The schedule with every field, for scripts that compare specs.
+fn schedule_json(spec: &pb::JobSpec) -> serde_json::Value {
+    match spec.schedule.as_ref().and_then(|s| s.kind.as_ref()) {
+        Some(pb::schedule::Kind::Cron(c)) => serde_json::json!({"cron": c}),
+        Some(pb::schedule::Kind::Human(h)) => serde_json::json!({"human": h}),
+        Some(pb::schedule::Kind::Once(t)) => serde_json::json!({"once": ts_json(&Some(*t))}),
+        Some(pb::schedule::Kind::Interval(i)) => serde_json::json!({"interval": {
+            "every_ms": dur_ms(&i.every),
+            "every_max_ms": dur_ms(&i.every_max),
+            "anchor": ts_json(&i.anchor),
+        }}),
+        Some(pb::schedule::Kind::Calendar(c)) => serde_json::json!({"calendar": {
+            "year": c.year, "month": c.month, "day": c.day, "week": c.week,
+            "day_of_week": c.day_of_week, "hour": c.hour, "minute": c.minute, "second": c.second,
+        }}),
+        None => serde_json::Value::Null,
+    }
+}
+
 fn job_json(j: &pb::Job) -> serde_json::Value {
     let spec = j.spec.clone().unwrap_or_default();
     serde_json::json!({
+        "schedule_spec": schedule_json(&spec),
         "id": spec.id,
         "name": spec.name,
         "schedule": schedule_text(&spec),
@@ -279,6 +322,54 @@ fn job_json(j: &pb::Job) -> serde_json::Value {
         "version": j.version,
         "next_fire_at": ts_json(&j.next_fire_at),
         "run_count": j.run_count,
+        "start_at": ts_json(&spec.start_at),
+        "end_at": ts_json(&spec.end_at),
+        "paused": spec.paused,
+        "node_selector": spec.node_selector,
+        "executor": executor_json(spec.executor.as_ref()),
+        "policies": policies_json(spec.policies.as_ref()),
+    })
+}
+
+fn dur_ms(d: &Option<Duration>) -> serde_json::Value {
+    d.as_ref().map_or(serde_json::Value::Null, |d| {
+        serde_json::json!(d.seconds * 1000 + i64::from(d.nanos / 1_000_000))
+    })
+}
+
+fn executor_json(e: Option<&pb::Executor>) -> serde_json::Value {
+    match e.and_then(|e| e.kind.as_ref()) {
+        Some(pb::executor::Kind::Shell(s)) => serde_json::json!({
+            "kind": "shell", "command": s.command, "argv": s.argv,
+        }),
+        Some(pb::executor::Kind::Http(h)) => serde_json::json!({
+            "kind": "http", "method": h.method, "url": h.url,
+        }),
+        Some(pb::executor::Kind::Worker(w)) => serde_json::json!({
+            "kind": "worker", "queue": w.queue, "function": w.function,
+            "args": if w.args.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&w.args).unwrap_or(serde_json::Value::Null)
+            },
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
+fn policies_json(p: Option<&pb::Policies>) -> serde_json::Value {
+    let p = p.cloned().unwrap_or_default();
+    let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+    let retries = p.retries.unwrap_or_default();
+    serde_json::json!({
+        "misfire_grace_ms": dur_ms(&p.misfire_grace),
+        "coalesce": pb::Coalesce::try_from(p.coalesce).map(|c| name(c.as_str_name(), "COALESCE_")).unwrap_or_default(),
+        "overlap": pb::Overlap::try_from(p.overlap).map(|o| name(o.as_str_name(), "OVERLAP_")).unwrap_or_default(),
+        "max_instances": p.max_instances,
+        "max_retries": retries.max_retries,
+        "timeout_ms": dur_ms(&p.timeout),
+        "jitter_ms": dur_ms(&p.jitter),
+        "max_runs": p.max_runs,
     })
 }
 
@@ -312,8 +403,8 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
             if flags.schedule.is_none() {
                 bail!("--schedule is required");
             }
-            if flags.shell.is_none() && flags.http.is_none() {
-                bail!("give --shell CMD or --http URL");
+            if flags.shell.is_none() && flags.http.is_none() && flags.worker.is_none() {
+                bail!("give --shell CMD, --http URL or --worker QUEUE:FUNCTION");
             }
             let mut spec = pb::JobSpec {
                 id,

@@ -5,6 +5,7 @@ mod cluster_cmd;
 mod dev;
 mod job_cmd;
 mod schedule_cmd;
+mod workers_cmd;
 
 use std::path::PathBuf;
 
@@ -101,6 +102,8 @@ enum Command {
         #[arg(long)]
         state: Option<String>,
     },
+    /// Worker processes connected to any member: node, id, queues, functions, slots, in flight.
+    Workers,
     /// Events as they happen (not stored; --follow keeps watching).
     Events {
         /// Keep watching until Ctrl-C.
@@ -165,6 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await
             }
+            Command::Workers => workers_cmd::list(&cluster()?, cli.output).await,
             Command::Schedule { .. } => Ok(()),
         }
     })

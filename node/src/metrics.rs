@@ -16,9 +16,10 @@ use openraft::ServerState;
 use tokio::net::TcpListener;
 
 use crate::node::Node;
+use crate::workers::WorkerHub;
 
 /// Renders the metrics of `node` in the Prometheus text format.
-pub fn render(node: &Node) -> String {
+pub fn render(node: &Node, hub: &WorkerHub) -> String {
     let m = node.raft.metrics().borrow().clone();
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: u64| {
@@ -94,6 +95,7 @@ pub fn render(node: &Node) -> String {
         "Armed or running occurrences.",
         node.state.read(|s| s.open_count()) as u64,
     );
+    render_workers(&mut out, node, hub);
     if !matched.is_empty() {
         let _ = writeln!(
             out,
@@ -112,7 +114,55 @@ pub fn render(node: &Node) -> String {
 }
 
 /// Serves `/metrics` on `addr` until the process ends.
-pub async fn serve(addr: String, node: Node) -> anyhow::Result<()> {
+/// Worker gauges per queue: workers connected to this node, and, from the
+/// applied state, worker jobs whose instant is due but not yet given to
+/// anyone (waiting for a worker slot) with the age of the oldest.
+fn render_workers(out: &mut String, node: &Node, hub: &WorkerHub) {
+    let connected = hub.per_queue();
+    let now = crate::node::now_ms();
+    let mut waiting: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    node.state.read(|s| {
+        for (at, id) in s.due_through(now) {
+            if let Some(w) = s.job(id).and_then(|j| j.spec.executor.worker()) {
+                let e = waiting.entry(w.queue.clone()).or_default();
+                e.0 += 1;
+                e.1 = e.1.max(now - at);
+            }
+        }
+    });
+    let mut family = |name: &str, help: &str, rows: Vec<(&String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (queue, value) in rows {
+            let _ = writeln!(out, "{name}{{queue=\"{queue}\"}} {value}");
+        }
+    };
+    family(
+        "scheduler_workers_connected",
+        "Worker processes connected to this node, per queue they serve.",
+        connected
+            .iter()
+            .map(|(q, (n, _))| (q, n.to_string()))
+            .collect(),
+    );
+    family(
+        "scheduler_worker_attempts_waiting",
+        "Worker jobs due and waiting for a worker slot, per queue.",
+        waiting
+            .iter()
+            .map(|(q, (n, _))| (q, n.to_string()))
+            .collect(),
+    );
+    family(
+        "scheduler_worker_oldest_waiting_seconds",
+        "Age of the oldest due instant waiting for a worker slot, per queue.",
+        waiting
+            .iter()
+            .map(|(q, (_, age))| (q, format!("{:.3}", *age as f64 / 1000.0)))
+            .collect(),
+    );
+}
+
+pub async fn serve(addr: String, node: Node, hub: WorkerHub) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
     tracing::info!(%addr, "metrics at /metrics");
     loop {
@@ -124,14 +174,16 @@ pub async fn serve(addr: String, node: Node) -> anyhow::Result<()> {
             }
         };
         let node = node.clone();
+        let hub = hub.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let node = node.clone();
+                let hub = hub.clone();
                 async move {
                     let resp = if req.uri().path() == "/metrics" {
                         Response::builder()
                             .header("content-type", "text/plain; version=0.0.4")
-                            .body(Full::new(Bytes::from(render(&node))))
+                            .body(Full::new(Bytes::from(render(&node, &hub))))
                     } else {
                         Response::builder()
                             .status(StatusCode::NOT_FOUND)

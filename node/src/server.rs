@@ -229,8 +229,9 @@ pub async fn run(
     tokio::spawn(Runner::new(node.clone(), journal, lease, reporter, runner_cfg).run());
     if let Some(addr) = args.metrics.clone() {
         let node = node.clone();
+        let hub = hub.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(addr, node).await {
+            if let Err(e) = crate::metrics::serve(addr, node, hub).await {
                 tracing::error!(error = %e, "metrics endpoint stopped");
             }
         });

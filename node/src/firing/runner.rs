@@ -267,11 +267,10 @@ impl Runner {
     /// waits, not started, for a connected worker with a free slot (the
     /// leader moves it to another node if this one has none for long).
     fn ready(&self, key: &OccKey) -> bool {
-        let ready = self.node.state.read(|s| {
+        self.node.state.read(|s| {
             s.job(&key.job_id)
                 .is_none_or(|j| self.cfg.executors.ready(&j.spec.executor))
-        });
-        ready
+        })
     }
 
     fn still_current(&self, key: &OccKey, token: u64) -> bool {

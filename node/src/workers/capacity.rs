@@ -24,12 +24,15 @@ const FRESH_FOR: Duration = Duration::from_secs(3);
 /// Deadline of one report.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Each node's last report, with when it came.
+type Reports = BTreeMap<NodeId, (Instant, Vec<Capacity>)>;
+
 /// The leader's table of what each node's workers serve. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct CapacityTable(Arc<Mutex<BTreeMap<NodeId, (Instant, Vec<Capacity>)>>>);
+pub struct CapacityTable(Arc<Mutex<Reports>>);
 
 impl CapacityTable {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, (Instant, Vec<Capacity>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reports> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -80,6 +80,12 @@ impl Session {
         self.queues.contains(&spec.queue) && self.functions.contains(&spec.function)
     }
 
+    /// Connected and heard from within `lease`: a worker cut off (its
+    /// stream blackholed) stops counting long before it counts as lost.
+    fn live(&self, lease: Duration) -> bool {
+        self.outbox.is_some() && self.last_heard.elapsed() < lease
+    }
+
     fn free(&self) -> u32 {
         self.slots.saturating_sub(self.pending.len() as u32)
     }
@@ -257,10 +263,11 @@ impl WorkerHub {
 
     /// Whether a connected worker here serves `spec` and has a free slot.
     pub fn can_take(&self, spec: &WorkerSpec) -> bool {
+        let lease = self.timing.lease;
         self.lock()
             .sessions
             .values()
-            .any(|s| s.outbox.is_some() && s.serves(spec) && s.free() > 0)
+            .any(|s| s.live(lease) && s.serves(spec) && s.free() > 0)
     }
 
     /// Gives the attempt of `ctx` to the least loaded connected worker that
@@ -268,16 +275,11 @@ impl WorkerHub {
     /// will arrive; `Err` says why no worker took it.
     pub fn assign(&self, spec: &WorkerSpec, ctx: &RunContext) -> Result<Claim, String> {
         let mut inner = self.lock();
-        let silent_after = self.timing.lease;
+        let lease = self.timing.lease;
         let Some((worker_id, _)) = inner
             .sessions
             .iter()
-            .filter(|(_, s)| {
-                s.outbox.is_some()
-                    && s.serves(spec)
-                    && s.free() > 0
-                    && s.last_heard.elapsed() < silent_after
-            })
+            .filter(|(_, s)| s.live(lease) && s.serves(spec) && s.free() > 0)
             .map(|(id, s)| {
                 (
                     id.clone(),
@@ -453,7 +455,11 @@ impl WorkerHub {
     pub fn capacity(&self) -> Vec<Capacity> {
         let inner = self.lock();
         let mut by: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
-        for s in inner.sessions.values().filter(|s| s.outbox.is_some()) {
+        for s in inner
+            .sessions
+            .values()
+            .filter(|s| s.live(self.timing.lease))
+        {
             for q in &s.queues {
                 for f in &s.functions {
                     let e = by.entry((q.clone(), f.clone())).or_default();
