@@ -1,14 +1,14 @@
-//! Finding (and if need be building) the `schedulerd` binary that the
-//! benchmarks and chaos runs start. Shared so both build it the same way.
+//! Finding (and if need be building) the `schedulerd` and `rust-worker`
+//! binaries that the benchmarks and chaos runs start. Shared so both build it the same way.
 
 use std::path::{Path, PathBuf};
 
-/// Why no `schedulerd` binary could be had.
+/// Why a binary could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum BinaryError {
     #[error("cannot locate the running executable: {0}")]
     CurrentExe(std::io::Error),
-    #[error("running `cargo build -p node --bin schedulerd`: {0}")]
+    #[error("running `cargo build`: {0}")]
     Cargo(std::io::Error),
     #[error("could not build {0}")]
     BuildFailed(PathBuf),
@@ -31,15 +31,32 @@ pub fn schedulerd() -> Result<PathBuf, BinaryError> {
     if let Some(p) = std::env::var_os("SCHEDULERD_BIN") {
         return Ok(PathBuf::from(p));
     }
+    locate("schedulerd", &["-p", "node", "--bin", "schedulerd"])
+}
+
+/// The Rust test worker (`rust-worker`), found or built like [`schedulerd`]
+/// (`$RUST_WORKER_BIN` overrides).
+pub fn rust_worker() -> Result<PathBuf, BinaryError> {
+    if let Some(p) = std::env::var_os("RUST_WORKER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    locate(
+        "rust-worker",
+        &["-p", "chaos-tests", "--bin", "rust-worker"],
+    )
+}
+
+/// `name` beside the running binary, built with `cargo build ARGS` if missing.
+fn locate(name: &str, build: &[&str]) -> Result<PathBuf, BinaryError> {
     let exe = std::env::current_exe().map_err(BinaryError::CurrentExe)?;
     let dir = profile_dir(&exe).ok_or_else(|| {
         BinaryError::CurrentExe(std::io::Error::other("executable has no directory"))
     })?;
-    let bin = dir.join("schedulerd");
+    let bin = dir.join(name);
     if !bin.exists() {
         let mut cmd =
             std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
-        cmd.args(["build", "-p", "node", "--bin", "schedulerd"]);
+        cmd.arg("build").args(build);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }

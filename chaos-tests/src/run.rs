@@ -3,7 +3,7 @@
 //! the [`Report`]. The same seed gives the same jobs, requests and faults
 //! in the same order (timing on a real machine still varies).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,12 +15,17 @@ use serde::Serialize;
 
 use crate::checker::{self, CheckParams};
 use crate::cluster::ChaosCluster;
+use crate::harness::Proc;
 use crate::history::{Delivery, History, Ms};
 use crate::observe::{Observers, now_ms};
 use crate::proxy::Mode;
 use crate::report::{FaultEvent, Report};
 use crate::sink::Sink;
 use crate::workload::Workload;
+
+/// How long a stopped worker stays stopped at least: past its lease (3 s)
+/// and the node's margin (1 s), so its attempts are retried elsewhere.
+const WORKER_STOP_SECS: u64 = 5;
 
 /// How often a long run logs the harness heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -53,11 +58,16 @@ pub enum Fault {
     Skew,
     /// Fill one node's disk (tmpfs data dir, as root).
     DiskFull,
+    /// kill -9 a worker process; started again at the heal.
+    KillWorker,
+    /// SIGSTOP a worker process past its lease (held at least 5 s);
+    /// SIGCONT at the heal: its late effects carry stale tokens.
+    StopWorker,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 14] = [
         Fault::Kill,
         Fault::KillLeader,
         Fault::Stop,
@@ -70,6 +80,8 @@ impl Fault {
         Fault::Delay,
         Fault::Skew,
         Fault::DiskFull,
+        Fault::KillWorker,
+        Fault::StopWorker,
     ];
 
     /// Its name on the command line.
@@ -87,6 +99,8 @@ impl Fault {
             Fault::Delay => "delay",
             Fault::Skew => "skew",
             Fault::DiskFull => "disk-full",
+            Fault::KillWorker => "kill-worker",
+            Fault::StopWorker => "stop-worker",
         }
     }
 
@@ -140,6 +154,9 @@ pub struct RunConfig {
     pub work_dir: Option<PathBuf>,
     /// schedulerd; found or built when `None`.
     pub schedulerd: Option<PathBuf>,
+    /// Worker processes (`rust-worker`, one per node to start with); with
+    /// any, a third of the jobs run on them.
+    pub workers: usize,
     pub check: CheckParams,
 }
 
@@ -159,6 +176,7 @@ impl RunConfig {
             recovery_bound: Duration::from_secs(30),
             work_dir: None,
             schedulerd: None,
+            workers: 3,
             check: CheckParams::default(),
         }
     }
@@ -193,12 +211,62 @@ async fn leader_within(cluster: &ChaosCluster, within: Duration) -> Option<u64> 
     None
 }
 
+/// The run's worker processes, and which the current fault holds.
+struct WorkerProcs {
+    procs: Vec<Proc>,
+    killed: Vec<usize>,
+    stopped: Vec<usize>,
+}
+
+impl WorkerProcs {
+    /// Starts `n` workers; worker `i` prefers node `i`, then the others.
+    fn start(n: usize, root: &Path, addrs: &[String], sink: &str) -> Result<Self, RunError> {
+        let mut procs = Vec::new();
+        if n > 0 {
+            let bin = crate::binaries::rust_worker()?;
+            for i in 0..n {
+                let mut order = addrs.to_vec();
+                order.rotate_left(i % addrs.len().max(1));
+                procs.push(crate::worker::spawn(
+                    &bin,
+                    &root.join(format!("worker-{i}")),
+                    &format!("chaos-worker-{i}"),
+                    &order,
+                    (
+                        crate::workload::WORKER_QUEUE,
+                        crate::workload::WORKER_FUNCTION,
+                    ),
+                    64,
+                    sink,
+                )?);
+            }
+        }
+        Ok(WorkerProcs {
+            procs,
+            killed: Vec::new(),
+            stopped: Vec::new(),
+        })
+    }
+
+    /// Restarts killed workers and continues stopped ones.
+    fn heal(&mut self) -> std::io::Result<()> {
+        for i in self.stopped.drain(..) {
+            self.procs[i].signal("CONT");
+        }
+        for i in self.killed.drain(..) {
+            self.procs[i].relaunch()?;
+        }
+        Ok(())
+    }
+}
+
 struct FaultLoop {
     rng: ChaCha8Rng,
     timeline: Vec<FaultEvent>,
     heals: Vec<Ms>,
     skipped: Vec<String>,
     liveness: Vec<String>,
+    workers: WorkerProcs,
 }
 
 impl FaultLoop {
@@ -307,6 +375,22 @@ impl FaultLoop {
                     format!("wall clock {secs:+} s (libfaketime), restarted"),
                 )
             }
+            Fault::KillWorker | Fault::StopWorker if self.workers.procs.is_empty() => {
+                self.skip("worker faults: the run has no workers; skipped");
+                return Ok(None);
+            }
+            Fault::KillWorker => {
+                let i = self.rng.gen_range(0..self.workers.procs.len());
+                self.workers.procs[i].kill();
+                self.workers.killed.push(i);
+                (format!("worker {i}"), "kill -9".into())
+            }
+            Fault::StopWorker => {
+                let i = self.rng.gen_range(0..self.workers.procs.len());
+                self.workers.procs[i].signal("STOP");
+                self.workers.stopped.push(i);
+                (format!("worker {i}"), "SIGSTOP past its lease".into())
+            }
             Fault::DiskFull => {
                 let Some(id) = cluster.disk_node() else {
                     let why = cluster
@@ -360,13 +444,18 @@ impl FaultLoop {
             if k % order.len() == 0 {
                 order.shuffle(&mut self.rng);
             }
-            let hold = self.rng.gen_range(cfg.hold_secs.0..=cfg.hold_secs.1);
+            let mut hold = self.rng.gen_range(cfg.hold_secs.0..=cfg.hold_secs.1);
+            if fault == Fault::StopWorker {
+                // Past the worker's 3 s lease and the node's 1 s margin.
+                hold = hold.max(WORKER_STOP_SECS);
+            }
             let at = now_ms();
             let Some((target, detail)) = self.inject(fault, cluster).await? else {
                 continue;
             };
             tracing::info!(fault = fault.name(), %target, %detail, "fault");
             pause(Duration::from_secs(hold), deadline).await;
+            self.workers.heal()?;
             let restarted = cluster.heal_all()?;
             let healed = now_ms();
             self.heals.push(healed);
@@ -414,11 +503,13 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
     let addrs = cluster.addrs();
     let observers = Observers::start(&addrs);
 
+    let workers = WorkerProcs::start(cfg.workers, &root, &addrs, &sink.url())?;
     let mut work = Workload::new(
         ChaCha8Rng::seed_from_u64(cfg.seed),
         sink.url(),
         addrs.clone(),
     );
+    work.worker_jobs = cfg.workers > 0;
     for _ in 0..cfg.initial_jobs {
         work.create(false).await;
     }
@@ -458,11 +549,13 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         heals: Vec::new(),
         skipped: Vec::new(),
         liveness: Vec::new(),
+        workers,
     };
     let fault_result = faults.run(&cfg, &mut cluster, deadline).await;
     let work = workload.await.map_err(std::io::Error::other)?;
     beat.abort();
     // Whatever happened, end healthy.
+    faults.workers.heal()?;
     cluster.heal_all()?;
     fault_result?;
     if leader_within(&cluster, Duration::from_secs(60))

@@ -329,3 +329,40 @@ async fn post_effect(
         .await?;
     Ok(r.status().as_u16())
 }
+
+/// Starts a `rust-worker` process (`bin`) named `id` that serves
+/// `queue`/`function` with `slots`, tries `addrs` in order and posts its
+/// effects to `sink`. It logs to `<dir>.log` and its function log is
+/// `<dir>.jsonl`; the process is killed when the [`Proc`] is dropped.
+pub fn spawn(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    id: &str,
+    addrs: &[String],
+    (queue, function): (&str, &str),
+    slots: u32,
+    sink: &str,
+) -> std::io::Result<crate::harness::Proc> {
+    let args = vec![
+        "--cluster".to_string(),
+        addrs.join(","),
+        "--id".into(),
+        id.into(),
+        "--queues".into(),
+        queue.into(),
+        "--functions".into(),
+        function.into(),
+        "--slots".into(),
+        slots.to_string(),
+        "--sink".into(),
+        sink.into(),
+        "--log".into(),
+        dir.with_extension("jsonl").display().to_string(),
+    ];
+    let launch = crate::harness::Launch {
+        program: bin.to_path_buf(),
+        args,
+        env: vec![("RUST_LOG".into(), "info".into())],
+    };
+    crate::harness::Proc::start_with(0, "", dir, launch)
+}

@@ -85,7 +85,15 @@ pub struct Workload {
     next: u64,
     /// Every request, in order.
     pub ops: Vec<OpLog>,
+    /// Whether worker processes serve the queue `chaos` (function
+    /// `effect`): then some jobs run on workers instead of calling the sink.
+    pub worker_jobs: bool,
 }
+
+/// The queue and function the chaos run's workers serve.
+pub const WORKER_QUEUE: &str = "chaos";
+/// See [`WORKER_QUEUE`].
+pub const WORKER_FUNCTION: &str = "effect";
 
 fn dt(ms: Ms) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
@@ -145,6 +153,7 @@ impl Workload {
             jobs: BTreeMap::new(),
             next: 0,
             ops: Vec::new(),
+            worker_jobs: false,
         }
     }
 
@@ -312,6 +321,28 @@ impl Workload {
         }
     }
 
+    /// An HTTP call of the sink, or (a third of the jobs, when workers run)
+    /// a worker function that posts to the sink from inside the function,
+    /// after up to 300 ms of work.
+    fn executor(&mut self) -> pb::Executor {
+        if self.worker_jobs && self.rng.gen_bool(0.33) {
+            let sleep_ms = self.rng.gen_range(0..300);
+            return pb::Executor {
+                kind: Some(pb::executor::Kind::Worker(pb::WorkerExecutor {
+                    queue: WORKER_QUEUE.into(),
+                    function: WORKER_FUNCTION.into(),
+                    args: format!(r#"{{"sleep_ms": {sleep_ms}}}"#),
+                })),
+            };
+        }
+        pb::Executor {
+            kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
+                url: self.sink_url.clone(),
+                ..Default::default()
+            })),
+        }
+    }
+
     /// Registers one new job.
     pub async fn create(&mut self, allow_once: bool) {
         let now = now_ms();
@@ -326,12 +357,7 @@ impl Workload {
             labels: [("chaos".to_string(), name.replace(' ', "-"))].into(),
             schedule: Some(schedule),
             time_zone: tz.into(),
-            executor: Some(pb::Executor {
-                kind: Some(pb::executor::Kind::Http(pb::HttpExecutor {
-                    url: self.sink_url.clone(),
-                    ..Default::default()
-                })),
-            }),
+            executor: Some(self.executor()),
             policies: Some(self.policies(max_runs)),
             ..Default::default()
         };

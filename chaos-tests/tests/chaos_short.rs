@@ -1,6 +1,8 @@
-//! The short chaos profile (issue 6): a seeded minute of faults (kill the
-//! leader, partitions, SIGSTOP, whole-cluster restart, a one-way cut) on
-//! three real nodes under a varied workload. Safety always; liveness with
+//! The short chaos profile (issue 6): 80 seeded seconds of faults (kill
+//! the leader, partitions, SIGSTOP, whole-cluster restart, a one-way cut,
+//! kill -9 of a worker, a worker stopped past its lease) on three real
+//! nodes and three Rust workers under a varied workload (a third of the
+//! jobs run on the workers). Safety always; liveness with
 //! generous bounds. Long runs: `cargo run -p chaos-tests --release -- run`.
 
 use std::time::Duration;
@@ -11,13 +13,15 @@ use chaos_tests::run::{Fault, RunConfig, run};
 async fn a_short_chaos_run_keeps_every_guarantee() {
     let mut cfg = RunConfig::long(
         6,
-        Duration::from_secs(60),
+        Duration::from_secs(80),
         vec![
             Fault::KillLeader,
             Fault::PartitionLeader,
             Fault::Stop,
             Fault::RestartAll,
             Fault::OneWay,
+            Fault::KillWorker,
+            Fault::StopWorker,
         ],
     );
     cfg.initial_jobs = 6;
@@ -51,7 +55,7 @@ async fn a_short_chaos_run_keeps_every_guarantee() {
         "liveness out of bounds:\n{summary}"
     );
     assert!(
-        report.faults.len() >= 4,
+        report.faults.len() >= 6,
         "too few faults injected:\n{summary}"
     );
     assert!(

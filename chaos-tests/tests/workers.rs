@@ -7,9 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
-use chaos_tests::harness::{self, Launch, Proc, wait_for};
+use chaos_tests::harness::{self, Proc, wait_for};
 use chaos_tests::observe::now_ms;
 use chaos_tests::pb::{dur, ts};
 use chaos_tests::proxy::{LinkModes, Mode, Proxy};
@@ -24,31 +25,18 @@ fn schedulerd() -> PathBuf {
     chaos_tests::binaries::schedulerd().expect("a schedulerd binary")
 }
 
-/// Starts a `rust-worker` process; killed on drop.
+/// Starts a `rust-worker` process serving q/effect; killed on drop.
 fn worker(root: &Path, id: &str, cluster: &[String], slots: u32, sink: &Sink) -> Proc {
-    let dir = root.join(format!("worker-{id}"));
-    let args = vec![
-        "--cluster".to_string(),
-        cluster.join(","),
-        "--id".into(),
-        id.into(),
-        "--queues".into(),
-        "q".into(),
-        "--functions".into(),
-        "effect".into(),
-        "--slots".into(),
-        slots.to_string(),
-        "--sink".into(),
-        sink.url(),
-        "--log".into(),
-        dir.with_extension("jsonl").display().to_string(),
-    ];
-    let launch = Launch {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_rust-worker")),
-        args,
-        env: vec![("RUST_LOG".into(), "info".into())],
-    };
-    Proc::start_with(0, "", &dir, launch).expect("start rust-worker")
+    chaos_tests::worker::spawn(
+        Path::new(env!("CARGO_BIN_EXE_rust-worker")),
+        &root.join(format!("worker-{id}")),
+        id,
+        cluster,
+        ("q", "effect"),
+        slots,
+        &sink.url(),
+    )
+    .expect("start rust-worker")
 }
 
 /// What a worker's function did, from its log.

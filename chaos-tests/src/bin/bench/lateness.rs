@@ -33,6 +33,17 @@ pub struct Args {
     /// Concurrent clients registering the jobs.
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// What runs each occurrence: an HTTP call of the sink, or a function
+    /// on Rust worker processes (one per node) that posts to the sink.
+    #[arg(long, value_enum, default_value = "http")]
+    executor: ExecutorKind,
+}
+
+/// The executor kind measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    Http,
+    Worker,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -47,8 +58,51 @@ async fn one_size(args: &Args, n: u64) -> anyhow::Result<()> {
     let cluster = Cluster::start(3, &[]).await?;
     let addrs = cluster.addrs_leader_first().await?;
     let url = sink.url();
+    let worker = args.executor == ExecutorKind::Worker;
+    // One worker per node, each with slots for its share and the next
+    // second's armed attempts.
+    let mut workers = Vec::new();
+    if worker {
+        let bin = chaos_tests::binaries::rust_worker()?;
+        for (i, addr) in cluster.addrs().iter().enumerate() {
+            workers.push(chaos_tests::worker::spawn(
+                &bin,
+                &cluster.root.path().join(format!("worker-{i}")),
+                &format!("bench-{i}"),
+                std::slice::from_ref(addr),
+                ("bench", "effect"),
+                1024,
+                &url,
+            )?);
+        }
+        let first = addrs.first().cloned().unwrap_or_default();
+        crate::poll::until(
+            "3 workers connected",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                let first = first.clone();
+                async move { (workers_connected(&first).await == 3).then_some(()) }
+            },
+        )
+        .await?;
+    }
     let spread = move |i: u64| (i * 1000 / n.max(1)) as i64;
-    let make = Arc::new(move |i: u64| jobs::every_second(format!("late-{i}"), spread(i), &url));
+    let make = Arc::new(move |i: u64| {
+        let mut spec = jobs::every_second(format!("late-{i}"), spread(i), &url);
+        if worker {
+            spec.executor = Some(proto::v1::Executor {
+                kind: Some(proto::v1::executor::Kind::Worker(
+                    proto::v1::WorkerExecutor {
+                        queue: "bench".into(),
+                        function: "effect".into(),
+                        args: String::new(),
+                    },
+                )),
+            });
+        }
+        spec
+    });
     let reg = register(&addrs, 0..n, args.clients, Some("lateness"), make).await?;
 
     let from = ceil_sec(now_ms() + args.warmup as i64 * 1000);
@@ -62,6 +116,7 @@ async fn one_size(args: &Args, n: u64) -> anyhow::Result<()> {
     m.outcome.shout("lateness");
     let line = json!({
         "bench": "lateness", "jobs": n, "secs": args.secs,
+        "executor": if worker { "worker" } else { "http" },
         "fires": m.outcome.delivered,
         "fires_per_sec": round3(m.kept_in_window as f64 / args.secs as f64),
         "offered_per_sec": n,
@@ -72,6 +127,20 @@ async fn one_size(args: &Args, n: u64) -> anyhow::Result<()> {
     });
     let line = merge(line, m.outcome.lateness.fields("lateness_ms"));
     println!("{}", merge(line, m.outcome.fields()));
+    drop(workers);
     drop(cluster);
     Ok(())
+}
+
+/// How many workers `addr`'s cluster lists.
+async fn workers_connected(addr: &str) -> usize {
+    let Ok(mut c) =
+        proto::v1::worker_service_client::WorkerServiceClient::connect(format!("http://{addr}"))
+            .await
+    else {
+        return 0;
+    };
+    c.list_workers(proto::v1::ListWorkersRequest {})
+        .await
+        .map_or(0, |r| r.into_inner().workers.len())
 }
