@@ -174,7 +174,7 @@ def test_sigstop_past_lease_late_write_is_refused(cluster: Cluster, tmp_path: Pa
     db = tmp_path / "sink.db"
     jid = f"{queue}-once"
     with cluster.client() as client:
-        pa, wa, _ = start_worker(cluster, cluster.address, queue, db, "sync")
+        pa, wa, log_a = start_worker(cluster, cluster.address, queue, db, "sync")
         wait_worker(client, wa)
         # Attempt 1 sleeps 8 s ignoring cancellation, then writes: a late write.
         client.add_job(
@@ -190,6 +190,12 @@ def test_sigstop_past_lease_late_write_is_refused(cluster: Cluster, tmp_path: Pa
             lambda: next((r for r in client.runs(jid) if r.state == "running"), None),
             30,
             "attempt 1 to start on worker A",
+        )
+        # Running for the cluster is not yet running in A: wait for the call.
+        wait_for(
+            lambda: f"start {run1.occurrence_id} token={run1.fencing_token}" in log_a.read_text(),
+            30,
+            "worker A to call the function",
         )
         os.kill(pa.pid, signal.SIGSTOP)
         try:
@@ -232,8 +238,13 @@ def test_sigterm_drains(cluster: Cluster, tmp_path: Path) -> None:
             run_date=datetime.now(UTC) + timedelta(seconds=1),
             args={"sleep": 3},
         )
+        run = wait_for(
+            lambda: next((r for r in client.runs(jid) if r.state == "running"), None),
+            30,
+            "the run to start",
+        )
         wait_for(
-            lambda: any(r.state == "running" for r in client.runs(jid)), 30, "the run to start"
+            lambda: f"start {run.occurrence_id} " in log.read_text(), 30, "the function's call"
         )
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=30) == 0, tail(log)

@@ -64,6 +64,7 @@ def write(ctx: schedulerd.JobContext) -> str:
 
 
 def pause(ctx: schedulerd.JobContext) -> float:
+    print(f"start {ctx.occurrence_id} token={ctx.fencing_token}", flush=True)
     args = ctx.args if isinstance(ctx.args, dict) else {}
     return float(args.get("sleep", 0)) if ctx.attempt == 1 else 0.0
 

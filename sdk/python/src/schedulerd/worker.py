@@ -292,6 +292,11 @@ class Worker:
             await asyncio.sleep(0.05)
         if self._running:
             await self._cancel_all("worker draining: grace ran out", wait=5.0)
+        # Assignments already on the way get a prompt "cancelled" instead of
+        # waiting out the lease on the node: listen one heartbeat longer.
+        await asyncio.sleep(min(1.0, self._heartbeat_every))
+        while self._running and time.monotonic() < deadline + 5.0:
+            await asyncio.sleep(0.05)
         # Report every result (bounded): the session keeps running meanwhile.
         ack_deadline = time.monotonic() + max(5.0, min(self.drain_grace, 15.0))
         while self._results and time.monotonic() < ack_deadline:
