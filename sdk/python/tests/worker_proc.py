@@ -77,8 +77,8 @@ if mode == "sync":
         if seconds:
             if ctx.args.get("late"):
                 time.sleep(seconds)  # a function that ignores cancellation
-            else:
-                ctx.sleep(seconds)
+            elif not ctx.sleep(seconds):
+                return "cancelled"  # a well-behaved function stops
         return write(ctx)
 
 else:
