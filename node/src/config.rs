@@ -53,7 +53,7 @@ pub struct Args {
     /// Run shell jobs on this node.
     #[arg(long, env = "SCHEDULERD_ENABLE_SHELL_EXECUTOR")]
     pub enable_shell_executor: bool,
-    /// Optional configuration file (TOML): timing and labels.
+    /// A TOML file of flags (keys are the long names, e.g. `data-dir = "/d"`); the command line and the environment win over it.
     #[arg(long, env = "SCHEDULERD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Serve Prometheus metrics over HTTP at HOST:PORT (`/metrics`).

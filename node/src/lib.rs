@@ -1,6 +1,7 @@
 //! schedulerd as a library.
 //!
-//! - [`config`]: the command line (every flag also an env var).
+//! - [`config`]: the command line (every flag also an env var);
+//!   [`config_file`]: `--config FILE` (TOML) beneath flags and env vars.
 //! - [`server`]: start-up (storage, Raft, gRPC, bootstrap/join) and graceful shutdown.
 //! - [`node`]: a member's handles and the write path (propose or forward).
 //! - [`write_batch`]: concurrent client writes grouped into one entry.
@@ -14,6 +15,7 @@
 
 pub mod api;
 pub mod config;
+pub mod config_file;
 pub mod executor;
 pub mod firing;
 pub mod metrics;

@@ -1,8 +1,5 @@
 //! schedulerd: one node of the scheduler cluster.
 
-use clap::Parser;
-use node::config::Args;
-
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -12,7 +9,15 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let args =
+        match node::config_file::load(std::env::args_os().collect(), |k| std::env::var(k).ok()) {
+            Ok(a) => a,
+            // Help, version and usage errors print as clap prints them.
+            Err(e) => match e.downcast::<clap::Error>() {
+                Ok(clap_error) => clap_error.exit(),
+                Err(e) => return Err(e),
+            },
+        };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(node::server::run(args, shutdown_signal()))
 }

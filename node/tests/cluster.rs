@@ -565,3 +565,47 @@ async fn every_occurrence_reaches_a_fencing_sink_once_with_the_contract_headers(
         );
     }
 }
+
+/// `WatchEvents` carries leadership changes (node-local events): a watcher
+/// of a follower sees LEADER_CHANGED naming the new leader after the old
+/// one is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_events_reports_a_leader_change() {
+    use tokio_stream::StreamExt;
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut procs = start_cluster(root.path(), 3, &[]).await;
+    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    let old = s.leader.expect("leader");
+    let watcher = procs
+        .iter()
+        .find(|p| p.id != old)
+        .expect("a follower")
+        .addr
+        .clone();
+    let mut c = JobServiceClient::connect(format!("http://{watcher}"))
+        .await
+        .expect("connect");
+    let mut events = c
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    procs
+        .iter_mut()
+        .find(|p| p.id == old)
+        .expect("leader proc")
+        .kill();
+    let changed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(Ok(e)) = events.next().await {
+            if e.kind == pb::EventKind::LeaderChanged as i32 && e.node_id != 0 && e.node_id != old {
+                return Some(e);
+            }
+        }
+        None
+    })
+    .await
+    .expect("a LEADER_CHANGED event within 60 s of the kill")
+    .expect("the stream stayed open");
+    assert_eq!(changed.log_index, 0, "a node-local event: {changed:?}");
+    assert!(changed.detail.contains("leads"), "{changed:?}");
+}

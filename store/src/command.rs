@@ -144,6 +144,26 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Noop => "Noop",
+            Command::CreateJob { .. } => "CreateJob",
+            Command::UpdateJob { .. } => "UpdateJob",
+            Command::DeleteJob { .. } => "DeleteJob",
+            Command::SetPaused { .. } => "SetPaused",
+            Command::Fire { .. } => "Fire",
+            Command::RunNow { .. } => "RunNow",
+            Command::Reassign { .. } => "Reassign",
+            Command::Report { .. } => "Report",
+            Command::SetNode { .. } => "SetNode",
+            Command::RemoveNode { .. } => "RemoveNode",
+            Command::SetRetention { .. } => "SetRetention",
+            Command::Unserved { .. } => "Unserved",
+            Command::Batch(_) => "Batch",
+        }
+    }
+
     /// Sets every `now` this command carries (inside a batch too) to
     /// `now`. A leader calls it on a write that a follower forwarded: the
     /// follower read its own wall clock, which may be off, while the log's

@@ -11,6 +11,32 @@ use crate::firing::reporter::{MAX_BATCH, Reporter};
 use crate::node::{Node, now_ms};
 use crate::workers::WorkerHub;
 
+/// Whether a follower may forward `cmd`: what clients ask for (job writes,
+/// pause, run now, batches of those), a node registering itself, and an
+/// attempt's report (a worker's result that reached another node). Never
+/// what only the leader decides: firing, reassignment, unserved worker
+/// jobs, retention, membership bookkeeping.
+pub fn forwardable(cmd: &Command) -> bool {
+    match cmd {
+        Command::CreateJob { .. }
+        | Command::UpdateJob { .. }
+        | Command::DeleteJob { .. }
+        | Command::SetPaused { .. }
+        | Command::RunNow { .. }
+        | Command::SetNode { .. }
+        | Command::Report { .. } => true,
+        Command::Batch(cmds) => cmds
+            .iter()
+            .all(|c| !matches!(c, Command::Batch(_)) && forwardable(c)),
+        Command::Noop
+        | Command::Fire { .. }
+        | Command::Reassign { .. }
+        | Command::Unserved { .. }
+        | Command::RemoveNode { .. }
+        | Command::SetRetention { .. } => false,
+    }
+}
+
 /// Serves the internal node API.
 pub struct Internal {
     node: Node,
@@ -40,13 +66,16 @@ impl NodeService for Internal {
         // node's applied state, never from the message.
         let req = req.into_inner();
         let mut accepted = Vec::with_capacity(req.assignments.len());
-        for a in req.assignments {
+        for (i, a) in req.assignments.into_iter().enumerate() {
             // A malformed (negative) duration means "due now".
             let due_in = a
                 .due_in
                 .and_then(|d| std::time::Duration::try_from(d).ok())
                 .unwrap_or(std::time::Duration::ZERO);
-            self.node.hints.put(a.fencing_token, due_in);
+            self.node
+                .hints
+                .put(a.fencing_token, due_in)
+                .map_err(|e| Status::invalid_argument(format!("assignments[{i}].due_in: {e}")))?;
             accepted.push(a.fencing_token);
         }
         Ok(Response::new(ipb::DispatchResponse { accepted }))
@@ -100,6 +129,12 @@ impl NodeService for Internal {
     ) -> Result<Response<ipb::ForwardWriteResponse>, Status> {
         let mut cmd: Command = postcard::from_bytes(&req.into_inner().command)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
+        if !forwardable(&cmd) {
+            return Err(Status::permission_denied(format!(
+                "command: {} is proposed by the leader itself, never forwarded",
+                cmd.name()
+            )));
+        }
         // The log's `now` is the leader's clock, not the forwarder's.
         cmd.restamp(now_ms());
         let written = self.node.write_as_leader(cmd).await?;
@@ -152,5 +187,37 @@ impl NodeService for Internal {
             workers: self.workers.list(),
             unreachable: Vec::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_client_writes_node_registration_and_reports_are_forwarded() {
+        let fire = Command::Fire {
+            now: 0,
+            advances: Vec::new(),
+        };
+        assert!(!forwardable(&fire));
+        assert!(!forwardable(&Command::Reassign {
+            now: 0,
+            items: Vec::new()
+        }));
+        assert!(!forwardable(&Command::SetRetention { per_job: 1 }));
+        assert!(!forwardable(&Command::Unserved {
+            now: 0,
+            job_ids: Vec::new()
+        }));
+        assert!(!forwardable(&Command::Batch(vec![fire.clone()])));
+        let pause = Command::SetPaused {
+            target: store::command::PauseTarget::Scheduler,
+            paused: true,
+            now: 0,
+        };
+        assert!(forwardable(&pause));
+        assert!(forwardable(&Command::Batch(vec![pause.clone()])));
+        assert!(!forwardable(&Command::Batch(vec![pause, fire])));
     }
 }

@@ -275,7 +275,29 @@ impl JobService for Jobs {
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let job = req.into_inner().job_id;
+        let all_jobs = job.is_empty();
         let rx = self.node.state.subscribe_events();
+        // Leadership changes as this node sees them (node-local events,
+        // log index 0), only for watchers of every job.
+        let mut last_leader = self.node.raft.metrics().borrow().current_leader;
+        let leaders = tokio_stream::wrappers::WatchStream::from_changes(self.node.raft.metrics())
+            .filter_map(move |m| {
+                let leader = m.current_leader;
+                if !all_jobs || leader == last_leader {
+                    return None;
+                }
+                last_leader = leader;
+                Some(Ok(pb::Event {
+                    kind: pb::EventKind::LeaderChanged as i32,
+                    at: Some(convert::ms_to_ts(now_ms())),
+                    node_id: leader.unwrap_or(0),
+                    detail: match leader {
+                        Some(id) => format!("node {id} leads (term {})", m.current_term),
+                        None => format!("no leader known (term {})", m.current_term),
+                    },
+                    ..Default::default()
+                }))
+            });
         let stream = BroadcastStream::new(rx).filter_map(move |item| match item {
             Ok(e) if job.is_empty() || e.job_id == job => Some(Ok(super::events::event_to_pb(&e))),
             Ok(_) => None,
@@ -285,7 +307,7 @@ impl JobService for Jobs {
                 ))))
             }
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(stream.merge(leaders))))
     }
 }
 

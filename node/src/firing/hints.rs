@@ -16,6 +16,16 @@ use std::time::{Duration, Instant};
 /// optimisation of timing, never needed for safety).
 const MAX_HINTS: usize = 100_000;
 
+/// Farthest ahead a hint may point. The leader arms a second ahead; a
+/// retry's backoff can be longer, and then the runner simply waits on the
+/// leader's clock instead. A peer's "due in" is never trusted further.
+pub const MAX_HINT_AHEAD: Duration = Duration::from_secs(3600);
+
+/// A hint too far ahead to be one.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("due in {0:?} is beyond the longest hint of {MAX_HINT_AHEAD:?}")]
+pub struct TooFarAhead(pub Duration);
+
 /// Shared hints by fencing token.
 #[derive(Clone, Default)]
 pub struct Hints {
@@ -27,14 +37,20 @@ impl Hints {
     /// instant is known. Every source (the leader's dispatch, this node's
     /// apply of the arming entry) is late only by its own transit, never
     /// early, so the earliest is the most punctual.
-    pub fn put(&self, token: u64, due_in: Duration) {
-        let at = Instant::now() + due_in;
+    pub fn put(&self, token: u64, due_in: Duration) -> Result<(), TooFarAhead> {
+        if due_in > MAX_HINT_AHEAD {
+            return Err(TooFarAhead(due_in));
+        }
+        let at = Instant::now()
+            .checked_add(due_in)
+            .ok_or(TooFarAhead(due_in))?;
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_HINTS {
             map.clear();
         }
         let slot = map.entry(token).or_insert(at);
         *slot = (*slot).min(at);
+        Ok(())
     }
 
     /// The monotonic due instant of `token`, if the leader sent one.
@@ -52,5 +68,37 @@ impl Hints {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&token);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hint_too_far_ahead_is_refused_not_a_panic() {
+        let hints = Hints::default();
+        assert_eq!(hints.put(1, Duration::MAX), Err(TooFarAhead(Duration::MAX)));
+        assert_eq!(
+            hints.put(1, MAX_HINT_AHEAD + Duration::from_millis(1)),
+            Err(TooFarAhead(MAX_HINT_AHEAD + Duration::from_millis(1)))
+        );
+        assert_eq!(hints.get(1), None, "nothing recorded");
+        assert_eq!(hints.put(2, Duration::from_millis(500)), Ok(()));
+        assert!(hints.get(2).is_some());
+    }
+
+    #[test]
+    fn the_earliest_hint_wins() {
+        let hints = Hints::default();
+        hints.put(7, Duration::from_secs(5)).expect("in range");
+        let late = hints.get(7).expect("hint");
+        hints.put(7, Duration::from_secs(1)).expect("in range");
+        assert!(hints.get(7).expect("hint") < late);
+        hints.put(7, Duration::from_secs(9)).expect("in range");
+        assert!(
+            hints.get(7).expect("hint") < late,
+            "a later hint changes nothing"
+        );
     }
 }

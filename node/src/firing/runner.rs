@@ -152,7 +152,10 @@ impl Runner {
             let fresh = (self.clock_ms() - e.at).abs() < STALE_EVENT_MS;
             if let (Some(due_at), true) = (due_at, fresh) {
                 let due_in = Duration::from_millis((due_at - e.at).max(0) as u64);
-                self.node.hints.put(token, due_in);
+                // A due time beyond the longest hint (a long retry
+                // backoff) gives none: the runner waits on the leader's
+                // clock instead.
+                let _ = self.node.hints.put(token, due_in);
             }
             self.spawn_attempt(key.clone(), token);
         }
@@ -379,11 +382,19 @@ impl Runner {
             self.report_until_committed(key, token, outcome).await;
             return;
         }
+        // The job is gone (deleted since the entry armed it): its
+        // occurrence is cancelled, so nothing starts and nothing is owed.
+        let Some(job) = job else {
+            self.active().remove(&token);
+            return;
+        };
         match self.journal.contains(token) {
             Ok(false) => {}
             Ok(true) => return, // started before a restart: never twice
             Err(e) => {
+                // Not started; the next scan tries again.
                 tracing::error!(error = %e, token, "journal read; not starting");
+                self.active().remove(&token);
                 return;
             }
         }
@@ -405,9 +416,6 @@ impl Runner {
                 .await
         });
 
-        let Some(job) = job else {
-            return;
-        };
         let ctx = RunContext {
             job_id: key.job_id.clone(),
             occurrence_id: key.id(),
