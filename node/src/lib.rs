@@ -7,13 +7,16 @@
 //! - [`write_batch`]: concurrent client writes grouped into one entry.
 //! - [`raft`]: openraft wiring over gRPC.
 //! - [`executor`]: the shell and HTTP executors that run one attempt.
-//! - [`api`]: the public and internal gRPC services.
+//! - [`app`]: the application layer: every public operation once, on
+//!   model types, with a transport-neutral error.
+//! - [`api`]: the gRPC adapters over it, and the internal services.
 //! - [`firing`]: the leader's firing loop and every node's runner.
 //! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
 //! - [`workers`]: sessions of the user's worker processes, and what they
 //!   serve, reported to the leader.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod config_file;
 pub mod executor;

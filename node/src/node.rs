@@ -13,7 +13,8 @@ use proto::v1 as pb;
 use store::command::{Command, Response};
 use store::model::UnixMs;
 use store::raft::{NodeId, StateHandle};
-use tonic::Status;
+
+use crate::app::ApiError;
 
 use crate::raft::ClusterRaft;
 use crate::raft::network::{Channels, MAX_MESSAGE_BYTES};
@@ -93,37 +94,31 @@ impl Node {
             .clone()
     }
 
-    /// UNAVAILABLE with the leader hint in metadata when one is known.
-    pub fn unavailable(&self, why: &str) -> Status {
-        let mut status = Status::unavailable(why.to_string());
-        if let Some((id, addr)) = self.leader() {
-            if let Ok(v) = addr.parse() {
-                status.metadata_mut().insert("x-leader-addr", v);
-            }
-            if let Ok(v) = id.to_string().parse() {
-                status.metadata_mut().insert("x-leader-id", v);
-            }
+    /// Unavailable, with the leader hint when one is known.
+    pub fn unavailable(&self, why: &str) -> ApiError {
+        ApiError::Unavailable {
+            message: why.to_string(),
+            leader: self.leader(),
         }
-        status
     }
 
     /// Commits `cmd` (here when leader, else through the leader) and waits
     /// until this node has applied it, so a read here after the write sees it.
-    pub async fn write(&self, cmd: Command) -> Result<Written, Status> {
+    pub async fn write(&self, cmd: Command) -> Result<Written, ApiError> {
         let written = self.write_anywhere(cmd).await?;
         // A forwarded write is applied here shortly after; don't answer
         // before, or the client could not read its own write from us.
         let wait = self.state.wait_applied(written.index);
         match tokio::time::timeout(LEADER_WAIT, wait).await {
             Ok(Ok(_)) => Ok(written),
-            _ => Err(Status::unavailable(format!(
+            _ => Err(ApiError::unavailable(format!(
                 "entry {} committed but not yet applied on node {}; retry the read",
                 written.index, self.id
             ))),
         }
     }
 
-    async fn write_anywhere(&self, cmd: Command) -> Result<Written, Status> {
+    async fn write_anywhere(&self, cmd: Command) -> Result<Written, ApiError> {
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         let mut hops = 0;
         loop {
@@ -140,10 +135,7 @@ impl Node {
                     {
                         match self.forward(node, &cmd).await {
                             Ok(w) => return Ok(w),
-                            Err(e)
-                                if e.code() == tonic::Code::Unavailable
-                                    && hops < MAX_FORWARD_HOPS =>
-                            {
+                            Err(ApiError::Unavailable { .. }) if hops < MAX_FORWARD_HOPS => {
                                 hops += 1;
                             }
                             Err(e) => return Err(e),
@@ -151,10 +143,10 @@ impl Node {
                     }
                 }
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                    return Err(Status::failed_precondition(e.to_string()));
+                    return Err(ApiError::Conflict(e.to_string()));
                 }
                 Err(RaftError::Fatal(e)) => {
-                    return Err(Status::internal(format!("raft stopped: {e}")));
+                    return Err(ApiError::Internal(format!("raft stopped: {e}")));
                 }
             }
             if tokio::time::Instant::now() >= deadline {
@@ -164,21 +156,22 @@ impl Node {
         }
     }
 
-    async fn forward(&self, leader: &BasicNode, cmd: &Command) -> Result<Written, Status> {
+    async fn forward(&self, leader: &BasicNode, cmd: &Command) -> Result<Written, ApiError> {
         let data = postcard::to_allocvec(cmd)
-            .map_err(|e| Status::internal(format!("encode command: {e}")))?;
+            .map_err(|e| ApiError::Internal(format!("encode command: {e}")))?;
         let channel = self
             .channels
             .get(&leader.addr)
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
         let mut client =
             NodeServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let reply = client
             .forward_write(ForwardWriteRequest { command: data })
-            .await?
+            .await
+            .map_err(|s| crate::api::status::from_status(&s))?
             .into_inner();
         let response = postcard::from_bytes(&reply.response)
-            .map_err(|e| Status::internal(format!("decode forwarded response: {e}")))?;
+            .map_err(|e| ApiError::Internal(format!("decode forwarded response: {e}")))?;
         Ok(Written {
             response,
             index: reply.log_index,
@@ -186,7 +179,7 @@ impl Node {
     }
 
     /// Commits `cmd` here; fails with UNAVAILABLE when not the leader.
-    pub async fn write_as_leader(&self, cmd: Command) -> Result<Written, Status> {
+    pub async fn write_as_leader(&self, cmd: Command) -> Result<Written, ApiError> {
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok(Written {
                 response: resp.data,
@@ -195,7 +188,7 @@ impl Node {
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                 Err(self.unavailable("not the leader (leadership changed while forwarding)"))
             }
-            Err(e) => Err(Status::internal(e.to_string())),
+            Err(e) => Err(ApiError::Internal(e.to_string())),
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{cluster::Cluster, internal::Internal, jobs::Jobs};
+use crate::app::App;
 use crate::config::Args;
 use crate::executor::Executors;
 use crate::firing::journal::Journal;
@@ -152,6 +153,8 @@ pub async fn run(
     // The executor kinds of this node; the worker sessions live in them.
     let executors = Executors::for_node(id, WorkerTiming::default());
     let hub = executors.workers().clone();
+    // The application layer every adapter calls (gRPC today; HTTP next).
+    let app = App::new(node.clone(), hub.clone());
 
     // One report batcher per node, shared by its runner and (when leading)
     // the reports other nodes send in.
@@ -189,11 +192,8 @@ pub async fn run(
             NodeServiceServer::new(Internal::new(node.clone(), reporter.clone(), hub.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(WorkerServiceServer::new(Workers::new(
-            node.clone(),
-            hub.clone(),
-        )))
-        .add_service(JobServiceServer::new(Jobs::new(node.clone())))
+        .add_service(WorkerServiceServer::new(Workers::new(app.clone())))
+        .add_service(JobServiceServer::new(Jobs::new(app.clone())))
         .add_service(ClusterServiceServer::new(Cluster::new(node.clone())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stop_rx.await;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use store::command::{Command, Response};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tonic::Status;
 
+use crate::app::ApiError;
 use crate::node::{Node, Written};
 
 /// Most commands in one entry.
@@ -28,7 +28,7 @@ const MAX_IN_FLIGHT: usize = 4;
 /// Writes queued before callers wait.
 const QUEUE: usize = 8_192;
 
-type Item = (Command, usize, oneshot::Sender<Result<Written, Status>>);
+type Item = (Command, usize, oneshot::Sender<Result<Written, ApiError>>);
 
 /// Handle to a node's write batcher.
 #[derive(Clone)]
@@ -47,17 +47,17 @@ impl WriteBatcher {
     /// Commits `cmd` (in a batch with whatever else is waiting) and returns
     /// its own response, once it is applied on this node, as
     /// [`Node::write`] does.
-    pub async fn write(&self, cmd: Command) -> Result<Written, Status> {
+    pub async fn write(&self, cmd: Command) -> Result<Written, ApiError> {
         let bytes = postcard::to_allocvec(&cmd)
-            .map_err(|e| Status::internal(format!("encode command: {e}")))?
+            .map_err(|e| ApiError::Internal(format!("encode command: {e}")))?
             .len();
         let (done, wait) = oneshot::channel();
         self.tx
             .send((cmd, bytes, done))
             .await
-            .map_err(|_| Status::unavailable("the node is shutting down"))?;
+            .map_err(|_| ApiError::unavailable("the node is shutting down"))?;
         wait.await
-            .map_err(|_| Status::unavailable("the node is shutting down"))?
+            .map_err(|_| ApiError::unavailable("the node is shutting down"))?
     }
 }
 
@@ -110,7 +110,7 @@ async fn commit(node: &Node, mut batch: Vec<Item>) {
             }
         }
         Ok(other) => {
-            let status = Status::internal(format!(
+            let status = ApiError::Internal(format!(
                 "a batch of {n} writes got an unexpected response {:?}",
                 other.response
             ));

@@ -50,7 +50,8 @@ impl Cluster {
             }
             None => Err(self
                 .node
-                .unavailable("no leader is known; membership changes need one")),
+                .unavailable("no leader is known; membership changes need one")
+                .into()),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use proto::prost_types::{Duration, Timestamp};
 use proto::v1 as pb;
-use store::command::{CommandError, OnConflict};
+use store::command::OnConflict;
 use store::model::{
     Coalesce, ExecutorSpec, HttpSpec, Job, JobSpec, JobState, Occurrence, Overlap, Policies,
     RetryPolicy, RunState, ShellSpec, UnixMs, ValidationError, WorkerSpec,
@@ -424,17 +424,6 @@ pub fn on_conflict_from_pb(v: i32) -> Result<OnConflict, ValidationError> {
             "on_conflict",
             format!("{v} is not fail, replace or keep"),
         )),
-    }
-}
-
-/// The gRPC status of a command error.
-pub fn status_of(e: &CommandError) -> tonic::Status {
-    match e {
-        CommandError::Invalid(v) => tonic::Status::invalid_argument(v.to_string()),
-        CommandError::NotFound(_) => tonic::Status::not_found(e.to_string()),
-        CommandError::AlreadyExists(_) => tonic::Status::already_exists(e.to_string()),
-        CommandError::VersionConflict { .. } => tonic::Status::failed_precondition(e.to_string()),
-        CommandError::NestedBatch => tonic::Status::internal(e.to_string()),
     }
 }
 

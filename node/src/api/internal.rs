@@ -88,7 +88,8 @@ impl NodeService for Internal {
         if self.node.raft.metrics().borrow().state != ServerState::Leader {
             return Err(self
                 .node
-                .unavailable("not the leader; report to the leader"));
+                .unavailable("not the leader; report to the leader")
+                .into());
         }
         let req = req.into_inner();
         if req.reports.len() > MAX_BATCH {
@@ -115,7 +116,8 @@ impl NodeService for Internal {
         let Some(log_index) = self.reporter.send_all(reports).await else {
             return Err(self
                 .node
-                .unavailable("the report batch was not committed; re-send"));
+                .unavailable("the report batch was not committed; re-send")
+                .into());
         };
         Ok(Response::new(ipb::ReportResultsResponse {
             committed: tokens,

@@ -6,9 +6,13 @@
 //! - [`internal`] serves the node-to-node `NodeService` (write forwarding,
 //!   leadership transfer).
 //! - [`events`] maps store events to protobuf.
+//! - [`status`] maps `app::ApiError` to gRPC statuses and back.
+//!
+//! The services are thin adapters over `crate::app`, where the operations live.
 
 pub mod cluster;
 pub mod convert;
 pub mod events;
 pub mod internal;
 pub mod jobs;
+pub mod status;

@@ -10,7 +10,6 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use proto::internal::node_service_client::NodeServiceClient;
 use proto::v1 as pb;
 use proto::v1::worker_service_server::WorkerService;
 use store::command::{Command, Report, ReportFate, Response as CmdResponse};
@@ -25,6 +24,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::WorkerHub;
 use super::hub::NotPending;
+use crate::app::{App, Caller};
 use crate::node::{Node, now_ms};
 
 /// How long a new stream may take to say hello.
@@ -33,22 +33,25 @@ const HELLO_WAIT: Duration = Duration::from_secs(10);
 const OUTBOX: usize = 4096;
 /// Longest hello description, in bytes.
 const MAX_DESCRIPTION: usize = 256;
-/// How long `ListWorkers` waits for each member.
-const LIST_TIMEOUT: Duration = Duration::from_secs(2);
 
 type NodeStream = Pin<Box<dyn Stream<Item = Result<pb::NodeMessage, Status>> + Send>>;
 
 /// Serves the worker API of one node.
 #[derive(Clone)]
 pub struct Workers {
+    app: App,
     node: Node,
     hub: WorkerHub,
 }
 
 impl Workers {
-    /// Serves `hub`'s sessions on `node`.
-    pub fn new(node: Node, hub: WorkerHub) -> Self {
-        Workers { node, hub }
+    /// Serves the sessions of `app`'s worker hub.
+    pub fn new(app: App) -> Self {
+        Workers {
+            node: app.node.clone(),
+            hub: app.workers.clone(),
+            app,
+        }
     }
 }
 
@@ -196,38 +199,11 @@ impl WorkerService for Workers {
         &self,
         _req: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
-        let mut out = pb::ListWorkersResponse {
-            workers: self.hub.list(),
-            unreachable: Vec::new(),
-        };
-        let membership = self.node.membership();
-        let mut asks = Vec::new();
-        for (id, n) in membership.nodes() {
-            if *id == self.node.id {
-                continue;
-            }
-            let (id, addr, node) = (*id, n.addr.clone(), self.node.clone());
-            asks.push(tokio::spawn(async move {
-                let ch = node.channels.get(&addr).map_err(|_| id)?;
-                let mut req = Request::new(pb::ListWorkersRequest {});
-                req.set_timeout(LIST_TIMEOUT);
-                let mut client = NodeServiceClient::new(ch);
-                match tokio::time::timeout(LIST_TIMEOUT, client.local_workers(req)).await {
-                    Ok(Ok(r)) => Ok(r.into_inner().workers),
-                    _ => Err(id),
-                }
-            }));
-        }
-        for ask in asks {
-            match ask.await {
-                Ok(Ok(workers)) => out.workers.extend(workers),
-                Ok(Err(id)) => out.unreachable.push(id),
-                Err(_) => {}
-            }
-        }
-        out.workers
-            .sort_by(|a, b| (a.node_id, &a.worker_id).cmp(&(b.node_id, &b.worker_id)));
-        Ok(Response::new(out))
+        let list = self.app.list_workers(&Caller::default()).await;
+        Ok(Response::new(pb::ListWorkersResponse {
+            workers: list.workers,
+            unreachable: list.unreachable,
+        }))
     }
 }
 

@@ -1,0 +1,214 @@
+//! Jobs, runs and events: validation, id generation, paging and the
+//! write path, once for every transport.
+
+use std::collections::BTreeMap;
+
+use store::command::{Command, OnConflict, PauseTarget, Response as CmdResponse};
+use store::model::{Job, JobSpec, OccKey, Occurrence};
+use store::state::{Event, RunFilter};
+use tokio::sync::broadcast;
+
+use super::{ApiError, App, Caller};
+use crate::node::now_ms;
+
+/// Most jobs in one list page.
+pub const MAX_PAGE: usize = 1000;
+/// Default list page.
+pub const DEFAULT_PAGE: usize = 100;
+/// Default and most runs in one listing.
+pub const MAX_RUNS: usize = 10_000;
+
+/// One page of jobs.
+pub struct JobsPage {
+    /// In id order.
+    pub jobs: Vec<Job>,
+    /// Pass to get the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// A generated job id: unique without a random source (node id, wall
+/// clock and a per-process counter, hashed).
+fn new_id(node: u64) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = format!("{node}-{}-{n}", now_ms());
+    format!("job-{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
+}
+
+fn job_of(r: CmdResponse) -> Result<Job, ApiError> {
+    match r {
+        CmdResponse::Job(job) => Ok(*job),
+        CmdResponse::Error(e) => Err(e.into()),
+        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+impl App {
+    /// Registers a job; an empty id is generated (and names an unnamed
+    /// job). Acknowledged once committed and applied here.
+    pub async fn create_job(
+        &self,
+        _caller: &Caller,
+        mut spec: JobSpec,
+        on_conflict: OnConflict,
+    ) -> Result<Job, ApiError> {
+        if spec.id.is_empty() {
+            spec.id = new_id(self.node.id);
+            if spec.name.is_empty() {
+                spec.name = spec.id.clone();
+            }
+        }
+        // Validate before proposing: bad input never reaches the log (G5).
+        store::model::validate_spec(&spec)?;
+        let w = self
+            .writes
+            .write(Command::CreateJob {
+                spec,
+                on_conflict,
+                now: now_ms(),
+            })
+            .await?;
+        job_of(w.response)
+    }
+
+    /// One job, from this node's applied state.
+    pub fn get_job(&self, _caller: &Caller, id: &str) -> Result<Job, ApiError> {
+        self.node
+            .state
+            .read(|s| s.job(id).cloned())
+            .ok_or_else(|| ApiError::NotFound(format!("job {id:?} not found")))
+    }
+
+    /// A page of jobs whose labels contain `labels`, after `page_token`.
+    pub fn list_jobs(
+        &self,
+        _caller: &Caller,
+        labels: &BTreeMap<String, String>,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> JobsPage {
+        let limit = match page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let (jobs, more) = self.node.state.read(|s| {
+            let page = s.jobs_page(labels, page_token, limit + 1);
+            let more = page.len() > limit;
+            (
+                page.into_iter().take(limit).cloned().collect::<Vec<_>>(),
+                more,
+            )
+        });
+        let next_page_token = more
+            .then(|| jobs.last().map(|j| j.spec.id.clone()))
+            .flatten();
+        JobsPage {
+            jobs,
+            next_page_token,
+        }
+    }
+
+    /// Replaces a job's spec when `expected_version` matches (0: any).
+    pub async fn update_job(
+        &self,
+        _caller: &Caller,
+        spec: JobSpec,
+        expected_version: u64,
+    ) -> Result<Job, ApiError> {
+        store::model::validate_spec(&spec)?;
+        let w = self
+            .writes
+            .write(Command::UpdateJob {
+                spec,
+                expected_version,
+                now: now_ms(),
+            })
+            .await?;
+        job_of(w.response)
+    }
+
+    /// Deletes a job (its open occurrences are cancelled).
+    pub async fn delete_job(
+        &self,
+        _caller: &Caller,
+        id: &str,
+        expected_version: u64,
+    ) -> Result<(), ApiError> {
+        let cmd = Command::DeleteJob {
+            id: id.to_string(),
+            expected_version,
+            now: now_ms(),
+        };
+        match self.writes.write(cmd).await?.response {
+            CmdResponse::Error(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Pauses (`paused`) or resumes jobs or the scheduler; how many changed.
+    pub async fn set_paused(
+        &self,
+        _caller: &Caller,
+        target: PauseTarget,
+        paused: bool,
+    ) -> Result<u64, ApiError> {
+        if let PauseTarget::Labels(sel) = &target
+            && sel.is_empty()
+        {
+            return Err(ApiError::invalid("labels", "give at least one key=value"));
+        }
+        let w = self
+            .node
+            .write(Command::SetPaused {
+                target,
+                paused,
+                now: now_ms(),
+            })
+            .await?;
+        match w.response {
+            CmdResponse::Affected(n) => Ok(n),
+            CmdResponse::Error(e) => Err(e.into()),
+            other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
+    /// Creates an occurrence now, outside the schedule, and returns it.
+    pub async fn run_now(&self, _caller: &Caller, id: &str) -> Result<Occurrence, ApiError> {
+        // The assignee of a manual run is this node; a worker job's attempt
+        // moves to a node with a worker if this one has none.
+        let w = self
+            .node
+            .write(Command::RunNow {
+                job_id: id.to_string(),
+                assignee: self.node.id,
+                now: now_ms(),
+            })
+            .await?;
+        match w.response {
+            CmdResponse::Fired { keys, .. } => {
+                let key: Option<OccKey> = keys.into_iter().next();
+                key.and_then(|k| self.node.state.read(|s| s.occurrence(&k).cloned()))
+                    .ok_or_else(|| ApiError::Internal("run now created no occurrence".into()))
+            }
+            CmdResponse::Error(e) => Err(e.into()),
+            other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
+    /// Runs matching `filter` (its limit capped at [`MAX_RUNS`], 0 meaning
+    /// the cap), in (scheduled_at, job id) order.
+    pub fn list_runs(&self, _caller: &Caller, mut filter: RunFilter) -> Vec<Occurrence> {
+        filter.limit = match filter.limit {
+            0 => MAX_RUNS,
+            n => n.min(MAX_RUNS),
+        };
+        self.node
+            .state
+            .read(|s| s.runs(&filter).into_iter().cloned().collect())
+    }
+
+    /// The events applied on this node from now on.
+    pub fn subscribe_events(&self, _caller: &Caller) -> broadcast::Receiver<Event> {
+        self.node.state.subscribe_events()
+    }
+}

@@ -1,0 +1,52 @@
+//! The application layer: every operation of the public API, once, on
+//! model types, returning [`ApiError`]. The gRPC services in `api/` are thin
+//! adapters over it (decode, call, encode); the HTTP API and the
+//! authorization policy plug in at the same seam. No transport type
+//! (tonic, HTTP) appears here.
+//!
+//! - [`error`]: [`ApiError`], the transport-neutral error with field paths.
+//! - [`jobs`]: jobs, runs and events.
+//! - [`workers`]: the connected workers.
+
+pub mod error;
+pub mod jobs;
+pub mod workers;
+
+pub use error::ApiError;
+
+use crate::node::Node;
+use crate::workers::WorkerHub;
+use crate::write_batch::WriteBatcher;
+
+/// Who is calling. Today every caller is anonymous; the security issue
+/// fills in the token's or certificate's name and role.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal's name, when authenticated.
+    pub name: Option<String>,
+}
+
+/// The application context of one node, built once at start-up and shared
+/// by every adapter. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// The member: Raft, applied state, peers, the write path.
+    pub node: Node,
+    /// Client writes, grouped into shared log entries.
+    pub writes: WriteBatcher,
+    /// This node's worker sessions.
+    pub workers: WorkerHub,
+}
+
+impl App {
+    /// The context of `node`. Must run inside a tokio runtime (it starts
+    /// the write batcher).
+    pub fn new(node: Node, workers: WorkerHub) -> Self {
+        let writes = WriteBatcher::start(node.clone());
+        App {
+            node,
+            writes,
+            workers,
+        }
+    }
+}
