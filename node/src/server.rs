@@ -195,7 +195,7 @@ pub async fn run(
         .add_service(WorkerServiceServer::new(Workers::new(app.clone())))
         .add_service(JobServiceServer::new(Jobs::new(app.clone())))
         .add_service(ClusterServiceServer::new(Cluster::new(node.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = stop_rx.await;
         });
     let server = tokio::spawn(server);
@@ -246,6 +246,23 @@ pub async fn run(
     let _ = stop_tx.send(());
     let _ = server.await;
     Ok(())
+}
+
+/// The listener's connections with Nagle's algorithm off. tonic sets
+/// TCP_NODELAY only on listeners it binds itself; on ours, a gRPC message
+/// written in several small frames (a worker's assignment, a unary
+/// answer's trailers) waited for the peer's delayed ACK, up to 40 ms.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|s| {
+            if let Err(e) = s.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY on an accepted connection");
+            }
+        })
+    })
 }
 
 async fn bootstrap(node: &Node) -> anyhow::Result<()> {
