@@ -22,7 +22,6 @@ import random
 import re
 import signal
 import socket
-import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -616,7 +615,3 @@ def _output_of(value: Any) -> str:
         return json.dumps(value, default=repr)
     except (TypeError, ValueError):
         return repr(value)
-
-
-def current_thread_is_main() -> bool:
-    return threading.current_thread() is threading.main_thread()
