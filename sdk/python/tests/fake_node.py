@@ -23,6 +23,7 @@ from schedulerd._pb import wpb, wpb_grpc
 @dataclass
 class FakeSession:
     hello: wpb.WorkerHello
+    authorization: str | None = None
     out: queue.Queue[wpb.NodeMessage | None] = field(default_factory=queue.Queue)
     received: list[wpb.WorkerMessage] = field(default_factory=list)
     ended: threading.Event = field(default_factory=threading.Event)
@@ -61,7 +62,8 @@ class FakeNode(wpb_grpc.WorkerServiceServicer):
         first = next(request_iterator)
         if first.WhichOneof("kind") != "hello":
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be a hello")
-        s = FakeSession(hello=first.hello)
+        md = dict(context.invocation_metadata())
+        s = FakeSession(hello=first.hello, authorization=md.get("authorization"))
         with self.lock:
             self.sessions.append(s)
         context.add_callback(s.close)

@@ -474,3 +474,13 @@ def test_build_spec_matches_expected_for_design_example() -> None:
     )
     assert s.executor.worker.queue == "reports" and s.executor.worker.args == '{"region":"eu"}'
     assert s.time_zone == "Europe/Paris" and s.schedule.calendar.hour == "3"
+
+
+def test_no_trigger_runs_once_now(client: schedulerd.Client, job_id: str) -> None:
+    """APScheduler's add_job without trigger runs once, now: here a second ahead,
+    since the cluster finishes (unrun) a "once" job whose instant has passed."""
+    before = datetime.now(UTC)
+    job = client.add_job(job_id, "nobody-serves-this:f")
+    assert job.schedule.startswith("date ")
+    assert job.state == "active" and job.next_run_time is not None
+    assert timedelta(0) < job.next_run_time - before < timedelta(seconds=5)

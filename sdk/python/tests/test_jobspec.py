@@ -194,3 +194,11 @@ def test_token_never_in_repr() -> None:
     w = Worker("127.0.0.1:1", queues=["q"], token="s3cret-token")
     assert "s3cret" not in repr(c) and "s3cret" not in repr(w)
     assert "s3cret" not in repr(vars(c)["_ep"].__dict__.get("addresses"))
+
+
+def test_no_trigger_means_run_once_now() -> None:
+    before = datetime.now(UTC)
+    s = spec(None, {})
+    assert s.schedule.WhichOneof("kind") == "once"
+    at = s.schedule.once.ToDatetime(tzinfo=UTC)
+    assert before < at <= datetime.now(UTC) + timedelta(seconds=2)

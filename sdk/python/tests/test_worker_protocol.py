@@ -376,3 +376,12 @@ def test_unacknowledged_result_is_resent_on_the_same_session(
     n = len(s.of_kind("result"))
     time.sleep(1.0)  # a quiet period: nothing more may be sent (not a wait for a condition)
     assert len(s.of_kind("result")) == n
+
+
+def test_token_goes_in_metadata_only(node: FakeNode, run_worker: Any) -> None:
+    w = schedulerd.Worker(node.addr, queues=["q"], token="tok-456")
+    w.function("f")(lambda ctx: None)
+    run_worker(w)
+    s = node.session()
+    assert s.authorization == "Bearer tok-456"
+    assert "tok-456" not in str(s.hello) and "tok-456" not in repr(w)

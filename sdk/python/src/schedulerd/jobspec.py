@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from . import _convert as cv
@@ -36,6 +36,7 @@ class NotGiven:
 NOT_GIVEN: Final = NotGiven()
 
 TARGET_ATTR = "__schedulerd_target__"
+RUN_NOW_LEAD = timedelta(seconds=1)
 
 _COALESCE = {
     True: pb.COALESCE_LATEST,
@@ -147,11 +148,14 @@ def build_spec(
     trigger_args = dict(trigger_args or {})
     if not isinstance(timezone, NotGiven):
         trigger_args.setdefault("timezone", timezone)
-    if trigger is not None or trigger_args:
+    if trigger is not None or trigger_args or not spec.HasField("schedule"):
         if trigger is None:
             kind = spec.schedule.WhichOneof("kind")
             if kind is None:
-                trigger = DateTrigger(run_date=datetime.now().astimezone())
+                # APScheduler runs a job without trigger once, now. The cluster
+                # fires "once" instants strictly after the job's creation (a past
+                # one finishes the job unrun), so "now" is a second ahead.
+                trigger = DateTrigger(run_date=datetime.now().astimezone() + RUN_NOW_LEAD)
             else:
                 raise InvalidSchedule(
                     f"trigger keywords {sorted(trigger_args)} need trigger=...", "trigger"
