@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import schedulerd
-from cluster import PYTHON, Cluster, tail, wait_for
+from cluster import PYTHON, Cluster, TcpProxy, tail, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.worker]
 
@@ -387,3 +387,73 @@ def test_soak_sync_and_async_workers_under_faults(fresh_cluster: Cluster, tmp_pa
         # Every job kept running through the faults (each fires once a second).
         assert all(by_job.get(j, 0) >= seconds * 0.5 for j in ids), by_job
         print(f"soak: {got}, {len(refusals(db))} refused late writes, SIGSTOP at {stopped_at:.0f}")
+
+
+def test_reconnect_in_time_reattaches_and_nothing_reruns(cluster: Cluster, tmp_path: Path) -> None:
+    """The worker's connection drops mid-run; it reconnects to the same node
+    within its lease, names the attempt it holds, and the node re-attaches it:
+    the function's result is accepted and no second attempt runs."""
+    queue = f"q-blip-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    jid = f"{queue}-once"
+    with cluster.client() as client:
+        proxy = TcpProxy(cluster.addrs[0])
+        try:
+            _, wid, log = start_worker(cluster, proxy.addr, queue, db, "sync")
+            wait_worker(client, wid)
+            client.add_job(
+                jid,
+                f"{queue}:record",
+                "date",
+                run_date=datetime.now(UTC) + timedelta(seconds=1),
+                retries=2,
+                args={"sleep": 2},
+            )
+            run = wait_for(
+                lambda: next((r for r in client.runs(jid) if r.state == "running"), None),
+                30,
+                "the run to start",
+            )
+            wait_for(lambda: f"start {run.occurrence_id} " in log.read_text(), 30, "the call")
+            proxy.cut()
+            final = wait_for(
+                lambda: next((r for r in client.runs(jid) if r.state == "succeeded"), None),
+                30,
+                "the run to succeed",
+            )
+        finally:
+            proxy.close()
+        assert "1 re-attached" in log.read_text(), tail(log)
+        assert final.attempt == 1 and final.fencing_token == run.fencing_token
+        assert [(r[0], r[2]) for r in effects(db)] == [(run.occurrence_id, run.fencing_token)]
+        assert log.read_text().count(f"start {run.occurrence_id} ") == 1
+
+
+def test_timeout_cancels_the_function(cluster: Cluster, tmp_path: Path) -> None:
+    """The job's timeout reaches the function: ctx.sleep returns early, nothing is written."""
+    queue = f"q-timeout-{uuid.uuid4().hex[:6]}"
+    db = tmp_path / "sink.db"
+    jid = f"{queue}-once"
+    with cluster.client() as client:
+        _, wid, log = start_worker(cluster, cluster.address, queue, db, "sync")
+        wait_worker(client, wid)
+        client.add_job(
+            jid,
+            f"{queue}:record",
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=1),
+            timeout=1.5,
+            args={"sleep": 20},
+        )
+        t0 = time.monotonic()
+        final = wait_for(
+            lambda: next(
+                (r for r in client.runs(jid) if r.state not in ("armed", "running")), None
+            ),
+            30,
+            "the run to end",
+        )
+        assert time.monotonic() - t0 < 15
+        assert final.state == "timed_out", final
+        assert f"start {final.occurrence_id} " in log.read_text()
+        assert effects(db) == []
