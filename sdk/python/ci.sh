@@ -23,6 +23,7 @@ done
 SCHEDULERD_BIN="$(cd "$(dirname "$SCHEDULERD_BIN")" && pwd)/$(basename "$SCHEDULERD_BIN")"
 CLUSTERCTL_BIN="$(cd "$(dirname "$CLUSTERCTL_BIN")" && pwd)/$(basename "$CLUSTERCTL_BIN")"
 export SCHEDULERD_BIN CLUSTERCTL_BIN
+export GRPC_VERBOSITY="${GRPC_VERBOSITY:-ERROR}"  # gRPC core's INFO lines (GOAWAY on close) are noise
 
 key="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-$(sha256sum "$SDK/pyproject.toml" | cut -c1-16)"
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/schedulerd-sdk/venv-$key"
