@@ -269,10 +269,12 @@ fn start(shared: &Arc<Shared>, a: pb::WorkerAssignment) {
         })));
         shared.log("start", token, &a.occurrence_id);
         let args: FnArgs = serde_json::from_str(&a.args).unwrap_or_default();
-        let slept = tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(args.sleep_ms)) => true,
-            _ = cancel_rx.wait_for(|c| *c) => false,
-        };
+        // No work asked: no trip through the timer wheel (up to 1 ms).
+        let slept = args.sleep_ms == 0
+            || tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(args.sleep_ms)) => true,
+                _ = cancel_rx.wait_for(|c| *c) => false,
+            };
         let (outcome, output) = if !slept {
             shared.log("cancelled", token, &a.occurrence_id);
             (pb::WorkerOutcome::Cancelled, "cancelled".to_string())

@@ -223,8 +223,8 @@ fn ack(token: u64, fate: pb::ResultFate, reason: String) -> pb::node_message::Ki
 enum Standing {
     /// The occurrence's current, open attempt, assigned to `node`.
     Current { key: OccKey, node: u64 },
-    /// Already ended with a recorded outcome.
-    Ended,
+    /// Already ended with a recorded outcome: its state and output tail.
+    Ended(AttemptState, String),
     /// Not the current attempt (reassigned, retried, cancelled) or unknown.
     Stale(String),
 }
@@ -246,7 +246,7 @@ impl Workers {
             let current = occ.current().is_some_and(|c| c.token == token);
             match a.state {
                 AttemptState::Succeeded | AttemptState::Failed | AttemptState::TimedOut => {
-                    Standing::Ended
+                    Standing::Ended(a.state, a.output_tail.clone())
                 }
                 _ if current && occ.state.is_open() => Standing::Current {
                     key: occ.key.clone(),
@@ -263,12 +263,11 @@ impl Workers {
     /// A held attempt that nobody here waits for, after a reconnect.
     async fn settle_held(&self, worker: &str, held: pb::HeldAttempt) {
         let token = held.fencing_token;
-        if let Standing::Ended = self.standing(&held.occurrence_id, token) {
-            return; // the worker resends its result and hears "accepted"
-        }
         // Another node's attempt (its executor waits out the lease, then
-        // fails it as lost) or one this node forgot in a restart: the
-        // worker stops it, so a retry never overlaps it.
+        // fails it as lost), one this node forgot in a restart, or one
+        // already recorded (as this worker's result, or as failed when the
+        // node restarted): the worker stops it if it still runs, so a retry
+        // never overlaps it; a result it still holds is judged when resent.
         self.hub.send_to(
             worker,
             pb::node_message::Kind::Cancel(pb::WorkerCancel {
@@ -297,7 +296,31 @@ impl Workers {
             Err(NotPending::Unknown) => {}
         }
         let reply = match self.standing(&occurrence_id, token) {
-            Standing::Ended => ack(token, pb::ResultFate::Accepted, String::new()),
+            // A resend of what was recorded is accepted again; a result
+            // that contradicts the record (the node failed the attempt as
+            // lost or restarted meanwhile) is stale.
+            Standing::Ended(state, tail) => {
+                let same = match pb::WorkerOutcome::try_from(outcome) {
+                    Ok(pb::WorkerOutcome::Succeeded) => state == AttemptState::Succeeded,
+                    _ => {
+                        state != AttemptState::Succeeded
+                            && tail
+                                == crate::executor::tail::trim_front(
+                                    output.clone(),
+                                    store::model::MAX_OUTPUT_TAIL,
+                                )
+                    }
+                };
+                if same {
+                    ack(token, pb::ResultFate::Accepted, String::new())
+                } else {
+                    ack(
+                        token,
+                        pb::ResultFate::Stale,
+                        format!("the attempt was already recorded as {state:?}: {tail}"),
+                    )
+                }
+            }
             Standing::Stale(why) => ack(token, pb::ResultFate::Stale, why),
             Standing::Current { key, node } => {
                 let state = match pb::WorkerOutcome::try_from(outcome) {

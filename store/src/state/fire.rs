@@ -415,6 +415,38 @@ impl State {
         }
     }
 
+    /// Records the old spec's instants that were due at `ctx.now` and never
+    /// became occurrences as missed, because update `version` replaces the
+    /// schedule: nothing is dropped silently.
+    pub(super) fn record_superseded(&mut self, ctx: &mut Ctx, id: &str, version: u64) {
+        let Some(job) = self.jobs.get(id) else { return };
+        if !job.is_schedulable() {
+            return;
+        }
+        let mut cursor = job.next_fire_at;
+        let Some(schedule) = self.schedule_of(id) else {
+            return;
+        };
+        let seed = job_seed(id);
+        let mut tally = Tally::default();
+        let mut recorded = 0;
+        while let Some(at) = cursor {
+            if recorded >= MAX_BACKLOG_PER_ADVANCE || self.due_of(id, at) > ctx.now {
+                break;
+            }
+            let key = OccKey {
+                job_id: id.to_string(),
+                scheduled_at: at,
+            };
+            let why = format!("not run: the job was updated (version {version}) before it ran");
+            self.record_not_run(ctx, &key, RunState::Missed, &why, &mut tally);
+            recorded += 1;
+            cursor = schedule
+                .next_after(time::to_datetime(at), seed)
+                .map(time::from_datetime);
+        }
+    }
+
     pub(super) fn run_now(&mut self, ctx: &mut Ctx, job_id: &str, assignee: NodeId) -> Response {
         if !self.jobs.contains_key(job_id) {
             return Response::Error(CommandError::NotFound(job_id.to_string()));

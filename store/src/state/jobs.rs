@@ -84,6 +84,19 @@ impl State {
             Ok(s) => s,
             Err(e) => return Response::Error(e.into()),
         };
+        // The same spec again (a job declared in code, registered at every
+        // start) changes nothing: no new version, the schedule goes on.
+        if current.spec == *spec {
+            return Response::Job(current.clone());
+        }
+        let version = current.version + 1;
+        // Instants of the old spec that were due and never became
+        // occurrences (waiting for a worker, or held by the overlap
+        // policy) are recorded, not dropped, before the schedule restarts.
+        self.record_superseded(ctx, &spec.id, version);
+        let Some(current) = self.jobs.get(&spec.id) else {
+            return Response::Error(CommandError::NotFound(spec.id.clone()));
+        };
         let old_labels = current.spec.labels.clone();
         for (k, v) in &old_labels {
             if let Some(set) = self.by_label.get_mut(&(k.clone(), v.clone())) {

@@ -817,6 +817,63 @@ fn unserved_changes_nothing_for_jobs_without_grace_or_not_on_workers() {
 }
 
 #[test]
+fn the_same_spec_again_changes_nothing() {
+    let mut log = Log::new();
+    let job = log.create(worker_job("w", None));
+    let before = log.state.encode().expect("encode");
+    for cmd in [
+        Command::CreateJob {
+            spec: job.spec.clone(),
+            on_conflict: OnConflict::Replace,
+            now: T0 + 5_000,
+        },
+        Command::UpdateJob {
+            spec: job.spec.clone(),
+            expected_version: 0,
+            now: T0 + 6_000,
+        },
+    ] {
+        let r = log.apply(cmd);
+        let Response::Job(j) = r else { panic!("{r:?}") };
+        assert_eq!(j.version, 1, "no new version");
+    }
+    assert_eq!(log.state.encode().expect("encode"), before);
+}
+
+#[test]
+fn an_update_records_the_due_instants_it_supersedes() {
+    let mut log = Log::new();
+    let job = log.create(worker_job("w", None));
+    // T0 and T0 + 1 s are due and waited (no worker); the update at
+    // T0 + 1.5 s records them instead of dropping them.
+    let mut spec = job.spec.clone();
+    spec.labels.insert("v".into(), "2".into());
+    let r = log.apply(Command::UpdateJob {
+        spec,
+        expected_version: 1,
+        now: T0 + 1_500,
+    });
+    assert!(matches!(r, Response::Job(ref j) if j.version == 2), "{r:?}");
+    for at in [T0, T0 + 1_000] {
+        let o = log.occ("w", at);
+        assert_eq!(o.state, RunState::Missed);
+        assert!(
+            o.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("updated (version 2)"),
+            "{:?}",
+            o.reason
+        );
+    }
+    assert_eq!(
+        log.state.job("w").and_then(|j| j.next_fire_at),
+        Some(T0 + 2_000),
+        "the new schedule starts after the update"
+    );
+}
+
+#[test]
 fn worker_args_must_be_json_and_bounded() {
     let with = |queue: &str, function: &str, args: Option<String>| {
         let mut spec = worker_job("w", None);
