@@ -200,8 +200,7 @@ impl Compiled<'_> {
         Compiled {
             spec,
             schedule: Schedule::compile(&spec.schedule, &spec.tz, bounds).ok(),
-            // The engine seeds random intervals with the job id's hash.
-            seed: xxhash_rust::xxh3::xxh3_64(job_id.as_bytes()),
+            seed: store::schedule::job_seed(job_id),
         }
     }
 

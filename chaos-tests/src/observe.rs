@@ -15,14 +15,10 @@ use proto::v1::job_service_client::JobServiceClient;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::history::{LeaderSample, Ms, Recorded};
+use crate::history::{LeaderSample, Recorded};
 
 /// Now, in Unix ms (the harness's clock).
-pub fn now_ms() -> Ms {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Ms)
-}
+pub use proto::time::now_ms;
 
 #[derive(Default)]
 struct Seen {

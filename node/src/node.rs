@@ -11,7 +11,6 @@ use proto::internal::ForwardWriteRequest;
 use proto::internal::node_service_client::NodeServiceClient;
 use proto::v1 as pb;
 use store::command::{Command, Response};
-use store::model::UnixMs;
 use store::raft::{NodeId, StateHandle};
 
 use crate::app::ApiError;
@@ -24,15 +23,11 @@ const LEADER_WAIT: Duration = Duration::from_secs(5);
 /// How many leader changes a write follows before giving up.
 const MAX_FORWARD_HOPS: usize = 5;
 /// Replication lag (entries) above which a member counts as unhealthy.
-const HEALTHY_LAG: u64 = 1_000;
+use store::model::MAX_HEALTHY_LAG as HEALTHY_LAG;
 
 /// Milliseconds since the Unix epoch on this node's wall clock. Only the
 /// node reads clocks; the store gets `now` inside commands.
-pub fn now_ms() -> UnixMs {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as UnixMs)
-}
+pub use proto::time::now_ms;
 
 /// Microseconds since the Unix epoch on this node's wall clock: for due
 /// times computed to the microsecond (a millisecond truncated would be a

@@ -121,7 +121,9 @@ pub async fn run(
         Journal::open(&args.data_dir, &store.db).context("opening the attempt journal")?;
     // The lease outlasts an election, so armed runs go ahead while a new
     // leader is elected (DESIGN.md, "Leases").
-    let lease = Lease::new(Duration::from_millis(3 * args.election_max_ms));
+    let lease = Lease::new(Duration::from_millis(
+        store::model::LEASE_ELECTIONS * args.election_max_ms,
+    ));
     let channels = Channels::with_dial_via(args.dial_via()?);
     let timing = RaftTiming {
         heartbeat_ms: args.heartbeat_ms,

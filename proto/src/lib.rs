@@ -32,3 +32,5 @@ pub use scheduler::internal::v1 as internal;
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("scheduler_descriptor");
 
 pub use prost_types;
+
+pub mod time;

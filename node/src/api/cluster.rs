@@ -205,6 +205,16 @@ impl ClusterService for Cluster {
             .change_membership(change, false)
             .await
             .map_err(membership_error)?;
+        // Forget its assignment properties too: a removed node is never
+        // picked again, and a node that joins later under the same id
+        // registers afresh. Best effort: membership is what counts.
+        if let Err(e) = self
+            .node
+            .write_as_leader(store::command::Command::RemoveNode { id: req.id })
+            .await
+        {
+            tracing::warn!(id = req.id, error = %e, "forgetting a removed node's properties");
+        }
         tracing::info!(id = req.id, "member removed");
         Ok(Response::new(self.node.local_status()))
     }

@@ -29,37 +29,17 @@ pub fn ts_to_ms(field: &str, t: &Timestamp) -> Result<UnixMs, ValidationError> {
             format!("nanos {} is out of range 0-999999999", t.nanos),
         ));
     }
-    t.seconds
-        .checked_mul(1000)
-        .and_then(|ms| ms.checked_add(i64::from(t.nanos / 1_000_000)))
-        .ok_or_else(|| invalid(field, "is out of range"))
+    proto::time::millis(t).ok_or_else(|| invalid(field, "is out of range"))
 }
 
-/// Milliseconds since the epoch as a protobuf timestamp.
-pub fn ms_to_ts(ms: UnixMs) -> Timestamp {
-    Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
+pub use proto::time::{duration as ms_to_dur, timestamp as ms_to_ts};
 
 /// A protobuf duration as milliseconds; negative durations are refused.
 pub fn dur_to_ms(field: &str, d: &Duration) -> Result<u64, ValidationError> {
     if d.seconds < 0 || d.nanos < 0 {
         return Err(invalid(field, "must not be negative"));
     }
-    let ms = (d.seconds as u64)
-        .checked_mul(1000)
-        .and_then(|ms| ms.checked_add((d.nanos / 1_000_000) as u64));
-    ms.ok_or_else(|| invalid(field, "is out of range"))
-}
-
-/// Milliseconds as a protobuf duration.
-pub fn ms_to_dur(ms: u64) -> Duration {
-    Duration {
-        seconds: (ms / 1000) as i64,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
+    proto::time::duration_millis(d).ok_or_else(|| invalid(field, "is out of range"))
 }
 
 fn opt_dur(field: &str, d: &Option<Duration>) -> Result<Option<u64>, ValidationError> {

@@ -11,12 +11,9 @@ use tokio::sync::broadcast;
 use super::{ApiError, App, Caller};
 use crate::node::now_ms;
 
-/// Most jobs in one list page.
-pub const MAX_PAGE: usize = 1000;
-/// Default list page.
-pub const DEFAULT_PAGE: usize = 100;
-/// Default and most runs in one listing.
-pub const MAX_RUNS: usize = 10_000;
+use store::model::{
+    DEFAULT_JOBS_PAGE as DEFAULT_PAGE, MAX_JOBS_PAGE as MAX_PAGE, MAX_RUNS_LISTED as MAX_RUNS,
+};
 
 /// One page of jobs.
 pub struct JobsPage {

@@ -51,7 +51,7 @@ const WORKER_WAIT_MS: UnixMs = 500;
 /// Most reassignments in one entry.
 const MAX_REASSIGN: usize = 1024;
 /// A node further behind the leader's log than this gets no new attempts.
-const MAX_ASSIGN_LAG: u64 = 1_000;
+use store::model::MAX_HEALTHY_LAG as MAX_ASSIGN_LAG;
 /// A node not heard from for longer than this gets no new attempts.
 const MAX_ASSIGN_SILENCE: Duration = Duration::from_millis(1_000);
 /// How long past its due instant an instant that the open runs would

@@ -13,7 +13,9 @@ use store::raft::TypeConfig;
 /// The Raft handle of this cluster.
 pub type ClusterRaft = Raft<TypeConfig>;
 
-/// Timing of the Raft core, in milliseconds.
+/// Timing of the Raft core, in milliseconds. It comes from schedulerd's
+/// flags only (`--heartbeat-ms`, `--election-min-ms`, ...: `config.rs`
+/// holds the defaults), so there is no second set of defaults here.
 #[derive(Clone, Debug)]
 pub struct RaftTiming {
     /// Leader heartbeat period.
@@ -24,17 +26,6 @@ pub struct RaftTiming {
     pub election_max_ms: u64,
     /// Build a snapshot after this many entries since the last one.
     pub snapshot_every: u64,
-}
-
-impl Default for RaftTiming {
-    fn default() -> Self {
-        RaftTiming {
-            heartbeat_ms: 100,
-            election_min_ms: 500,
-            election_max_ms: 1000,
-            snapshot_every: 20_000,
-        }
-    }
 }
 
 /// openraft's config for `timing`, validated.

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chaos_tests::harness::{self, Proc};
 use proto::v1 as pb;
@@ -33,11 +33,8 @@ pub async fn jobs(addr: &str) -> JobServiceClient<Channel> {
 }
 
 /// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use proto::time::now_ms;
 
 /// A cron schedule.
 pub fn cron(expr: &str) -> pb::Schedule {

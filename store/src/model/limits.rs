@@ -10,8 +10,12 @@ pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_LABELS: usize = 32;
 /// Longest label key or value, in bytes.
 pub const MAX_LABEL_LEN: usize = 63;
-/// Longest schedule string, in bytes.
+/// Longest schedule string (cron, calendar field, phrase), in bytes.
 pub const MAX_SCHEDULE_LEN: usize = 1024;
+/// Longest interval period (a hundred years). Longer than a policy's
+/// [`MAX_DURATION_MS`] on purpose: a period is a schedule, not a wait.
+pub const MAX_PERIOD_MS: u64 = 100 * 366 * 86_400_000;
+const _: () = assert!(MAX_PERIOD_MS > MAX_DURATION_MS);
 /// Largest HTTP body, in bytes.
 pub const MAX_HTTP_BODY: usize = 64 * 1024;
 /// Largest worker job's arguments (JSON text), in bytes.
@@ -48,6 +52,19 @@ pub const MAX_BACKLOG_PER_ADVANCE: usize = 1000;
 /// Most attempts authorised by one log entry: fencing tokens are
 /// `index << 16 | position`, so the position must fit in 16 bits.
 pub const MAX_ATTEMPTS_PER_ENTRY: usize = 1 << 16;
+/// Most jobs in one list page.
+pub const MAX_JOBS_PAGE: usize = 1000;
+/// A list page when the client gives no size.
+pub const DEFAULT_JOBS_PAGE: usize = 100;
+/// Most runs in one listing (and the default).
+pub const MAX_RUNS_LISTED: usize = 10_000;
+/// Entries a member may be behind the leader's log and still count as
+/// healthy (status) and get new attempts (assignment).
+pub const MAX_HEALTHY_LAG: u64 = 1_000;
+/// A follower's lease, in election timeouts: it outlasts an election, so
+/// armed runs go ahead while a new leader is elected (DESIGN.md, "Leases").
+pub const LEASE_ELECTIONS: u64 = 3;
+const _: () = assert!(LEASE_ELECTIONS >= 2);
 /// Default number of finished occurrences kept per job.
 pub const DEFAULT_HISTORY_PER_JOB: u32 = 100;
 

@@ -9,7 +9,7 @@ use super::parse::{FieldInput, FieldKind, Parsed, Syntax, parse_field};
 use super::pattern::{DayRule, Pattern};
 
 /// Longest schedule string accepted anywhere.
-pub const MAX_SCHEDULE_LEN: usize = 1024;
+pub use crate::model::MAX_SCHEDULE_LEN;
 
 /// The macros and what they stand for.
 const MACROS: [(&str, &str); 7] = [

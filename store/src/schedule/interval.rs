@@ -10,7 +10,7 @@ use super::IntervalSpec;
 use super::error::ScheduleError;
 
 /// Longest accepted period: 100 years.
-pub const MAX_PERIOD_MS: u64 = 100 * 366 * 86_400_000;
+pub use crate::model::MAX_PERIOD_MS;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interval {

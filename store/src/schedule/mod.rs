@@ -287,6 +287,13 @@ fn resolve_local(tz: chrono_tz::Tz, w: chrono::NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
+/// The seed of a job's random intervals: a stable hash of its id, the same
+/// on every replica and in every tool that re-derives a job's instants
+/// (the chaos checker).
+pub fn job_seed(job_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(job_id.as_bytes())
+}
+
 /// A deterministic offset in `[0, max_ms)` for one occurrence, the same on
 /// every replica.
 pub fn jitter_ms(occurrence_id: &str, max_ms: u64) -> u64 {

@@ -6,10 +6,7 @@ use crate::schedule::Schedule;
 
 use super::{Ctx, EventKind, State};
 
-/// Seed of a job's random intervals: the same on every replica.
-pub(crate) fn job_seed(job_id: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(job_id.as_bytes())
-}
+pub(crate) use crate::schedule::job_seed;
 
 /// The first scheduled instant at or after `now`.
 pub(crate) fn first_fire(schedule: &Schedule, job_id: &str, now: UnixMs) -> Option<UnixMs> {

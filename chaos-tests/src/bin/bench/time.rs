@@ -1,15 +1,12 @@
 //! Wall-clock instants in Unix milliseconds, as schedules and the sink's
 //! headers count them, and waiting for one.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use chaos_tests::pb::{dur, ms, ts};
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use proto::time::now_ms;
+/// `ms` as RFC 3339 in UTC with milliseconds, as occurrence ids spell it.
+pub use store::model::time::rfc3339_ms;
 
 /// The first whole second at or after `ms`.
 pub fn ceil_sec(ms: i64) -> i64 {
@@ -29,12 +26,4 @@ pub async fn sleep_until_ms(ms: i64) {
     if left > 0 {
         tokio::time::sleep(Duration::from_millis(left as u64)).await;
     }
-}
-
-/// `ms` as RFC 3339 in UTC with milliseconds, as occurrence ids spell it.
-pub fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-    )
 }
