@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,24 @@ SECONDS = float(os.environ.get("SCHEDULERD_SDK_SOAK_SECONDS", "15"))
 JOBS = int(os.environ.get("SCHEDULERD_SDK_JOBS", "20"))
 
 
+_spawned: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_test_workers() -> Iterator[None]:
+    """The workers a test started die with it (the cluster's own teardown kills them too)."""
+    yield
+    while _spawned:
+        p = _spawned.pop()
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+            except ProcessLookupError:
+                pass
+        p.wait(timeout=10)
+
+
 def start_worker(
     cluster: Cluster, addrs: str, queue: str, db: Path, mode: str, grace: float = 30.0
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
@@ -39,6 +58,7 @@ def start_worker(
         log,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
+    _spawned.append(p)
     return p, wid, log
 
 
