@@ -6,7 +6,11 @@
 //! - [`node`]: a member's handles and the write path (propose or forward).
 //! - [`write_batch`]: concurrent client writes grouped into one entry.
 //! - [`raft`]: openraft wiring over gRPC.
-//! - [`executor`]: the shell and HTTP executors that run one attempt.
+//! - [`attempt`]: one attempt's contract facts and outcome.
+//! - [`executor`]: the registry of executor kinds (shell, HTTP, worker) that run one attempt.
+//! - [`error`]: `ApiError`, the transport-neutral error of every operation.
+//! - [`peers`]: channels to peers, their last contact, and the typed peer calls.
+//! - [`clock`]: the schedule's clock rules (wall clock, hints, lease).
 //! - [`app`]: the application layer: every public operation once, on
 //!   model types, with a transport-neutral error.
 //! - [`api`]: the gRPC adapters over it, and the internal services.
@@ -17,12 +21,16 @@
 
 pub mod api;
 pub mod app;
+pub mod attempt;
+pub mod clock;
 pub mod config;
 pub mod config_file;
+pub mod error;
 pub mod executor;
 pub mod firing;
 pub mod metrics;
 pub mod node;
+pub mod peers;
 pub mod raft;
 pub mod server;
 pub mod workers;

@@ -3,20 +3,18 @@
 //! leader, otherwise forward to the leader).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ServerState};
-use proto::internal::ForwardWriteRequest;
-use proto::internal::node_service_client::NodeServiceClient;
 use proto::v1 as pb;
 use store::command::{Command, Response};
 use store::raft::{NodeId, StateHandle};
 
-use crate::app::ApiError;
+use crate::error::ApiError;
 
+use crate::peers::Channels;
 use crate::raft::ClusterRaft;
-use crate::raft::network::{Channels, MAX_MESSAGE_BYTES};
 
 /// How long a write waits for a leader to appear before answering UNAVAILABLE.
 const LEADER_WAIT: Duration = Duration::from_secs(5);
@@ -25,18 +23,7 @@ const MAX_FORWARD_HOPS: usize = 5;
 /// Replication lag (entries) above which a member counts as unhealthy.
 use store::model::MAX_HEALTHY_LAG as HEALTHY_LAG;
 
-/// Milliseconds since the Unix epoch on this node's wall clock. Only the
-/// node reads clocks; the store gets `now` inside commands.
-pub use proto::time::now_ms;
-
-/// Microseconds since the Unix epoch on this node's wall clock: for due
-/// times computed to the microsecond (a millisecond truncated would be a
-/// millisecond late) and for the clock stamp on appends.
-pub fn now_us() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i128)
-}
+pub use crate::clock::{now_ms, now_us};
 
 /// A running member.
 #[derive(Clone)]
@@ -52,14 +39,12 @@ pub struct Node {
     /// Channels to peers, shared with the Raft network.
     pub channels: Channels,
     /// When each peer last acknowledged an append from this node.
-    pub contacts: crate::raft::network::Contacts,
+    pub contacts: crate::peers::Contacts,
     /// The followers' lease length (the leader waits it out, plus a margin,
     /// before reassigning an assignee's attempts).
     pub lease: std::time::Duration,
     /// Due-time hints received from the leader's dispatch.
-    pub hints: crate::firing::hints::Hints,
-    /// While leader: what each node's workers serve (reported by the nodes).
-    pub capacity: crate::workers::CapacityTable,
+    pub hints: crate::clock::hints::Hints,
 }
 
 /// A committed write: what applying it returned and its log index.
@@ -152,25 +137,9 @@ impl Node {
     }
 
     async fn forward(&self, leader: &BasicNode, cmd: &Command) -> Result<Written, ApiError> {
-        let data = postcard::to_allocvec(cmd)
-            .map_err(|e| ApiError::Internal(format!("encode command: {e}")))?;
-        let channel = self
-            .channels
-            .get(&leader.addr)
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        let mut client =
-            NodeServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let reply = client
-            .forward_write(ForwardWriteRequest { command: data })
-            .await
-            .map_err(|s| crate::api::status::from_status(&s))?
-            .into_inner();
-        let response = postcard::from_bytes(&reply.response)
-            .map_err(|e| ApiError::Internal(format!("decode forwarded response: {e}")))?;
-        Ok(Written {
-            response,
-            index: reply.log_index,
-        })
+        let (response, index) =
+            crate::peers::forward_write(&self.channels, &leader.addr, cmd).await?;
+        Ok(Written { response, index })
     }
 
     /// Commits `cmd` here; fails with UNAVAILABLE when not the leader.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use store::command::{Command, Response};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::app::ApiError;
+use crate::error::ApiError;
 use crate::node::{Node, Written};
 
 /// Most commands in one entry.

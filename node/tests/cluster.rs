@@ -609,3 +609,54 @@ async fn watch_events_reports_a_leader_change() {
     assert_eq!(changed.log_index, 0, "a node-local event: {changed:?}");
     assert!(changed.detail.contains("leads"), "{changed:?}");
 }
+
+/// A shell job on a cluster where no node runs shell jobs is refused at
+/// creation with the field and the fix, once every member has registered
+/// its executor kinds (before that nobody can tell, and it is accepted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_job_no_member_can_run_is_refused_at_creation() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let addr = procs[0].addr.clone();
+    let mut n = 0;
+    let refused = wait_for(
+        "a shell job to be refused once every node registered",
+        || {
+            n += 1;
+            let id = format!("sh-{n}");
+            let addr = addr.clone();
+            async move {
+                let mut c = JobServiceClient::connect(format!("http://{addr}"))
+                    .await
+                    .ok()?;
+                let spec = support::spec(&id, support::cron("* * * * *"), support::shell("true"));
+                match c
+                    .create_job(pb::CreateJobRequest {
+                        job: Some(spec),
+                        on_conflict: 0,
+                    })
+                    .await
+                {
+                    Err(e) if e.code() == tonic::Code::InvalidArgument => Some((id, e)),
+                    _ => None,
+                }
+            }
+        },
+    )
+    .await;
+    let (id, e) = refused;
+    assert!(
+        e.message()
+            .starts_with("job.executor.shell: no member runs shell jobs"),
+        "{}",
+        e.message()
+    );
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let got = c.get_job(pb::GetJobRequest { id: id.clone() }).await;
+    assert_eq!(
+        got.expect_err("the refused job does not exist").code(),
+        tonic::Code::NotFound
+    );
+}

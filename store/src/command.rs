@@ -79,8 +79,15 @@ pub struct NodeInfo {
     pub addr: String,
     /// Labels matched by job node selectors.
     pub labels: BTreeMap<String, String>,
-    /// Whether it runs shell jobs.
-    pub shell_enabled: bool,
+    /// The executor kinds it runs.
+    pub capabilities: std::collections::BTreeSet<crate::model::Capability>,
+}
+
+impl NodeInfo {
+    /// Whether this node can run `executor`'s kind.
+    pub fn can_run(&self, executor: &crate::model::ExecutorSpec) -> bool {
+        self.capabilities.contains(&executor.capability())
+    }
 }
 
 /// One entry's payload.

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::firing::reporter::{MAX_BATCH, Reporter};
 use crate::node::{Node, now_ms};
-use crate::workers::WorkerHub;
+use crate::workers::{CapacityTable, WorkerHub};
 
 /// Whether a follower may forward `cmd`: what clients ask for (job writes,
 /// pause, run now, batches of those), a node registering itself, and an
@@ -42,16 +42,23 @@ pub struct Internal {
     node: Node,
     reporter: Reporter,
     workers: WorkerHub,
+    capacity: CapacityTable,
 }
 
 impl Internal {
     /// Serves `node`; reports received as leader go to `reporter`;
     /// `workers` are this node's worker sessions.
-    pub fn new(node: Node, reporter: Reporter, workers: WorkerHub) -> Self {
+    pub fn new(
+        node: Node,
+        reporter: Reporter,
+        workers: WorkerHub,
+        capacity: CapacityTable,
+    ) -> Self {
         Internal {
             node,
             reporter,
             workers,
+            capacity,
         }
     }
 }
@@ -177,7 +184,7 @@ impl NodeService for Internal {
             )));
         }
         // Kept by every receiver; only a leader's copy is used.
-        self.node.capacity.put(req.node_id, req.capacity);
+        self.capacity.put(req.node_id, req.capacity);
         Ok(Response::new(ipb::WorkerCapacityResponse {}))
     }
 

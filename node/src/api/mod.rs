@@ -6,6 +6,7 @@
 //! - [`internal`] serves the node-to-node `NodeService` (write forwarding,
 //!   leadership transfer).
 //! - [`events`] maps store events to protobuf.
+//! - [`workers`] serves `WorkerService` (worker sessions, `ListWorkers`).
 //! - [`status`] maps `app::ApiError` to gRPC statuses and back.
 //!
 //! The services are thin adapters over `crate::app`, where the operations live.
@@ -16,3 +17,4 @@ pub mod events;
 pub mod internal;
 pub mod jobs;
 pub mod status;
+pub mod workers;

@@ -2,14 +2,11 @@
 //! become `tonic::Status`, and where a peer's status becomes an
 //! [`ApiError`] again (a forwarded write's answer).
 
-use tonic::{Code, Status};
+use tonic::Status;
 
-use crate::app::ApiError;
+use crate::error::ApiError;
 
-/// Metadata keys of the leader hint on UNAVAILABLE.
-pub const LEADER_ADDR: &str = "x-leader-addr";
-/// See [`LEADER_ADDR`].
-pub const LEADER_ID: &str = "x-leader-id";
+pub use crate::peers::{LEADER_ADDR, LEADER_ID};
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
@@ -38,38 +35,7 @@ impl From<ApiError> for Status {
     }
 }
 
-/// A peer's answer as an [`ApiError`] (its field path and leader hint kept).
-pub fn from_status(s: &Status) -> ApiError {
-    let message = s.message().to_string();
-    match s.code() {
-        Code::InvalidArgument => match message.split_once(": ") {
-            Some((field, why)) => ApiError::invalid(field, why),
-            None => ApiError::invalid("", message),
-        },
-        Code::NotFound => ApiError::NotFound(message),
-        Code::AlreadyExists => ApiError::AlreadyExists(message),
-        Code::FailedPrecondition => ApiError::Conflict(message),
-        Code::PermissionDenied => ApiError::PermissionDenied(message),
-        Code::ResourceExhausted => ApiError::ResourceExhausted(message),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            let meta = |k: &str| {
-                s.metadata()
-                    .get(k)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let leader = match (
-                meta(LEADER_ID).and_then(|i| i.parse().ok()),
-                meta(LEADER_ADDR),
-            ) {
-                (Some(id), Some(addr)) => Some((id, addr)),
-                _ => None,
-            };
-            ApiError::Unavailable { message, leader }
-        }
-        _ => ApiError::Internal(message),
-    }
-}
+pub use crate::peers::from_status;
 
 #[cfg(test)]
 mod tests {

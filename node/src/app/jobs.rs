@@ -41,6 +41,32 @@ fn job_of(r: CmdResponse) -> Result<Job, ApiError> {
 }
 
 impl App {
+    /// Refuses a job whose executor kind no member runs (a shell job on a
+    /// cluster without `--enable-shell-executor`): every run would fail.
+    /// Judged only once every member has registered its kinds; until then
+    /// nobody can tell, and the job is accepted.
+    fn check_runnable(&self, spec: &JobSpec) -> Result<(), ApiError> {
+        let kind = spec.executor.capability();
+        let members: Vec<u64> = self.node.membership().nodes().map(|(id, _)| *id).collect();
+        let refuse = self.node.state.read(|s| {
+            let nodes = s.nodes();
+            members.iter().all(|id| nodes.contains_key(id))
+                && !members
+                    .iter()
+                    .any(|id| nodes.get(id).is_some_and(|n| n.can_run(&spec.executor)))
+        });
+        if refuse {
+            return Err(ApiError::invalid(
+                format!("job.executor.{}", kind.as_str()),
+                format!(
+                    "no member runs {} jobs; start nodes with --enable-shell-executor to allow them",
+                    kind.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Registers a job; an empty id is generated (and names an unnamed
     /// job). Acknowledged once committed and applied here.
     pub async fn create_job(
@@ -57,6 +83,7 @@ impl App {
         }
         // Validate before proposing: bad input never reaches the log (G5).
         store::model::validate_spec(&spec)?;
+        self.check_runnable(&spec)?;
         let w = self
             .writes
             .write(Command::CreateJob {
@@ -113,6 +140,7 @@ impl App {
         expected_version: u64,
     ) -> Result<Job, ApiError> {
         store::model::validate_spec(&spec)?;
+        self.check_runnable(&spec)?;
         let w = self
             .writes
             .write(Command::UpdateJob {

@@ -4,15 +4,14 @@
 //! authorization policy plug in at the same seam. No transport type
 //! (tonic, HTTP) appears here.
 //!
-//! - [`error`]: [`ApiError`], the transport-neutral error with field paths.
+//! - [`ApiError`] (`crate::error`): the transport-neutral error with field paths.
 //! - [`jobs`]: jobs, runs and events.
 //! - [`workers`]: the connected workers.
 
-pub mod error;
 pub mod jobs;
 pub mod workers;
 
-pub use error::ApiError;
+pub use crate::error::ApiError;
 
 use crate::node::Node;
 use crate::workers::WorkerHub;

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use proto::internal::node_service_client::NodeServiceClient;
 use proto::v1 as pb;
 
 use super::{App, Caller};
@@ -30,16 +29,11 @@ impl App {
             if *id == self.node.id {
                 continue;
             }
-            let (id, addr, node) = (*id, n.addr.clone(), self.node.clone());
+            let (id, addr, channels) = (*id, n.addr.clone(), self.node.channels.clone());
             asks.push(tokio::spawn(async move {
-                let ch = node.channels.get(&addr).map_err(|_| id)?;
-                let mut req = tonic::Request::new(pb::ListWorkersRequest {});
-                req.set_timeout(LIST_TIMEOUT);
-                let mut client = NodeServiceClient::new(ch);
-                match tokio::time::timeout(LIST_TIMEOUT, client.local_workers(req)).await {
-                    Ok(Ok(r)) => Ok(r.into_inner().workers),
-                    _ => Err(id),
-                }
+                crate::peers::local_workers(&channels, &addr, LIST_TIMEOUT)
+                    .await
+                    .ok_or(id)
             }));
         }
         for ask in asks {

@@ -12,128 +12,31 @@
 //!   or cancel.
 //! - [`http`]: one request through a shared, pooled client.
 //! - [`worker`]: a function in a worker process connected to this node.
-//! - [`tail`]: the bounded tail of output kept for the record.
+//! - `tail` (`crate::attempt::tail`): the bounded tail of output kept for the record.
 //!
 //! [`Executors`] is the registry of kinds a node owns: the runner's one
 //! call is [`Executors::run`], whatever the kind.
 
 use std::future::Future;
-use std::path::PathBuf;
 #[cfg(test)]
 use std::sync::LazyLock;
+#[cfg(test)]
 use std::time::Duration;
 
-use store::model::{AttemptState, ExecutorSpec};
+use store::model::{Capability, ExecutorSpec};
 
 use crate::workers::{WorkerHub, WorkerTiming};
 
 pub mod http;
 pub mod shell;
-pub mod tail;
 pub mod worker;
+
+pub use crate::attempt::{CANCELLED, RunContext, RunOutcome, tail};
 
 #[cfg(test)]
 mod http_tests;
 #[cfg(test)]
 mod shell_tests;
-
-/// The six facts of the executor contract, plus limits.
-#[derive(Clone, Debug)]
-pub struct RunContext {
-    /// The job's id.
-    pub job_id: String,
-    /// `<job_id>@<scheduled_at>`.
-    pub occurrence_id: String,
-    /// RFC 3339 UTC, as in the occurrence id.
-    pub scheduled_at: String,
-    /// The same instant in milliseconds since the epoch.
-    pub scheduled_at_ms: store::model::UnixMs,
-    /// The attempt's fencing token.
-    pub fencing_token: u64,
-    /// 1-based.
-    pub attempt: u32,
-    /// The node running the attempt.
-    pub node_id: u64,
-    /// The job's timeout; `None` means none for shell jobs and
-    /// [`http::DEFAULT_TIMEOUT`] for HTTP jobs.
-    pub timeout: Option<Duration>,
-    /// Where shell jobs without a working dir run (relative ones are
-    /// resolved against it).
-    pub default_working_dir: PathBuf,
-    /// `--enable-shell-executor` on this node.
-    pub shell_enabled: bool,
-}
-
-impl RunContext {
-    /// The contract's facts as (env var, header, value), in DESIGN.md's order.
-    pub fn contract(&self) -> [(&'static str, &'static str, String); 6] {
-        [
-            (
-                "SCHEDULER_JOB_ID",
-                "X-Scheduler-Job-Id",
-                self.job_id.clone(),
-            ),
-            (
-                "SCHEDULER_OCCURRENCE_ID",
-                "X-Scheduler-Occurrence-Id",
-                self.occurrence_id.clone(),
-            ),
-            (
-                "SCHEDULER_SCHEDULED_AT",
-                "X-Scheduler-Scheduled-At",
-                self.scheduled_at.clone(),
-            ),
-            (
-                "SCHEDULER_FENCING_TOKEN",
-                "X-Scheduler-Fencing-Token",
-                self.fencing_token.to_string(),
-            ),
-            (
-                "SCHEDULER_ATTEMPT",
-                "X-Scheduler-Attempt",
-                self.attempt.to_string(),
-            ),
-            (
-                "SCHEDULER_NODE_ID",
-                "X-Scheduler-Node-Id",
-                self.node_id.to_string(),
-            ),
-        ]
-    }
-}
-
-/// How one attempt ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunOutcome {
-    /// `Succeeded`, `Failed` or `TimedOut`, never anything else.
-    pub state: AttemptState,
-    /// The process's exit code (128 + N when killed by signal N) or the
-    /// HTTP status; `None` when there was none (spawn failure, timeout,
-    /// connection error, cancel).
-    pub exit_code: Option<i32>,
-    /// At most [`store::model::MAX_OUTPUT_TAIL`] bytes: the end of the
-    /// output, valid UTF-8.
-    pub output_tail: String,
-}
-
-/// The tail of a cancelled attempt.
-pub const CANCELLED: &str = "cancelled";
-
-impl RunOutcome {
-    /// A failure with nothing to show but `why`.
-    pub fn failed(why: impl Into<String>) -> Self {
-        RunOutcome {
-            state: AttemptState::Failed,
-            exit_code: None,
-            output_tail: tail::trim_front(why.into(), store::model::MAX_OUTPUT_TAIL),
-        }
-    }
-
-    /// The outcome of a cancelled attempt: `Failed`, tail "cancelled".
-    pub fn cancelled() -> Self {
-        Self::failed(CANCELLED)
-    }
-}
 
 /// The executors of one node: the HTTP client's connection pool, the
 /// shell flag and the worker sessions. Cheap to clone.
@@ -141,6 +44,7 @@ impl RunOutcome {
 pub struct Executors {
     http: Result<http::HttpExecutor, String>,
     workers: WorkerHub,
+    shell_enabled: bool,
 }
 
 impl Executors {
@@ -149,16 +53,36 @@ impl Executors {
         Ok(Executors {
             http: Ok(http::HttpExecutor::new()?),
             workers: WorkerHub::new(0, WorkerTiming::default()),
+            shell_enabled: true,
         })
     }
 
-    /// The executors of node `node_id`. An HTTP client that cannot be built
-    /// fails every HTTP attempt with the reason, nothing else.
-    pub fn for_node(node_id: u64, timing: WorkerTiming) -> Self {
+    /// The executors of node `node_id`; shell jobs run only with
+    /// `shell_enabled` (`--enable-shell-executor`). An HTTP client that
+    /// cannot be built fails every HTTP attempt with the reason.
+    pub fn for_node(node_id: u64, shell_enabled: bool, timing: WorkerTiming) -> Self {
         Executors {
             http: http::HttpExecutor::new().map_err(|e| e.to_string()),
             workers: WorkerHub::new(node_id, timing),
+            shell_enabled,
         }
+    }
+
+    /// The kinds this node runs, as it advertises them to the leader.
+    pub fn capabilities(&self) -> std::collections::BTreeSet<Capability> {
+        let mut set = std::collections::BTreeSet::from([Capability::Worker]);
+        if self.http.is_ok() {
+            set.insert(Capability::Http);
+        }
+        if self.shell_enabled {
+            set.insert(Capability::Shell);
+        }
+        set
+    }
+
+    /// Whether shell jobs run here.
+    pub fn shell_enabled(&self) -> bool {
+        self.shell_enabled
     }
 
     /// The worker sessions of this node.
@@ -209,7 +133,7 @@ impl Executors {
 /// Process-wide executors for the executor tests.
 #[cfg(test)]
 static SHARED: LazyLock<Executors> =
-    LazyLock::new(|| Executors::for_node(0, WorkerTiming::default()));
+    LazyLock::new(|| Executors::for_node(0, true, WorkerTiming::default()));
 
 /// Runs one attempt with the process-wide test [`Executors`].
 #[cfg(test)]

@@ -14,10 +14,11 @@ use openraft::ServerState;
 use proto::internal::node_service_client::NodeServiceClient;
 use proto::internal::{Assignment, DispatchRequest};
 use store::command::{Advance, Command, Reassign, Response};
-use store::model::{AttemptState, ExecutorSpec, NodeId, OccKey, UnixMs, WorkerSpec};
+use store::model::{AttemptState, Capability, ExecutorSpec, NodeId, OccKey, UnixMs, WorkerSpec};
 use store::state::{BACKLOG_AFTER_MS, State};
 
 use crate::node::{Node, now_ms, now_us};
+use crate::workers::CapacityTable;
 use crate::workers::capacity::slots_for;
 
 /// Timing and limits of the firing loop.
@@ -66,7 +67,7 @@ const RESULT_GRACE_MS: UnixMs = 800;
 const _: () = assert!(RESULT_GRACE_MS < BACKLOG_AFTER_MS);
 
 /// Runs the firing loop until the Raft core stops.
-pub async fn run(node: Node, cfg: FiringConfig) {
+pub async fn run(node: Node, cfg: FiringConfig, capacity: CapacityTable) {
     let mut metrics = node.raft.metrics();
     // When this node became leader (monotonic) and when its settling ends
     // (its wall clock, ms: the instants it compares with are wall-clock).
@@ -88,7 +89,7 @@ pub async fn run(node: Node, cfg: FiringConfig) {
                     last_reassign = Instant::now();
                     let items = node
                         .state
-                        .read(|s| reassignments(s, &node, now_ms(), since));
+                        .read(|s| reassignments(s, &node, now_ms(), since, &capacity));
                     if !items.is_empty() {
                         let n = items.len();
                         tracing::info!(
@@ -107,8 +108,9 @@ pub async fn run(node: Node, cfg: FiringConfig) {
                     }
                 }
                 let now = now_ms();
-                let (advances, unserved) =
-                    node.state.read(|s| plan(s, &node, now, &cfg, settle_end));
+                let (advances, unserved) = node
+                    .state
+                    .read(|s| plan(s, &node, now, &cfg, settle_end, &capacity));
                 if !unserved.is_empty() {
                     let n = unserved.len();
                     let cmd = Command::Unserved {
@@ -173,6 +175,7 @@ pub fn plan(
     now: UnixMs,
     cfg: &FiringConfig,
     settle_end: UnixMs,
+    capacity: &CapacityTable,
 ) -> (Vec<Advance>, Vec<String>) {
     let settling = now < settle_end;
     let mut unserved = Vec::new();
@@ -180,7 +183,7 @@ pub fn plan(
         return (Vec::new(), unserved);
     }
     let through = now + cfg.lookahead.as_millis() as UnixMs;
-    let mut picker = Picker::new(s, node);
+    let mut picker = Picker::new(s, node, capacity);
     let mut out = Vec::new();
     for (at, id) in s.due_through(through) {
         if out.len() >= cfg.max_advances {
@@ -275,7 +278,7 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
                 occurrence_id: key.id(),
                 fencing_token: a.token,
                 attempt: a.number,
-                log_index: a.token >> 16,
+                log_index: store::model::FencingToken::from_u64(a.token).log_index(),
                 due_in: None,
             };
             by_node
@@ -325,8 +328,14 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
 /// attempt can move to another node under a new, higher token. An armed
 /// attempt moves only once overdue; a running one is failed (and retried
 /// under its policy) by the state machine.
-pub fn reassignments(s: &State, node: &Node, now: UnixMs, leader_since: Instant) -> Vec<Reassign> {
-    let mut picker = Picker::new(s, node);
+pub fn reassignments(
+    s: &State,
+    node: &Node,
+    now: UnixMs,
+    leader_since: Instant,
+    capacity: &CapacityTable,
+) -> Vec<Reassign> {
+    let mut picker = Picker::new(s, node, capacity);
     let mut out = Vec::new();
     for occ in s.open_occurrences() {
         if out.len() >= MAX_REASSIGN {
@@ -407,7 +416,7 @@ struct Picker<'a> {
 }
 
 impl<'a> Picker<'a> {
-    fn new(state: &'a State, node: &Node) -> Self {
+    fn new(state: &'a State, node: &Node, capacity: &CapacityTable) -> Self {
         let m = node.raft.metrics().borrow().clone();
         let last = m.last_log_index.unwrap_or(0);
         let replication = m.replication.clone().unwrap_or_default();
@@ -430,7 +439,7 @@ impl<'a> Picker<'a> {
                 load.insert(*id, 0usize);
             }
         }
-        let workers = node.capacity.snapshot();
+        let workers = capacity.snapshot();
         let mut worker_load = BTreeMap::new();
         for occ in state.open_occurrences() {
             let Some(a) = occ.current() else { continue };
@@ -480,9 +489,14 @@ impl<'a> Picker<'a> {
         let info = self.state.nodes().get(&id);
         let labels_ok =
             selector.is_empty() || info.is_some_and(|i| store::state::matches(&i.labels, selector));
-        let shell_ok = !executor.needs_shell() || info.is_some_and(|i| i.shell_enabled);
+        // A node that has not registered yet runs what every node runs
+        // (HTTP, workers), never shell jobs.
+        let capable = match info {
+            Some(i) => i.can_run(executor),
+            None => executor.capability() != Capability::Shell,
+        };
         let worker_ok = executor.worker().is_none_or(|w| self.worker_free(id, w));
-        labels_ok && shell_ok && worker_ok
+        labels_ok && capable && worker_ok
     }
 
     /// The node for a new attempt; `None` only for a worker job that no

@@ -8,15 +8,14 @@
 //!   has applied them, at their due time, under its lease; report results.
 //! - [`journal`]: the node-local durable record of started attempts, so a
 //!   restarted node never starts the same attempt twice.
-//! - [`lease`]: when this node last heard from a leader.
 //! - [`reporter`]: batches attempt reports into few log entries.
-//! - [`hints`]: due instants sent by the leader, on the monotonic clock.
 //! - [`timer`]: the precise wake-up at a run's due instant.
+//!
+//! The clock rules they follow (hints, lease, the leader's clock) are in
+//! `crate::clock`.
 
-pub mod hints;
 pub mod journal;
 pub mod leader;
-pub mod lease;
 pub mod reporter;
 pub mod runner;
 pub mod timer;

@@ -19,11 +19,12 @@ use store::state::{Event, EventKind};
 use tokio::sync::broadcast;
 
 use super::journal::{Entry, Journal};
-use super::lease::Lease;
 use super::reporter::Reporter;
 use super::timer::PreciseTimer;
+use crate::clock::lease::Lease;
+use crate::clock::wall_wait;
 use crate::executor::RunContext;
-use crate::node::{Node, now_ms, now_us};
+use crate::node::{Node, now_ms};
 
 /// How often the runner scans the whole state for assignments. New ones
 /// normally arrive as events; the scan catches what events cannot carry (a
@@ -37,13 +38,6 @@ const RECHECK_EVERY: Duration = Duration::from_millis(100);
 const REPORT_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// How long until `due_at` on this node's wall clock, to the microsecond.
-/// Only the leader waits on it: its clock is the schedule's.
-fn wall_wait(due_at: UnixMs) -> Duration {
-    let left = i128::from(due_at) * 1_000 - now_us();
-    Duration::from_micros(left.max(0) as u64)
-}
-
 /// An arming event whose entry was proposed longer ago than this (by the
 /// leader's clock as this node learnt it from appends) is a replay, not a
 /// fresh assignment: it gives no due-time hint.
@@ -54,8 +48,6 @@ const STALE_EVENT_MS: i64 = 10_000;
 pub struct RunnerConfig {
     /// The executor kinds of this node (shell, HTTP, worker).
     pub executors: crate::executor::Executors,
-    /// Whether shell jobs run here.
-    pub shell_enabled: bool,
     /// Labels of this node, for job node selectors.
     pub labels: std::collections::BTreeMap<String, String>,
     /// Default working dir of shell jobs.
@@ -202,13 +194,13 @@ impl Runner {
         }
     }
 
-    /// Registers this node's labels and shell flag in the replicated state,
-    /// so the leader can honour node selectors.
+    /// Registers this node's labels and executor kinds in the replicated
+    /// state, so the leader can honour node selectors and kinds.
     async fn register(&self) {
         let info = NodeInfo {
             addr: self.node.addr.clone(),
             labels: self.cfg.labels.clone(),
-            shell_enabled: self.cfg.shell_enabled,
+            capabilities: self.cfg.executors.capabilities(),
         };
         loop {
             if self
@@ -426,7 +418,7 @@ impl Runner {
             node_id: self.node.id,
             timeout: job.spec.policies.timeout_ms.map(Duration::from_millis),
             default_working_dir: self.cfg.work_dir.clone(),
-            shell_enabled: self.cfg.shell_enabled,
+            shell_enabled: self.cfg.executors.shell_enabled(),
         };
         let cancelled = async {
             while self.still_current(&key, token) {

@@ -4,10 +4,6 @@
 //! openraft's own request and response types travel postcard-encoded inside
 //! `RaftPayload.data` (see `proto/scheduler/internal/v1/internal.proto`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -22,67 +18,8 @@ use proto::internal::raft_service_client::RaftServiceClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use store::raft::{NodeId, TypeConfig};
-use tonic::transport::{Channel, Endpoint};
 
-/// Largest gRPC message between nodes (append batches, snapshot chunks).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-
-/// A cache of channels by address, shared by everything that talks to peers.
-#[derive(Clone, Default)]
-pub struct Channels {
-    inner: Arc<Mutex<HashMap<String, Channel>>>,
-    /// `--dial-via`: peer address -> address actually dialled (a test proxy).
-    dial_via: Arc<HashMap<String, String>>,
-}
-
-impl Channels {
-    /// Channels that dial some peers through other addresses (`--dial-via`).
-    pub fn with_dial_via(dial_via: HashMap<String, String>) -> Self {
-        Channels {
-            inner: Arc::default(),
-            dial_via: Arc::new(dial_via),
-        }
-    }
-
-    /// The channel to `addr`, created (lazily connected) on first use.
-    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ch) = map.get(addr) {
-            return Ok(ch.clone());
-        }
-        let target = self.dial_via.get(addr).map_or(addr, String::as_str);
-        let ch = Endpoint::from_shared(format!("http://{target}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .connect_lazy();
-        map.insert(addr.to_string(), ch.clone());
-        Ok(ch)
-    }
-}
-
-/// When each peer last acknowledged an append from this node (monotonic).
-/// The leader uses it to know when an assignee's lease must have run out.
-#[derive(Clone, Default)]
-pub struct Contacts {
-    inner: Arc<Mutex<HashMap<NodeId, std::time::Instant>>>,
-}
-
-impl Contacts {
-    fn record(&self, peer: NodeId) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(peer, std::time::Instant::now());
-    }
-
-    /// The last acknowledged append of `peer`, if any.
-    pub fn last(&self, peer: NodeId) -> Option<std::time::Instant> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&peer)
-            .copied()
-    }
-}
+use crate::peers::{Channels, Contacts, MAX_MESSAGE_BYTES};
 
 /// Creates a [`PeerClient`] per target.
 #[derive(Clone)]
@@ -127,10 +64,28 @@ enum CallError {
     Network(String),
 }
 
+/// The Raft RPC a call carries: it picks the handler, never a name string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RaftRpc {
+    Append,
+    Vote,
+    InstallSnapshot,
+}
+
+impl std::fmt::Display for RaftRpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RaftRpc::Append => "append",
+            RaftRpc::Vote => "vote",
+            RaftRpc::InstallSnapshot => "install_snapshot",
+        })
+    }
+}
+
 impl PeerClient {
     async fn call<Req, Resp, E>(
         &mut self,
-        method: &'static str,
+        method: RaftRpc,
         req: &Req,
         option: &RPCOption,
     ) -> Result<Result<Resp, E>, CallError>
@@ -149,9 +104,9 @@ impl PeerClient {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         // Appends carry this leader's wall clock, read last, so that it is a
-        // lower bound of the clock when the append arrives (firing::lease).
-        let leader_wall_us = if method == "append" {
-            crate::node::now_us().max(0) as u64
+        // lower bound of the clock when the append arrives (clock::lease).
+        let leader_wall_us = if method == RaftRpc::Append {
+            crate::clock::now_us().max(0) as u64
         } else {
             0
         };
@@ -161,9 +116,9 @@ impl PeerClient {
         });
         request.set_timeout(option.hard_ttl());
         let reply = match method {
-            "append" => client.append(request).await,
-            "vote" => client.vote(request).await,
-            _ => client.install_snapshot(request).await,
+            RaftRpc::Append => client.append(request).await,
+            RaftRpc::Vote => client.vote(request).await,
+            RaftRpc::InstallSnapshot => client.install_snapshot(request).await,
         };
         let reply = reply.map_err(|s| match s.code() {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
@@ -209,7 +164,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let reply = self
-            .call::<_, AppendEntriesResponse<NodeId>, RaftError<NodeId>>("append", &rpc, &option)
+            .call::<_, AppendEntriesResponse<NodeId>, RaftError<NodeId>>(
+                RaftRpc::Append,
+                &rpc,
+                &option,
+            )
             .await;
         if let Ok(Ok(resp)) = &reply
             && resp.is_success()
@@ -230,7 +189,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     > {
         let reply = self
             .call::<_, InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>(
-                "install_snapshot",
+                RaftRpc::InstallSnapshot,
                 &rpc,
                 &option,
             )
@@ -244,7 +203,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let reply = self
-            .call::<_, VoteResponse<NodeId>, RaftError<NodeId>>("vote", &rpc, &option)
+            .call::<_, VoteResponse<NodeId>, RaftError<NodeId>>(RaftRpc::Vote, &rpc, &option)
             .await;
         map_reply!(self, reply)
     }

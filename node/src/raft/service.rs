@@ -9,17 +9,17 @@ use serde::de::DeserializeOwned;
 use store::raft::TypeConfig;
 use tonic::{Request, Response, Status};
 
-use crate::firing::lease::LeaderTerm;
+use crate::clock::lease::LeaderTerm;
 
 /// Serves `RaftService` for one node.
 pub struct RaftTransport {
     raft: Raft<TypeConfig>,
-    lease: crate::firing::lease::Lease,
+    lease: crate::clock::lease::Lease,
 }
 
 impl RaftTransport {
     /// Serves `raft`; every accepted append renews `lease`.
-    pub fn new(raft: Raft<TypeConfig>, lease: crate::firing::lease::Lease) -> Self {
+    pub fn new(raft: Raft<TypeConfig>, lease: crate::clock::lease::Lease) -> Self {
         RaftTransport { raft, lease }
     }
 }

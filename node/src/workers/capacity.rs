@@ -72,7 +72,7 @@ pub fn slots_for(
 }
 
 /// Reports this node's workers to the leader until Raft stops.
-pub async fn report(node: Node, hub: WorkerHub) {
+pub async fn report(node: Node, hub: WorkerHub, table: CapacityTable) {
     let mut metrics = node.raft.metrics();
     loop {
         let leader = metrics.borrow().current_leader;
@@ -81,7 +81,7 @@ pub async fn report(node: Node, hub: WorkerHub) {
         }
         let capacity = hub.capacity();
         match leader {
-            Some(l) if l == node.id => node.capacity.put(node.id, capacity),
+            Some(l) if l == node.id => table.put(node.id, capacity),
             Some(_) => {
                 if let Some((_, addr)) = node.leader()
                     && let Ok(ch) = node.channels.get(&addr)

@@ -15,13 +15,22 @@ use proto::internal::Capacity;
 use proto::v1 as pb;
 use store::model::{UnixMs, WorkerSpec};
 use tokio::sync::{Notify, mpsc, oneshot};
-use tonic::Status;
 
-use crate::executor::RunContext;
+use crate::attempt::RunContext;
 use crate::node::now_ms;
 
-/// What the hub sends down one session's stream.
-pub type Outbox = mpsc::Sender<Result<pb::NodeMessage, Status>>;
+/// What goes down one session's stream: a message, or the end of the
+/// session with the reason (the gRPC adapter turns it into a status).
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A message to the worker.
+    Message(pb::NodeMessage),
+    /// The session ends, for this reason.
+    End(crate::error::ApiError),
+}
+
+/// Where the hub sends one session's messages.
+pub type Outbox = mpsc::Sender<Outgoing>;
 
 /// How many acknowledged results are remembered, so a resend after a
 /// reconnect is answered "accepted" without asking the cluster.
@@ -94,7 +103,7 @@ impl Session {
         if let Some(out) = &self.outbox {
             // Full means the worker reads nothing: its silence will be
             // noticed by the lease, which is the one rule for a lost worker.
-            let _ = out.try_send(Ok(pb::NodeMessage { kind: Some(msg) }));
+            let _ = out.try_send(Outgoing::Message(pb::NodeMessage { kind: Some(msg) }));
         }
     }
 }
@@ -297,11 +306,11 @@ impl WorkerHub {
         let (tx, rx) = oneshot::channel();
         let deadline = ctx
             .timeout
-            .map(|t| crate::api::convert::ms_to_ts(now_ms() + t.as_millis() as UnixMs));
+            .map(|t| proto::time::timestamp(now_ms() + t.as_millis() as UnixMs));
         let assignment = pb::WorkerAssignment {
             job_id: ctx.job_id.clone(),
             occurrence_id: ctx.occurrence_id.clone(),
-            scheduled_at: Some(crate::api::convert::ms_to_ts(ctx.scheduled_at_ms)),
+            scheduled_at: Some(proto::time::timestamp(ctx.scheduled_at_ms)),
             fencing_token: ctx.fencing_token,
             attempt: ctx.attempt,
             node_id: ctx.node_id,
@@ -491,7 +500,7 @@ impl WorkerHub {
                 functions: s.functions.iter().cloned().collect(),
                 slots: s.slots,
                 in_flight: s.pending.len() as u32,
-                connected_at: Some(crate::api::convert::ms_to_ts(s.connected_at)),
+                connected_at: Some(proto::time::timestamp(s.connected_at)),
                 description: s.description.clone(),
             })
             .collect()

@@ -5,6 +5,29 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// An executor kind a node can run, as it advertises it (`NodeInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Capability {
+    /// Processes (`--enable-shell-executor`).
+    Shell,
+    /// HTTP requests.
+    Http,
+    /// Functions of connected workers (which workers serve which queue is
+    /// reported to the leader apart, as it changes by the second).
+    Worker,
+}
+
+impl Capability {
+    /// Its name: `shell`, `http` or `worker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Shell => "shell",
+            Capability::Http => "http",
+            Capability::Worker => "worker",
+        }
+    }
+}
+
 /// The executor of a job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutorSpec {
@@ -56,9 +79,13 @@ pub struct HttpSpec {
 }
 
 impl ExecutorSpec {
-    /// Whether running this needs a node with the shell executor enabled.
-    pub fn needs_shell(&self) -> bool {
-        matches!(self, ExecutorSpec::Shell(_))
+    /// The capability a node needs to run this.
+    pub fn capability(&self) -> Capability {
+        match self {
+            ExecutorSpec::Shell(_) => Capability::Shell,
+            ExecutorSpec::Http(_) => Capability::Http,
+            ExecutorSpec::Worker(_) => Capability::Worker,
+        }
     }
 
     /// The worker queue and function this runs, if it is a worker job.
@@ -71,11 +98,7 @@ impl ExecutorSpec {
 
     /// The kind's name, for metrics and messages: `shell`, `http` or `worker`.
     pub fn kind(&self) -> &'static str {
-        match self {
-            ExecutorSpec::Shell(_) => "shell",
-            ExecutorSpec::Http(_) => "http",
-            ExecutorSpec::Worker(_) => "worker",
-        }
+        self.capability().as_str()
     }
 }
 

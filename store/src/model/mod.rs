@@ -11,13 +11,15 @@ mod limits;
 mod occurrence;
 mod policy;
 pub mod time;
+mod token;
 mod validate;
 
-pub use executor::{ExecutorSpec, HttpSpec, ShellSpec, WorkerSpec};
+pub use executor::{Capability, ExecutorSpec, HttpSpec, ShellSpec, WorkerSpec};
 pub use job::{Job, JobSpec, JobState, Labels};
 pub use limits::*;
 pub use occurrence::{Attempt, AttemptOutcome, AttemptState, OccKey, Occurrence, RunState};
 pub use policy::{Coalesce, Overlap, Policies, RetryPolicy};
+pub use token::FencingToken;
 pub use validate::{ValidationError, validate_name, validate_spec};
 
 /// Node ids are u64, as in openraft.

@@ -14,13 +14,28 @@ use crate::model::{
 use crate::schedule::jitter_ms;
 
 use super::jobs::job_seed;
-use super::overlap::{Admit, MAX_INSTANCES};
+use super::overlap::{Admit, Refusal};
 use super::{Ctx, EventKind, State};
 
 /// An instant proposed more than this long after it was due was missed by
 /// the leader (an outage or failover), not merely held back by its overlap
 /// policy until due.
 pub const BACKLOG_AFTER_MS: i64 = 1_000;
+
+/// Why an occurrence is created: it decides how the overlap policy judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A scheduled instant on time (or armed ahead): judged by what was in
+    /// flight at its due instant.
+    OnTime,
+    /// An instant the leader missed (an outage, a failover): queued behind
+    /// the run in flight rather than skipped, when the coalesce policy
+    /// chose to run it.
+    Backlog,
+    /// Run now, outside the schedule: never refused for what ran before,
+    /// and not counted towards max runs.
+    Manual,
+}
 
 /// Totals of one fire command.
 #[derive(Default)]
@@ -140,7 +155,7 @@ impl State {
                 return;
             }
             let due = self.due_of(id, at);
-            self.create_occurrence(ctx, id, at, due, adv.assignee, false, false, tally);
+            self.create_occurrence(ctx, id, at, due, adv.assignee, Origin::OnTime, tally);
             created += 1;
             let next = schedule
                 .next_after(time::to_datetime(at), seed)
@@ -190,7 +205,12 @@ impl State {
                 if max_runs != 0 && run_count >= max_runs {
                     break;
                 }
-                self.create_occurrence(ctx, id, at, due, adv.assignee, false, real_backlog, tally);
+                let origin = if real_backlog {
+                    Origin::Backlog
+                } else {
+                    Origin::OnTime
+                };
+                self.create_occurrence(ctx, id, at, due, adv.assignee, origin, tally);
             } else {
                 let reason = if !runnable.contains(&i) {
                     format!(
@@ -216,10 +236,10 @@ impl State {
         at: UnixMs,
         due: UnixMs,
         assignee: NodeId,
-        manual: bool,
-        backlog: bool,
+        origin: Origin,
         tally: &mut Tally,
     ) {
+        let manual = origin == Origin::Manual;
         let key = OccKey {
             job_id: job_id.to_string(),
             scheduled_at: at,
@@ -232,15 +252,14 @@ impl State {
         // flight instead of being skipped: one at a time and in order, each
         // with a token issued when it is released, so tokens increase in the
         // order effects happen and a fencing sink accepts them all.
-        if backlog && matches!(admit, Admit::Refuse(_)) {
+        if origin == Origin::Backlog && matches!(admit, Admit::Refuse(_)) {
             admit = Admit::Buffer;
         }
         // An on-time instant is judged by what was in flight at its due
         // instant, not at this entry: the leader may hold it briefly for a
         // result on its way, and a run that ended after the due instant
         // still overlapped it.
-        if !backlog
-            && !manual
+        if origin == Origin::OnTime
             && matches!(admit, Admit::Arm)
             && let Some(reason) = self.refused_at(job_id, due)
         {
@@ -265,7 +284,7 @@ impl State {
                 return;
             }
             Admit::Refuse(reason) => {
-                if reason == MAX_INSTANCES {
+                if reason == Refusal::MaxInstances {
                     self.emit(ctx, EventKind::MaxInstancesReached, job_id, Some(&key));
                 }
                 let reason = match self.in_flight(job_id, due) {
@@ -465,7 +484,13 @@ impl State {
             };
         }
         self.create_occurrence(
-            ctx, job_id, ctx.now, ctx.now, assignee, true, false, &mut tally,
+            ctx,
+            job_id,
+            ctx.now,
+            ctx.now,
+            assignee,
+            Origin::Manual,
+            &mut tally,
         );
         Response::Fired {
             armed: tally.armed,

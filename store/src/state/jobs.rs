@@ -47,12 +47,7 @@ impl State {
                 JobState::Active
             },
         };
-        for (k, v) in &spec.labels {
-            self.by_label
-                .entry((k.clone(), v.clone()))
-                .or_default()
-                .insert(spec.id.clone());
-        }
+        Self::index_labels(&mut self.by_label, &spec.id, None, Some(&spec.labels));
         self.jobs.insert(spec.id.clone(), Box::new(job));
         self.compiled.insert(spec.id.clone(), schedule);
         self.set_cursor(&spec.id, next);
@@ -95,20 +90,12 @@ impl State {
             return Response::Error(CommandError::NotFound(spec.id.clone()));
         };
         let old_labels = current.spec.labels.clone();
-        for (k, v) in &old_labels {
-            if let Some(set) = self.by_label.get_mut(&(k.clone(), v.clone())) {
-                set.remove(&spec.id);
-                if set.is_empty() {
-                    self.by_label.remove(&(k.clone(), v.clone()));
-                }
-            }
-        }
-        for (k, v) in &spec.labels {
-            self.by_label
-                .entry((k.clone(), v.clone()))
-                .or_default()
-                .insert(spec.id.clone());
-        }
+        Self::index_labels(
+            &mut self.by_label,
+            &spec.id,
+            Some(&old_labels),
+            Some(&spec.labels),
+        );
         // Take the job out of the due index while it changes shape.
         self.set_cursor(&spec.id, None);
         let next = first_fire(&schedule, &spec.id, ctx.now);
@@ -154,14 +141,7 @@ impl State {
         }
         self.set_cursor(&job_id, None);
         if let Some(job) = self.jobs.remove(&job_id) {
-            for (k, v) in &job.spec.labels {
-                if let Some(set) = self.by_label.get_mut(&(k.clone(), v.clone())) {
-                    set.remove(&job_id);
-                    if set.is_empty() {
-                        self.by_label.remove(&(k.clone(), v.clone()));
-                    }
-                }
-            }
+            Self::index_labels(&mut self.by_label, &job_id, Some(&job.spec.labels), None);
         }
         self.compiled.remove(&job_id);
         let keys: Vec<_> = self

@@ -106,12 +106,9 @@ impl Ctx {
     /// The next fencing token of this entry, or `None` when the entry has
     /// authorised [`MAX_ATTEMPTS_PER_ENTRY`] attempts already.
     fn next_token(&mut self) -> Option<u64> {
-        if self.position >= MAX_ATTEMPTS_PER_ENTRY {
-            return None;
-        }
-        let token = (self.index << 16) | self.position as u64;
+        let token = crate::model::FencingToken::new(self.index, self.position)?;
         self.position += 1;
-        Some(token)
+        Some(token.get())
     }
 
     /// This context with the clock of the command about to apply.
@@ -237,6 +234,31 @@ impl State {
         Ok(state)
     }
 
+    /// The one place that maintains the label index: job `id` no longer
+    /// carries `old` and now carries `new`.
+    fn index_labels(
+        by_label: &mut BTreeMap<(String, String), BTreeSet<String>>,
+        id: &str,
+        old: Option<&crate::model::Labels>,
+        new: Option<&crate::model::Labels>,
+    ) {
+        for (k, v) in old.into_iter().flatten() {
+            let entry = (k.clone(), v.clone());
+            if let Some(set) = by_label.get_mut(&entry) {
+                set.remove(id);
+                if set.is_empty() {
+                    by_label.remove(&entry);
+                }
+            }
+        }
+        for (k, v) in new.into_iter().flatten() {
+            by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .insert(id.to_string());
+        }
+    }
+
     fn rebuild_indexes(&mut self) {
         self.due.clear();
         self.open.clear();
@@ -245,12 +267,7 @@ impl State {
             if let (true, Some(at)) = (job.is_schedulable(), job.next_fire_at) {
                 self.due.insert((at, id.clone()));
             }
-            for (k, v) in &job.spec.labels {
-                self.by_label
-                    .entry((k.clone(), v.clone()))
-                    .or_default()
-                    .insert(id.clone());
-            }
+            Self::index_labels(&mut self.by_label, id, None, Some(&job.spec.labels));
         }
         for (key, occ) in &self.occurrences {
             if occ.state.is_open() {

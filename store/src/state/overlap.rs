@@ -13,13 +13,41 @@ use crate::model::{Attempt, MAX_QUEUED_PER_JOB, OccKey, Overlap, UnixMs, time};
 
 use super::State;
 
-/// The reason of an instant skipped because the job's runs in flight
-/// reached its max instances (`overlap: allow`); the record goes on to name
-/// them.
-pub(super) const MAX_INSTANCES: &str = "max instances reached";
+/// Why the overlap policy refuses a new occurrence. Compared as a type,
+/// never as its English text; [`Refusal::as_str`] is the reason recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The job is gone.
+    JobRemoved,
+    /// A `coalesce: all` backlog already holds [`MAX_QUEUED_PER_JOB`].
+    BacklogFull,
+    /// `overlap: allow`: the runs in flight reached max instances (the
+    /// record goes on to name them).
+    MaxInstances,
+    /// `overlap: skip`: an earlier occurrence is in flight.
+    Skip,
+    /// `overlap: buffer_one`: one occurrence already waits.
+    BufferFull,
+}
 
-/// The reason of an instant skipped under `overlap: skip`.
-const OVERLAP_SKIP: &str = "an earlier occurrence is still in flight (overlap: skip)";
+impl Refusal {
+    /// The reason as recorded on the skipped occurrence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::JobRemoved => "job removed",
+            Refusal::BacklogFull => "the backlog queue is full",
+            Refusal::MaxInstances => "max instances reached",
+            Refusal::Skip => "an earlier occurrence is still in flight (overlap: skip)",
+            Refusal::BufferFull => "one occurrence is already buffered (overlap: buffer_one)",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How many recent occurrences (beyond the instance limit) are looked at
 /// for runs that were in flight at a due instant and have ended since.
@@ -51,8 +79,8 @@ pub(super) enum Admit {
     Replace,
     /// Keep it waiting for the open one to end (buffer one).
     Buffer,
-    /// Refuse it, with this reason.
-    Refuse(&'static str),
+    /// Refuse it, for this reason.
+    Refuse(Refusal),
 }
 
 /// What the overlap policy would do with a new occurrence of a job now,
@@ -107,7 +135,7 @@ impl State {
     /// The overlap policy's answer for a new occurrence of `job_id`.
     pub(super) fn admit(&self, job_id: &str) -> Admit {
         let Some(job) = self.jobs.get(job_id) else {
-            return Admit::Refuse("job removed");
+            return Admit::Refuse(Refusal::JobRemoved);
         };
         let open = self.open_of_ref(job_id);
         if open.is_empty() {
@@ -127,17 +155,15 @@ impl State {
             return if buffered < MAX_QUEUED_PER_JOB {
                 Admit::Buffer
             } else {
-                Admit::Refuse("the backlog queue is full")
+                Admit::Refuse(Refusal::BacklogFull)
             };
         }
         match job.spec.policies.overlap {
             Overlap::Allow if (open.len() as u32) < job.spec.policies.instances() => Admit::Arm,
-            Overlap::Allow => Admit::Refuse(MAX_INSTANCES),
-            Overlap::Skip => Admit::Refuse(OVERLAP_SKIP),
+            Overlap::Allow => Admit::Refuse(Refusal::MaxInstances),
+            Overlap::Skip => Admit::Refuse(Refusal::Skip),
             Overlap::BufferOne if buffered == 0 => Admit::Buffer,
-            Overlap::BufferOne => {
-                Admit::Refuse("one occurrence is already buffered (overlap: buffer_one)")
-            }
+            Overlap::BufferOne => Admit::Refuse(Refusal::BufferFull),
             Overlap::Replace => Admit::Replace,
         }
     }
@@ -171,7 +197,7 @@ impl State {
     /// The overlap policy's refusal of a new occurrence of `job_id` due at
     /// `due`, counting runs that overlapped it and have ended since
     /// ([`ran_across`]). `None` when it would have been admitted.
-    pub(super) fn refused_at(&self, job_id: &str, due: UnixMs) -> Option<&'static str> {
+    pub(super) fn refused_at(&self, job_id: &str, due: UnixMs) -> Option<Refusal> {
         let job = self.jobs.get(job_id)?;
         let limit = match job.spec.policies.overlap {
             Overlap::Allow => job.spec.policies.instances(),
@@ -185,8 +211,8 @@ impl State {
             .ended_across(job_id, due, limit as usize + RECENT_FOR_OVERLAP)
             .count() as u32;
         (open + ended_after >= limit).then_some(match job.spec.policies.overlap {
-            Overlap::Allow => MAX_INSTANCES,
-            _ => OVERLAP_SKIP,
+            Overlap::Allow => Refusal::MaxInstances,
+            _ => Refusal::Skip,
         })
     }
 

@@ -25,7 +25,7 @@ impl Delivery {
     /// The log index of the entry that authorised this attempt (tokens
     /// are `index << 16 | position`).
     pub fn log_index(&self) -> u64 {
-        self.fencing_token >> 16
+        store::model::FencingToken::from_u64(self.fencing_token).log_index()
     }
 
     fn parse(h: &Hit) -> Option<Delivery> {

@@ -1,4 +1,5 @@
-//! The transport-neutral error of every application operation. Each
+//! The transport-neutral error of every application operation (and of the
+//! write path under it). Each
 //! adapter maps it to its own wire form (gRPC status in `api/status.rs`;
 //! the HTTP API will map it to a status code and JSON body), keeping the
 //! field path of an invalid argument and the leader hint of an

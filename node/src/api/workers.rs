@@ -22,10 +22,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::WorkerHub;
-use super::hub::NotPending;
 use crate::app::{App, Caller};
 use crate::node::{Node, now_ms};
+use crate::workers::WorkerHub;
+use crate::workers::hub::{NotPending, Outgoing};
 
 /// How long a new stream may take to say hello.
 const HELLO_WAIT: Duration = Duration::from_secs(10);
@@ -122,7 +122,9 @@ impl WorkerService for Workers {
             reattached: attached.reattached.clone(),
         };
         let _ = tx
-            .send(Ok(msg(pb::node_message::Kind::Welcome(welcome))))
+            .send(Outgoing::Message(msg(pb::node_message::Kind::Welcome(
+                welcome,
+            ))))
             .await;
         tracing::info!(
             worker = %hello.worker_id,
@@ -147,7 +149,11 @@ impl WorkerService for Workers {
             let heartbeat = msg(pb::node_message::Kind::Heartbeat(pb::WorkerHeartbeat {}));
             loop {
                 tokio::time::sleep(timing.heartbeat).await;
-                if beat.send(Ok(heartbeat.clone())).await.is_err() {
+                if beat
+                    .send(Outgoing::Message(heartbeat.clone()))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -171,8 +177,9 @@ impl WorkerService for Workers {
                             Some(pb::worker_message::Kind::Heartbeat(_)) => {}
                             Some(pb::worker_message::Kind::Hello(_)) => {
                                 let _ = tx
-                                    .send(Err(Status::failed_precondition(
-                                        "a session says hello once; open a new session instead",
+                                    .send(Outgoing::End(crate::error::ApiError::Conflict(
+                                        "a session says hello once; open a new session instead"
+                                            .into(),
                                     )))
                                     .await;
                                 break;
@@ -192,7 +199,11 @@ impl WorkerService for Workers {
             }
             this.hub.detach(&worker_id, generation);
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let stream = ReceiverStream::new(rx).map(|out| match out {
+            Outgoing::Message(m) => Ok(m),
+            Outgoing::End(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn list_workers(
@@ -305,7 +316,7 @@ impl Workers {
                     _ => {
                         state != AttemptState::Succeeded
                             && tail
-                                == crate::executor::tail::trim_front(
+                                == crate::attempt::tail::trim_front(
                                     output.clone(),
                                     store::model::MAX_OUTPUT_TAIL,
                                 )
@@ -335,7 +346,7 @@ impl Workers {
                         at: now_ms(),
                         state,
                         exit_code: None,
-                        output_tail: crate::executor::tail::trim_front(
+                        output_tail: crate::attempt::tail::trim_front(
                             output,
                             store::model::MAX_OUTPUT_TAIL,
                         ),

@@ -1,0 +1,156 @@
+//! Talking to peers: one lazily connected, reused channel per address
+//! (Raft, forwarded writes, dispatch, reports, join, worker listings all
+//! share them), when each peer last acknowledged an append, and the typed
+//! calls other modules make, so none of them builds a gRPC request itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proto::internal::ForwardWriteRequest;
+use proto::internal::node_service_client::NodeServiceClient;
+use proto::v1 as pb;
+use store::command::{Command, Response};
+use store::raft::NodeId;
+use tonic::Code;
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::ApiError;
+
+/// Metadata keys of the leader hint on UNAVAILABLE.
+pub const LEADER_ADDR: &str = "x-leader-addr";
+/// See [`LEADER_ADDR`].
+pub const LEADER_ID: &str = "x-leader-id";
+
+/// Largest gRPC message between nodes (append batches, snapshot chunks).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A cache of channels by address, shared by everything that talks to peers.
+#[derive(Clone, Default)]
+pub struct Channels {
+    inner: Arc<Mutex<HashMap<String, Channel>>>,
+    /// `--dial-via`: peer address -> address actually dialled (a test proxy).
+    dial_via: Arc<HashMap<String, String>>,
+}
+
+impl Channels {
+    /// Channels that dial some peers through other addresses (`--dial-via`).
+    pub fn with_dial_via(dial_via: HashMap<String, String>) -> Self {
+        Channels {
+            inner: Arc::default(),
+            dial_via: Arc::new(dial_via),
+        }
+    }
+
+    /// The channel to `addr`, created (lazily connected) on first use.
+    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ch) = map.get(addr) {
+            return Ok(ch.clone());
+        }
+        let target = self.dial_via.get(addr).map_or(addr, String::as_str);
+        let ch = Endpoint::from_shared(format!("http://{target}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .connect_lazy();
+        map.insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+}
+
+/// When each peer last acknowledged an append from this node (monotonic).
+/// The leader uses it to know when an assignee's lease must have run out.
+#[derive(Clone, Default)]
+pub struct Contacts {
+    inner: Arc<Mutex<HashMap<NodeId, std::time::Instant>>>,
+}
+
+impl Contacts {
+    /// Records that `peer` acknowledged an append just now.
+    pub fn record(&self, peer: NodeId) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(peer, std::time::Instant::now());
+    }
+
+    /// The last acknowledged append of `peer`, if any.
+    pub fn last(&self, peer: NodeId) -> Option<std::time::Instant> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)
+            .copied()
+    }
+}
+
+/// Forwards `cmd` to the leader at `addr`; its response and log index.
+pub async fn forward_write(
+    channels: &Channels,
+    addr: &str,
+    cmd: &Command,
+) -> Result<(Response, u64), ApiError> {
+    let data = postcard::to_allocvec(cmd)
+        .map_err(|e| ApiError::Internal(format!("encode command: {e}")))?;
+    let channel = channels
+        .get(addr)
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let mut client = NodeServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let reply = client
+        .forward_write(ForwardWriteRequest { command: data })
+        .await
+        .map_err(|s| from_status(&s))?
+        .into_inner();
+    let response = postcard::from_bytes(&reply.response)
+        .map_err(|e| ApiError::Internal(format!("decode forwarded response: {e}")))?;
+    Ok((response, reply.log_index))
+}
+
+/// The workers connected to the member at `addr`, within `within`.
+pub async fn local_workers(
+    channels: &Channels,
+    addr: &str,
+    within: Duration,
+) -> Option<Vec<pb::WorkerInfo>> {
+    let ch = channels.get(addr).ok()?;
+    let mut req = tonic::Request::new(pb::ListWorkersRequest {});
+    req.set_timeout(within);
+    let mut client = NodeServiceClient::new(ch);
+    match tokio::time::timeout(within, client.local_workers(req)).await {
+        Ok(Ok(r)) => Some(r.into_inner().workers),
+        _ => None,
+    }
+}
+
+/// A peer's answer as an [`ApiError`] (its field path and leader hint kept).
+pub fn from_status(s: &Status) -> ApiError {
+    let message = s.message().to_string();
+    match s.code() {
+        Code::InvalidArgument => match message.split_once(": ") {
+            Some((field, why)) => ApiError::invalid(field, why),
+            None => ApiError::invalid("", message),
+        },
+        Code::NotFound => ApiError::NotFound(message),
+        Code::AlreadyExists => ApiError::AlreadyExists(message),
+        Code::FailedPrecondition => ApiError::Conflict(message),
+        Code::PermissionDenied => ApiError::PermissionDenied(message),
+        Code::ResourceExhausted => ApiError::ResourceExhausted(message),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            let meta = |k: &str| {
+                s.metadata()
+                    .get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let leader = match (
+                meta(LEADER_ID).and_then(|i| i.parse().ok()),
+                meta(LEADER_ADDR),
+            ) {
+                (Some(id), Some(addr)) => Some((id, addr)),
+                _ => None,
+            };
+            ApiError::Unavailable { message, leader }
+        }
+        _ => ApiError::Internal(message),
+    }
+}

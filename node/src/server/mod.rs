@@ -1,0 +1,237 @@
+//! Starting and stopping a node: storage, Raft, the gRPC server (public
+//! API, Raft transport, internal services, health, reflection), bootstrap
+//! or join, and graceful shutdown. This module wires the parts; each
+//! responsibility has its own:
+//!
+//! - [`identity`]: the data dir's `node.id` and whether the dir is fresh;
+//! - [`discovery`]: bootstrap, `--join`, `--peers`;
+//! - [`health`]: readiness and liveness;
+//! - [`handover`]: a stopping leader hands leadership over.
+
+mod discovery;
+mod handover;
+mod health;
+mod identity;
+
+use discovery::{bootstrap, join, join_or_bootstrap};
+use handover::hand_over;
+use health::track_health;
+use identity::{ID_FILE, pinned_id, storage_is_empty, write_id};
+
+use std::time::Duration;
+
+use anyhow::Context;
+use openraft::Raft;
+use proto::internal::node_service_server::NodeServiceServer;
+use proto::internal::raft_service_server::RaftServiceServer;
+use proto::v1::cluster_service_server::ClusterServiceServer;
+use proto::v1::job_service_server::JobServiceServer;
+use proto::v1::worker_service_server::WorkerServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::workers::Workers;
+use crate::api::{cluster::Cluster, internal::Internal, jobs::Jobs};
+use crate::app::App;
+use crate::clock::lease::Lease;
+use crate::config::Args;
+use crate::executor::Executors;
+use crate::firing::journal::Journal;
+use crate::firing::leader::{self, FiringConfig};
+use crate::firing::reporter::Reporter;
+use crate::firing::runner::{Runner, RunnerConfig};
+use crate::firing::timer::PreciseTimer;
+use crate::node::Node;
+use crate::peers::{Channels, Contacts, MAX_MESSAGE_BYTES};
+use crate::raft::network::Network;
+use crate::raft::{RaftTiming, config, service::RaftTransport};
+use crate::workers::WorkerTiming;
+
+/// Runs a node until `shutdown` resolves.
+pub async fn run(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let id = args.node_id()?;
+    let pinned = pinned_id(&args.data_dir, id)?;
+    let advertise = args.advertise();
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding --listen {}", args.listen))?;
+
+    let mut store = store::raft::open(&args.data_dir).context("opening raft storage")?;
+    let fresh = match (pinned, storage_is_empty(&mut store.log_store).await?) {
+        (Some(_), _) => false,
+        (None, true) => true,
+        (None, false) => {
+            tracing::warn!(
+                "data dir has raft state but no {ID_FILE} (an earlier first start stopped \
+                 after joining): keeping the state and rejoining as before"
+            );
+            write_id(&args.data_dir, id)?;
+            false
+        }
+    };
+    let state = store.state_machine.handle();
+    let journal =
+        Journal::open(&args.data_dir, &store.db).context("opening the attempt journal")?;
+    // The lease outlasts an election, so armed runs go ahead while a new
+    // leader is elected (DESIGN.md, "Leases").
+    let lease = Lease::new(Duration::from_millis(
+        store::model::LEASE_ELECTIONS * args.election_max_ms,
+    ));
+    let channels = Channels::with_dial_via(args.dial_via()?);
+    let timing = RaftTiming {
+        heartbeat_ms: args.heartbeat_ms,
+        election_min_ms: args.election_min_ms,
+        election_max_ms: args.election_max_ms,
+        snapshot_every: args.snapshot_every,
+    };
+    let contacts = Contacts::default();
+    let raft = Raft::new(
+        id,
+        config(&timing)?,
+        Network::new(channels.clone(), contacts.clone()),
+        store.log_store,
+        store.state_machine,
+    )
+    .await
+    .context("starting raft")?;
+    let node = Node {
+        id,
+        addr: advertise.clone(),
+        raft: raft.clone(),
+        state,
+        channels,
+        contacts,
+        lease: lease.length(),
+        hints: Default::default(),
+    };
+    // The executor kinds of this node; the worker sessions live in them.
+    let executors = Executors::for_node(id, args.enable_shell_executor, WorkerTiming::default());
+    let hub = executors.workers().clone();
+    // The application layer every adapter calls (gRPC today; HTTP next).
+    let app = App::new(node.clone(), hub.clone());
+    // What each node's workers serve, as the leader knows it.
+    let capacity = crate::workers::CapacityTable::default();
+
+    // One report batcher per node, shared by its runner and (when leading)
+    // the reports other nodes send in.
+    let reporter = Reporter::start(node.clone());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    // Readiness ("" and the job service) waits for membership and a leader
+    // (track_health); tonic-health starts "" as SERVING, which would make a
+    // pod that is still joining ready.
+    health.set_not_serving::<JobServiceServer<Jobs>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    // Liveness: the cluster service answers status with or without a
+    // leader, so it is SERVING for as long as the process serves at all. A
+    // liveness probe must not restart a node only because it is in a
+    // minority partition.
+    health.set_serving::<ClusterServiceServer<Cluster>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building reflection service")?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            RaftServiceServer::new(RaftTransport::new(raft.clone(), lease.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            NodeServiceServer::new(Internal::new(
+                node.clone(),
+                reporter.clone(),
+                hub.clone(),
+                capacity.clone(),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(WorkerServiceServer::new(Workers::new(app.clone())))
+        .add_service(JobServiceServer::new(Jobs::new(app.clone())))
+        .add_service(ClusterServiceServer::new(Cluster::new(node.clone())))
+        .serve_with_incoming_shutdown(incoming(listener), async {
+            let _ = stop_rx.await;
+        });
+    let server = tokio::spawn(server);
+    tracing::info!(id, listen = %args.listen, advertise = %advertise, fresh, "schedulerd started");
+    tokio::spawn(track_health(node.clone(), health));
+
+    if fresh {
+        if args.bootstrap {
+            bootstrap(&node).await?;
+        } else if !args.join.is_empty() {
+            join(&node, &args.join, &args.data_dir).await?;
+        } else if !args.peers.is_empty() {
+            join_or_bootstrap(&node, &args.peers, &args.data_dir).await?;
+        }
+        write_id(&args.data_dir, id)?;
+    } else if args.bootstrap || !args.join.is_empty() || !args.peers.is_empty() {
+        tracing::info!(
+            "data dir is not empty: ignoring --bootstrap/--join/--peers and rejoining as before"
+        );
+    }
+
+    tokio::spawn(leader::run(
+        node.clone(),
+        FiringConfig::default(),
+        capacity.clone(),
+    ));
+    tokio::spawn(crate::workers::capacity::report(
+        node.clone(),
+        hub.clone(),
+        capacity.clone(),
+    ));
+    let runner_cfg = RunnerConfig {
+        executors,
+        labels: args.labels()?,
+        work_dir: args.data_dir.clone(),
+        timer: PreciseTimer::start().context("starting the precise timer thread")?,
+    };
+    tokio::spawn(Runner::new(node.clone(), journal, lease, reporter, runner_cfg).run());
+    if let Some(addr) = args.metrics.clone() {
+        let node = node.clone();
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, node, hub).await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    hand_over(&node).await;
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft shutdown");
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+/// The listener's connections with Nagle's algorithm off. tonic sets
+/// TCP_NODELAY only on listeners it binds itself; on ours, a gRPC message
+/// written in several small frames (a worker's assignment, a unary
+/// answer's trailers) waited for the peer's delayed ACK, up to 40 ms.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|s| {
+            if let Err(e) = s.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY on an accepted connection");
+            }
+        })
+    })
+}
