@@ -26,7 +26,8 @@ fn profile_dir(exe: &Path) -> Option<&Path> {
 }
 
 /// `schedulerd` from `$SCHEDULERD_BIN`, else from the same target profile
-/// dir as the running binary; built with cargo (same profile) if missing.
+/// dir as the running binary, built first with cargo (same profile) so that
+/// it matches the source under test (a no-op when it is up to date).
 pub fn schedulerd() -> Result<PathBuf, BinaryError> {
     if let Some(p) = std::env::var_os("SCHEDULERD_BIN") {
         return Ok(PathBuf::from(p));
@@ -46,24 +47,39 @@ pub fn rust_worker() -> Result<PathBuf, BinaryError> {
     )
 }
 
-/// `name` beside the running binary, built with `cargo build ARGS` if missing.
+/// Binaries already built by this process: one `cargo build` each.
+static BUILT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// `name` beside the running binary, after `cargo build ARGS` (same
+/// profile), so a test never runs a binary older than the source. Without
+/// cargo (a copied test binary), an existing binary is used with a warning,
+/// except under `CI`, where that is an error.
 fn locate(name: &str, build: &[&str]) -> Result<PathBuf, BinaryError> {
     let exe = std::env::current_exe().map_err(BinaryError::CurrentExe)?;
     let dir = profile_dir(&exe).ok_or_else(|| {
         BinaryError::CurrentExe(std::io::Error::other("executable has no directory"))
     })?;
     let bin = dir.join(name);
-    if !bin.exists() {
-        let mut cmd =
-            std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
-        cmd.arg("build").args(build);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let ok = cmd.status().map_err(BinaryError::Cargo)?.success();
-        if !ok || !bin.exists() {
-            return Err(BinaryError::BuildFailed(bin));
-        }
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if built.contains(&bin) {
+        return Ok(bin);
     }
+    let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    cmd.arg("build").arg("--quiet").args(build);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    match cmd.status() {
+        Ok(s) if s.success() && bin.exists() => {}
+        Ok(_) => return Err(BinaryError::BuildFailed(bin)),
+        Err(e) if bin.exists() && std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "warning: cannot run cargo ({e}); using {} as it is, which may be older than the source",
+                bin.display()
+            );
+        }
+        Err(e) => return Err(BinaryError::Cargo(e)),
+    }
+    built.push(bin.clone());
     Ok(bin)
 }
