@@ -116,6 +116,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // The dev cluster's nodes run in this process; their shell-job reaper
+    // is this binary too.
+    node::executor::reaper::serve_if_asked();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

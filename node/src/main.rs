@@ -1,6 +1,8 @@
 //! schedulerd: one node of the scheduler cluster.
 
 fn main() -> anyhow::Result<()> {
+    // A reaper of this node's shell jobs is this binary too.
+    node::executor::reaper::serve_if_asked();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {

@@ -660,3 +660,60 @@ async fn a_shell_job_no_member_can_run_is_refused_at_creation() {
         tonic::Code::NotFound
     );
 }
+
+/// kill -9 of a node that runs a shell job kills the job's processes too
+/// (its reaper kills the group), so a re-run elsewhere after the lease
+/// never overlaps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_job_dies_with_its_node() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut procs = start_cluster(root.path(), 3, &["--enable-shell-executor"]).await;
+    let addr = procs[0].addr.clone();
+    let pidfile = root.path().join("sleep.pid");
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    // A grandchild: `sleep` in the background of the job's shell.
+    let command = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+    let spec = support::spec(
+        "long-sleep",
+        support::once(support::now_ms() + 1_500),
+        support::shell(&command),
+    );
+    c.create_job(pb::CreateJobRequest {
+        job: Some(spec),
+        on_conflict: 0,
+    })
+    .await
+    .expect("create");
+    let pid: u32 = wait_for("the job to start its sleep", || {
+        let pidfile = pidfile.clone();
+        async move { std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok() }
+    })
+    .await;
+    let runner = wait_for("the run to show its node", || {
+        let c = c.clone();
+        async move {
+            let runs = support::runs(&c, "long-sleep").await?;
+            runs.first().map(|r| r.node_id).filter(|n| *n != 0)
+        }
+    })
+    .await;
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
+            .is_some_and(|r| !r.starts_with('Z'))
+    };
+    assert!(alive(pid), "the job's sleep runs");
+    procs
+        .iter_mut()
+        .find(|p| p.id == runner)
+        .expect("the node running the job")
+        .kill();
+    wait_for(
+        &format!("sleep {pid} to die with node {runner}"),
+        || async move { (!alive(pid)).then_some(()) },
+    )
+    .await;
+}

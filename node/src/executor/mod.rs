@@ -28,6 +28,7 @@ use store::model::{Capability, ExecutorSpec};
 use crate::workers::{WorkerHub, WorkerTiming};
 
 pub mod http;
+pub mod reaper;
 pub mod shell;
 pub mod worker;
 
@@ -45,6 +46,7 @@ pub struct Executors {
     http: Result<http::HttpExecutor, String>,
     workers: WorkerHub,
     shell_enabled: bool,
+    reaper: Option<reaper::ShellReaper>,
 }
 
 impl Executors {
@@ -54,6 +56,7 @@ impl Executors {
             http: Ok(http::HttpExecutor::new()?),
             workers: WorkerHub::new(0, WorkerTiming::default()),
             shell_enabled: true,
+            reaper: None,
         })
     }
 
@@ -65,7 +68,14 @@ impl Executors {
             http: http::HttpExecutor::new().map_err(|e| e.to_string()),
             workers: WorkerHub::new(node_id, timing),
             shell_enabled,
+            reaper: None,
         }
+    }
+
+    /// With `reaper` watching this node's shell jobs, so they die with it.
+    pub fn with_reaper(mut self, reaper: reaper::ShellReaper) -> Self {
+        self.reaper = Some(reaper);
+        self
     }
 
     /// The kinds this node runs, as it advertises them to the leader.
@@ -120,7 +130,7 @@ impl Executors {
         cancel: impl Future<Output = ()>,
     ) -> RunOutcome {
         match spec {
-            ExecutorSpec::Shell(s) => shell::run(s, ctx, cancel).await,
+            ExecutorSpec::Shell(s) => shell::run(s, ctx, self.reaper.as_ref(), cancel).await,
             ExecutorSpec::Http(h) => match &self.http {
                 Ok(ex) => ex.run(h, ctx, cancel).await,
                 Err(e) => RunOutcome::failed(format!("http executor: {e}")),

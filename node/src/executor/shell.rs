@@ -12,6 +12,8 @@
 //!   must not leave grandchildren running, and background processes left by
 //!   a finished job are outside any timeout's reach (this is systemd's
 //!   `KillMode=control-group`). Dropping the future kills the group too.
+//! - A node killed outright cannot kill anything: its reaper process
+//!   ([`super::reaper`]) kills the groups it still runs.
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -24,6 +26,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::process::Command;
 
+use super::reaper::ShellReaper;
 use super::tail::Tail;
 use super::{RunContext, RunOutcome};
 
@@ -36,6 +39,7 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 pub async fn run(
     spec: &ShellSpec,
     ctx: &RunContext,
+    reaper: Option<&ShellReaper>,
     cancel: impl Future<Output = ()>,
 ) -> RunOutcome {
     if !ctx.shell_enabled {
@@ -84,7 +88,7 @@ pub async fn run(
     };
     // From here on, every way out (return or drop) kills the group.
     let group = match child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        Some(pid) => Group(pid),
+        Some(pid) => Group::new(pid, reaper),
         None => return RunOutcome::failed(format!("{what} started without a process id")),
     };
 
@@ -230,9 +234,18 @@ fn exited(status: ExitStatus, mut tail: Tail) -> RunOutcome {
 }
 
 /// A process group that gets SIGKILL when this is dropped.
-struct Group(libc::pid_t);
+struct Group(libc::pid_t, Option<ShellReaper>);
 
 impl Group {
+    /// A running job's group, listed with the node's reaper (if any) so it
+    /// dies with the node.
+    fn new(pid: libc::pid_t, reaper: Option<&ShellReaper>) -> Group {
+        if let Some(r) = reaper {
+            r.watch(pid);
+        }
+        Group(pid, reaper.cloned())
+    }
+
     /// SIGKILL to every process in the group; a group already gone is fine.
     fn kill(&self) {
         // kill(-1) would signal every process we may signal, and kill(0)
@@ -244,6 +257,9 @@ impl Group {
             unsafe {
                 libc::kill(-self.0, libc::SIGKILL);
             }
+        }
+        if let Some(r) = &self.1 {
+            r.unwatch(self.0);
         }
     }
 }

@@ -108,7 +108,14 @@ pub async fn run(
         hints: Default::default(),
     };
     // The executor kinds of this node; the worker sessions live in them.
-    let executors = Executors::for_node(id, args.enable_shell_executor, WorkerTiming::default());
+    let mut executors =
+        Executors::for_node(id, args.enable_shell_executor, WorkerTiming::default());
+    if args.enable_shell_executor {
+        // Shell jobs die with this node, even on kill -9.
+        let reaper = crate::executor::reaper::ShellReaper::start()
+            .context("starting the shell-job reaper process")?;
+        executors = executors.with_reaper(reaper);
+    }
     let hub = executors.workers().clone();
     // The application layer every adapter calls (gRPC today; HTTP next).
     let app = App::new(node.clone(), hub.clone());
