@@ -214,6 +214,14 @@ impl Schedule {
         Ok(schedule)
     }
 
+    /// The instant of a one-shot schedule (`once`, `@at ...`), if it is one.
+    pub fn once_instant(&self) -> Option<DateTime<Utc>> {
+        match self.kind {
+            Kind::Once(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The first fire instant strictly after `after`, or `None` when the
     /// schedule is exhausted. `seed` makes random intervals deterministic
     /// (callers pass a hash of the job id).

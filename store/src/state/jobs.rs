@@ -8,10 +8,16 @@ use super::{Ctx, EventKind, State};
 
 pub(crate) use crate::schedule::job_seed;
 
-/// The first scheduled instant at or after `now`.
+/// The first scheduled instant at or after `now`. A one-shot whose instant
+/// had already passed is due at that instant: it runs as a late instant
+/// under the job's misfire grace, or is recorded as missed, never dropped.
 pub(crate) fn first_fire(schedule: &Schedule, job_id: &str, now: UnixMs) -> Option<UnixMs> {
+    let from = schedule
+        .once_instant()
+        .map(time::from_datetime)
+        .map_or(now, |at| at.min(now));
     schedule
-        .next_after(time::to_datetime(now.saturating_sub(1)), job_seed(job_id))
+        .next_after(time::to_datetime(from.saturating_sub(1)), job_seed(job_id))
         .map(time::from_datetime)
 }
 

@@ -817,6 +817,25 @@ fn unserved_changes_nothing_for_jobs_without_grace_or_not_on_workers() {
 }
 
 #[test]
+fn a_one_shot_created_after_its_instant_runs_late_or_is_recorded_missed() {
+    for (grace, want) in [(None, RunState::Armed), (Some(1_000), RunState::Missed)] {
+        let mut log = Log::new();
+        let mut spec = every("late-once", 1);
+        spec.schedule = ScheduleSpec::Once(time::to_datetime(T0 - 5_000));
+        spec.policies.misfire_grace_ms = grace;
+        let job = log.create(spec);
+        assert_eq!(
+            job.next_fire_at,
+            Some(T0 - 5_000),
+            "due at once, not dropped"
+        );
+        log.fire("late-once", T0, T0 + 1_000);
+        let o = log.occ("late-once", T0 - 5_000);
+        assert_eq!(o.state, want, "grace {grace:?}: {o:?}");
+    }
+}
+
+#[test]
 fn the_same_spec_again_changes_nothing() {
     let mut log = Log::new();
     let job = log.create(worker_job("w", None));
