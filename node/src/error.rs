@@ -36,6 +36,9 @@ pub enum ApiError {
     /// Too much at once or too large.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// It did not finish in time (and may still finish).
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A bug or a broken invariant on this node.
     #[error("{0}")]
     Internal(String),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use proto::internal::ForwardWriteRequest;
 use proto::internal::node_service_client::NodeServiceClient;
 use proto::v1 as pb;
+use proto::v1::cluster_service_client::ClusterServiceClient;
 use store::command::{Command, Response};
 use store::raft::NodeId;
 use tonic::Code;
@@ -122,6 +123,118 @@ pub async fn local_workers(
     }
 }
 
+/// The cluster status as the member at `addr` reports it, within `within`.
+pub async fn cluster_status(
+    channels: &Channels,
+    addr: &str,
+    within: Duration,
+) -> Option<pb::ClusterStatus> {
+    probe(channels, addr, within).await.ok()
+}
+
+/// Asks the member at `addr` for its status: `Err` says how it failed
+/// ("is unreachable: ...", "did not answer within ...").
+pub async fn probe(
+    channels: &Channels,
+    addr: &str,
+    within: Duration,
+) -> Result<pb::ClusterStatus, String> {
+    let ch = channels
+        .get(addr)
+        .map_err(|e| format!("is unreachable: {e}"))?;
+    let mut client = ClusterServiceClient::new(ch);
+    let mut req = tonic::Request::new(pb::StatusRequest {});
+    req.set_timeout(within);
+    match tokio::time::timeout(within, client.status(req)).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(e)) => Err(format!("is unreachable: {}", e.message())),
+        Err(_) => Err(format!("did not answer within {within:?}")),
+    }
+}
+
+/// Passes a join to the leader at `leader`.
+pub async fn add_member(
+    channels: &Channels,
+    leader: &str,
+    id: NodeId,
+    addr: &str,
+) -> Result<pb::ClusterStatus, ApiError> {
+    let ch = channels
+        .get(leader)
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    ClusterServiceClient::new(ch)
+        .add_member(pb::AddMemberRequest {
+            id,
+            addr: addr.to_string(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| from_status(&s))
+}
+
+/// Passes a leave to the leader at `leader`.
+pub async fn remove_member(
+    channels: &Channels,
+    leader: &str,
+    id: NodeId,
+) -> Result<pb::ClusterStatus, ApiError> {
+    let ch = channels
+        .get(leader)
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    ClusterServiceClient::new(ch)
+        .remove_member(pb::RemoveMemberRequest { id })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| from_status(&s))
+}
+
+/// Tells the leader at `leader` what node `node_id`'s workers serve.
+pub async fn worker_capacity(
+    channels: &Channels,
+    leader: &str,
+    node_id: NodeId,
+    capacity: Vec<proto::internal::Capacity>,
+    within: Duration,
+) -> Result<(), ApiError> {
+    let ch = channels
+        .get(leader)
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let mut req = tonic::Request::new(proto::internal::WorkerCapacityRequest { node_id, capacity });
+    req.set_timeout(within);
+    NodeServiceClient::new(ch)
+        .worker_capacity(req)
+        .await
+        .map(|_| ())
+        .map_err(|s| from_status(&s))
+}
+
+/// The leader's due-time hints to an assignee (fire and forget).
+pub async fn dispatch(
+    channel: Channel,
+    req: proto::internal::DispatchRequest,
+) -> Result<(), ApiError> {
+    NodeServiceClient::new(channel)
+        .dispatch(req)
+        .await
+        .map(|_| ())
+        .map_err(|s| from_status(&s))
+}
+
+/// A batch of attempt reports to the leader; what it committed.
+pub async fn report_results(
+    channel: Channel,
+    req: proto::internal::ReportResultsRequest,
+    within: Duration,
+) -> Result<proto::internal::ReportResultsResponse, ApiError> {
+    let mut req = tonic::Request::new(req);
+    req.set_timeout(within);
+    NodeServiceClient::new(channel)
+        .report_results(req)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| from_status(&s))
+}
+
 /// A peer's answer as an [`ApiError`] (its field path and leader hint kept).
 pub fn from_status(s: &Status) -> ApiError {
     let message = s.message().to_string();
@@ -135,7 +248,8 @@ pub fn from_status(s: &Status) -> ApiError {
         Code::FailedPrecondition => ApiError::Conflict(message),
         Code::PermissionDenied => ApiError::PermissionDenied(message),
         Code::ResourceExhausted => ApiError::ResourceExhausted(message),
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+        Code::DeadlineExceeded => ApiError::DeadlineExceeded(message),
+        Code::Unavailable | Code::Cancelled | Code::Unknown => {
             let meta = |k: &str| {
                 s.metadata()
                     .get(k)

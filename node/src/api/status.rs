@@ -19,6 +19,7 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied(_) => Status::permission_denied(message),
             ApiError::ResourceExhausted(_) => Status::resource_exhausted(message),
             ApiError::Internal(_) => Status::internal(message),
+            ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ApiError::Unavailable { leader, .. } => {
                 let mut status = Status::unavailable(message);
                 if let Some((id, addr)) = leader {

@@ -6,8 +6,10 @@
 //!
 //! - [`ApiError`] (`crate::error`): the transport-neutral error with field paths.
 //! - [`jobs`]: jobs, runs and events.
+//! - [`cluster`]: status, join and leave.
 //! - [`workers`]: the connected workers.
 
+pub mod cluster;
 pub mod jobs;
 pub mod workers;
 
@@ -35,6 +37,8 @@ pub struct App {
     pub writes: WriteBatcher,
     /// This node's worker sessions.
     pub workers: WorkerHub,
+    /// One membership change at a time on this node.
+    membership_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl App {
@@ -46,6 +50,7 @@ impl App {
             node,
             writes,
             workers,
+            membership_lock: Default::default(),
         }
     }
 }

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
-use proto::internal::node_service_client::NodeServiceClient;
 use proto::internal::{Assignment, DispatchRequest};
 use store::command::{Advance, Command, Reassign, Response};
 use store::model::{AttemptState, Capability, ExecutorSpec, NodeId, OccKey, UnixMs, WorkerSpec};
@@ -315,8 +314,7 @@ fn dispatch(node: &Node, keys: &[OccKey]) {
                 term,
                 assignments,
             };
-            let mut client = NodeServiceClient::new(channel);
-            if let Err(e) = client.dispatch(req).await {
+            if let Err(e) = crate::peers::dispatch(channel, req).await {
                 tracing::debug!(target, error = %e, "dispatch not delivered; the assignee waits on the leader's clock from appends");
             }
         });

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use openraft::ServerState;
 use proto::internal as ipb;
-use proto::internal::node_service_client::NodeServiceClient;
 use store::command::{Command, Report};
 use tokio::sync::{mpsc, oneshot};
 
@@ -132,16 +131,12 @@ async fn commit(node: &Node, reports: Vec<Report>) -> Option<u64> {
             report: bytes,
         });
     }
-    let mut req = tonic::Request::new(ipb::ReportResultsRequest {
+    let req = ipb::ReportResultsRequest {
         node_id: node.id,
         reports: encoded,
-    });
-    req.set_timeout(RPC_TIMEOUT);
-    match NodeServiceClient::new(channel).report_results(req).await {
-        Ok(reply) => {
-            let reply = reply.into_inner();
-            (reply.committed.len() == reports.len()).then_some(reply.log_index)
-        }
+    };
+    match crate::peers::report_results(channel, req, RPC_TIMEOUT).await {
+        Ok(reply) => (reply.committed.len() == reports.len()).then_some(reply.log_index),
         Err(e) => {
             tracing::debug!(error = %e, reports = reports.len(), "report batch not committed; will re-send");
             None

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use openraft::BasicNode;
-use proto::v1::cluster_service_client::ClusterServiceClient;
 
 use crate::node::Node;
 
@@ -32,15 +31,7 @@ pub(super) async fn bootstrap(node: &Node) -> anyhow::Result<()> {
 
 /// The cluster status as `addr` reports it.
 async fn ask_status(node: &Node, addr: &str) -> Result<proto::v1::ClusterStatus, String> {
-    let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
-    let mut client = ClusterServiceClient::new(ch);
-    let mut req = tonic::Request::new(proto::v1::StatusRequest {});
-    req.set_timeout(STATUS_TIMEOUT);
-    match tokio::time::timeout(STATUS_TIMEOUT, client.status(req)).await {
-        Ok(Ok(r)) => Ok(r.into_inner()),
-        Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
-        Err(_) => Err(format!("no answer within {STATUS_TIMEOUT:?}")),
-    }
+    crate::peers::probe(&node.channels, addr, STATUS_TIMEOUT).await
 }
 
 /// Refuses to join a cluster that already lists this node: this data dir is
@@ -88,20 +79,11 @@ pub(super) async fn join(node: &Node, seeds: &[String], dir: &Path) -> anyhow::R
             }
             asked = true;
             let attempt = async {
-                let ch = node.channels.get(seed).map_err(|e| e.to_string())?;
-                let mut client = ClusterServiceClient::new(ch);
-                client
-                    .add_member(proto::v1::AddMemberRequest {
-                        id: node.id,
-                        addr: node.addr.clone(),
-                    })
+                crate::peers::add_member(&node.channels, seed, node.id, &node.addr)
                     .await
-                    .map_err(|s| {
-                        if s.code() == tonic::Code::AlreadyExists {
-                            format!("AlreadyExists: {}", s.message())
-                        } else {
-                            format!("{:?}: {}", s.code(), s.message())
-                        }
+                    .map_err(|e| match e {
+                        crate::error::ApiError::AlreadyExists(m) => format!("AlreadyExists: {m}"),
+                        e => e.to_string(),
                     })
             };
             match attempt.await {

@@ -165,7 +165,7 @@ pub async fn run(
         )
         .add_service(WorkerServiceServer::new(Workers::new(app.clone())))
         .add_service(JobServiceServer::new(Jobs::new(app.clone())))
-        .add_service(ClusterServiceServer::new(Cluster::new(node.clone())))
+        .add_service(ClusterServiceServer::new(Cluster::new(app.clone())))
         .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = stop_rx.await;
         });

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proto::internal::node_service_client::NodeServiceClient;
-use proto::internal::{Capacity, WorkerCapacityRequest};
+use proto::internal::Capacity;
 use store::model::{NodeId, WorkerSpec};
 
 use super::WorkerHub;
@@ -83,15 +82,16 @@ pub async fn report(node: Node, hub: WorkerHub, table: CapacityTable) {
         match leader {
             Some(l) if l == node.id => table.put(node.id, capacity),
             Some(_) => {
-                if let Some((_, addr)) = node.leader()
-                    && let Ok(ch) = node.channels.get(&addr)
-                {
-                    let mut req = tonic::Request::new(WorkerCapacityRequest {
-                        node_id: node.id,
+                if let Some((_, addr)) = node.leader() {
+                    let sent = crate::peers::worker_capacity(
+                        &node.channels,
+                        &addr,
+                        node.id,
                         capacity,
-                    });
-                    req.set_timeout(REPORT_TIMEOUT);
-                    if let Err(e) = NodeServiceClient::new(ch).worker_capacity(req).await {
+                        REPORT_TIMEOUT,
+                    )
+                    .await;
+                    if let Err(e) = sent {
                         tracing::debug!(error = %e, "worker capacity not delivered; retrying");
                     }
                 }

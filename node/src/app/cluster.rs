@@ -1,0 +1,179 @@
+//! Membership and status: join (add a member: probe its address, add it as
+//! a learner, wait for it to catch up, make it a voter), leave, and the
+//! cluster's status. Membership changes run on the leader; a follower
+//! passes them on.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers};
+use proto::v1 as pb;
+use store::raft::NodeId;
+
+use super::{ApiError, App, Caller};
+use crate::peers;
+
+/// How long status waits for the leader's view before showing its own.
+const STATUS_ASK_LEADER: Duration = Duration::from_millis(800);
+/// How long a join probes the new node's address.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a join waits for the learner to catch up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ApiError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            ApiError::unavailable("leadership changed during the membership change; retry")
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ApiError::Conflict(e.to_string())
+        }
+        RaftError::Fatal(e) => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// Where a membership change runs.
+enum Leader {
+    /// Here.
+    Me,
+    /// At this address.
+    At(String),
+}
+
+impl App {
+    fn membership_leader(&self) -> Result<Leader, ApiError> {
+        match self.node.leader() {
+            Some((id, _)) if id == self.node.id => Ok(Leader::Me),
+            Some((_, addr)) => Ok(Leader::At(addr)),
+            None => Err(self
+                .node
+                .unavailable("no leader is known; membership changes need one")),
+        }
+    }
+
+    /// The cluster as the leader sees it (it alone knows replication
+    /// progress), else as this node does.
+    pub async fn cluster_status(&self, _caller: &Caller) -> pb::ClusterStatus {
+        if let Ok(Leader::At(addr)) = self.membership_leader()
+            && let Some(s) =
+                peers::cluster_status(&self.node.channels, &addr, STATUS_ASK_LEADER).await
+        {
+            return s;
+        }
+        self.node.local_status()
+    }
+
+    /// Adds node `id` at `addr` as a learner, waits for it to catch up,
+    /// then makes it a voter. Idempotent for a node already in with the
+    /// same address.
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        id: NodeId,
+        addr: &str,
+    ) -> Result<pb::ClusterStatus, ApiError> {
+        if let Leader::At(leader) = self.membership_leader()? {
+            return peers::add_member(&self.node.channels, &leader, id, addr).await;
+        }
+        let _ = caller;
+        // One membership change at a time on this leader.
+        let _guard = self.membership_lock.lock().await;
+        if addr.is_empty() {
+            return Err(ApiError::invalid("addr", "is required (HOST:PORT)"));
+        }
+        let membership = self.node.membership();
+        if let Some(existing) = membership.get_node(&id) {
+            if existing.addr == addr && membership.voter_ids().any(|v| v == id) {
+                // A restarted node that joins again with the same id and
+                // address is already in.
+                return Ok(self.node.local_status());
+            }
+            return Err(ApiError::AlreadyExists(format!(
+                "id: node {id} is already a member at {}; remove it first or pick another id",
+                existing.addr
+            )));
+        }
+        // Probe the address: an unreachable or mismatched node must not
+        // enter the membership (a wrong address is an operator error
+        // worth reporting).
+        match peers::probe(&self.node.channels, addr, PROBE_TIMEOUT).await {
+            Ok(status) if status.answered_by == id => {}
+            Ok(status) => {
+                return Err(ApiError::invalid(
+                    "addr",
+                    format!(
+                        "{addr} answers as node {}, not node {id}",
+                        status.answered_by
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::unavailable(format!("addr: {addr} {e}")));
+            }
+        }
+        let add = self.node.raft.add_learner(id, BasicNode::new(addr), true);
+        match tokio::time::timeout(CATCH_UP_TIMEOUT, add).await {
+            Ok(r) => r.map_err(membership_error)?,
+            Err(_) => {
+                return Err(ApiError::DeadlineExceeded(format!(
+                    "node {id} was added as a learner but did not catch up within {CATCH_UP_TIMEOUT:?}"
+                )));
+            }
+        };
+        // Add relative to the membership as it is now (another join may
+        // have completed meanwhile), not as it was read above.
+        self.node
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(membership_error)?;
+        tracing::info!(id, addr, "member joined as voter");
+        Ok(self.node.local_status())
+    }
+
+    /// Removes node `id` from the membership (never the last voter), and
+    /// forgets its assignment properties.
+    pub async fn remove_member(
+        &self,
+        _caller: &Caller,
+        id: NodeId,
+    ) -> Result<pb::ClusterStatus, ApiError> {
+        if let Leader::At(leader) = self.membership_leader()? {
+            return peers::remove_member(&self.node.channels, &leader, id).await;
+        }
+        let _guard = self.membership_lock.lock().await;
+        let membership = self.node.membership();
+        if membership.get_node(&id).is_none() {
+            return Err(ApiError::NotFound(format!("id: node {id} is not a member")));
+        }
+        let is_voter = membership.voter_ids().any(|v| v == id);
+        if is_voter && membership.voter_ids().count() == 1 {
+            return Err(ApiError::Conflict(
+                "id: cannot remove the last voter".into(),
+            ));
+        }
+        let change = if is_voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.node
+            .raft
+            .change_membership(change, false)
+            .await
+            .map_err(membership_error)?;
+        // A removed node is never picked again, and a node that joins later
+        // under the same id registers afresh. Best effort: membership is
+        // what counts.
+        if let Err(e) = self
+            .node
+            .write_as_leader(store::command::Command::RemoveNode { id })
+            .await
+        {
+            tracing::warn!(id, error = %e, "forgetting a removed node's properties");
+        }
+        tracing::info!(id, "member removed");
+        Ok(self.node.local_status())
+    }
+}
