@@ -818,3 +818,86 @@ async fn bad_worker_input_gets_a_precise_error_and_changes_nothing() {
     assert!(ack.reason.contains("unknown attempt"), "{}", ack.reason);
     drop(nodes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_with_a_stale_token_is_refused_and_the_worker_told() {
+    let mut f = faulted().await;
+    let _w = worker(
+        f.root.path(),
+        "failing",
+        std::slice::from_ref(&f.nodes[1].addr),
+        4,
+        &f.sink,
+    );
+    wait_workers(&f.nodes[0].addr, 1).await;
+    // Fails, is retried once under a new token, fails again.
+    let mut s = once_spec("twice", now_ms() + 1_000, r#"{"fail": true}"#);
+    if let Some(p) = s.policies.as_mut() {
+        p.retries = Some(pb::RetryPolicy {
+            max_retries: 1,
+            initial_backoff: Some(dur(100)),
+            ..Default::default()
+        });
+    }
+    create(&mut f.c, s).await;
+    let rs = wait_final(&f, "twice").await;
+    assert_eq!(state(&rs[0]), pb::RunState::Failed, "{rs:?}");
+    assert_eq!(rs[0].attempt, 2, "{rs:?}");
+    let first = worker_log(f.root.path(), "failing")
+        .into_iter()
+        .filter(|l| l.event == "start")
+        .map(|l| l.token)
+        .min()
+        .expect("the first attempt's token");
+    assert!(first < rs[0].fencing_token);
+    // Another session claims the first attempt succeeded after all.
+    let addr = f.nodes[2].addr.clone();
+    let mut w = WorkerServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(pb::WorkerMessage {
+        kind: Some(pb::worker_message::Kind::Hello(pb::WorkerHello {
+            worker_id: "late".into(),
+            queues: vec!["q".into()],
+            functions: vec!["effect".into()],
+            slots: 1,
+            ..Default::default()
+        })),
+    })
+    .await
+    .expect("hello");
+    let mut inbound = w
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("session")
+        .into_inner();
+    tx.send(pb::WorkerMessage {
+        kind: Some(pb::worker_message::Kind::Result(pb::WorkerResult {
+            occurrence_id: rs[0].occurrence_id.clone(),
+            fencing_token: first,
+            outcome: pb::WorkerOutcome::Succeeded as i32,
+            output: "late".into(),
+        })),
+    })
+    .await
+    .expect("result");
+    let ack = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(m)) = inbound.next().await {
+            if let Some(pb::node_message::Kind::ResultAck(a)) = m.kind {
+                return Some(a);
+            }
+        }
+        None
+    })
+    .await
+    .expect("an acknowledgement within 30 s")
+    .expect("an acknowledgement before the stream ended");
+    assert_eq!(ack.fencing_token, first);
+    assert_eq!(ack.fate, pb::ResultFate::Stale as i32, "{ack:?}");
+    assert!(ack.reason.contains("already recorded"), "{}", ack.reason);
+    // Nothing changed: the occurrence is still failed, under the retry's token.
+    let after = runs(&f.c, "twice").await;
+    assert_eq!(state(&after[0]), pb::RunState::Failed);
+    assert_eq!(after[0].fencing_token, rs[0].fencing_token);
+}
