@@ -21,10 +21,10 @@ use tokio::sync::broadcast;
 use super::journal::{Entry, Journal};
 use super::reporter::Reporter;
 use super::timer::PreciseTimer;
+use crate::clock;
 use crate::clock::lease::Lease;
-use crate::clock::wall_wait;
 use crate::executor::RunContext;
-use crate::node::{Node, now_ms};
+use crate::node::Node;
 
 /// How often the runner scans the whole state for assignments. New ones
 /// normally arrive as events; the scan catches what events cannot carry (a
@@ -280,21 +280,19 @@ impl Runner {
     /// committed when the lease was renewed after a gap (so a restarted or
     /// resumed node never starts an attempt that was reassigned meanwhile).
     fn lease_ok(&self) -> bool {
-        if self.node.raft.metrics().borrow().state == ServerState::Leader {
-            return true;
-        }
         let applied = self.node.state.last_applied().map_or(0, |l| l.index);
-        self.lease.valid() && applied >= self.lease.barrier()
+        clock::may_start(self.leading(), &self.lease, applied)
+    }
+
+    fn leading(&self) -> bool {
+        self.node.raft.metrics().borrow().state == ServerState::Leader
     }
 
     /// This node's best reading of the schedule's clock, in ms: its own
     /// wall clock when it leads, else the leader's (a lower bound learnt
     /// from appends), else its own.
     fn clock_ms(&self) -> UnixMs {
-        if self.node.raft.metrics().borrow().state == ServerState::Leader {
-            return now_ms();
-        }
-        self.lease.leader_now_ms().unwrap_or_else(now_ms)
+        clock::schedule_now_ms(self.leading(), &self.lease)
     }
 
     /// The monotonic instant at which the attempt due at `due_at` (with
@@ -304,16 +302,12 @@ impl Runner {
     /// wall clock when it leads). Never this follower's wall clock, which
     /// may be skewed: `None` until a source exists.
     fn due_instant(&self, token: u64, due_at: UnixMs) -> Option<Instant> {
-        let hint = self.node.hints.get(token);
-        let clock = if self.node.raft.metrics().borrow().state == ServerState::Leader {
-            Some(Instant::now() + wall_wait(due_at))
-        } else {
-            self.lease.leader_instant(due_at)
-        };
-        match (hint, clock) {
-            (Some(h), Some(c)) => Some(h.min(c)),
-            (h, c) => h.or(c),
-        }
+        clock::due_instant(
+            self.leading(),
+            self.node.hints.get(token),
+            &self.lease,
+            due_at,
+        )
     }
 
     async fn attempt(&self, key: OccKey, token: u64) {
