@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use store::command::{Command, NodeInfo, Report};
-use store::model::{AttemptOutcome, AttemptState, OccKey, UnixMs, time};
+use store::model::{AttemptOutcome, AttemptState, Job, OccKey, UnixMs, time};
 use store::state::{Event, EventKind};
 use tokio::sync::broadcast;
 
@@ -42,6 +42,34 @@ const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// leader's clock as this node learnt it from appends) is a replay, not a
 /// fresh assignment: it gives no due-time hint.
 const STALE_EVENT_MS: i64 = 10_000;
+
+/// Whether an attempt that is due, under a valid lease, on an eligible node,
+/// starts now.
+#[derive(Debug)]
+enum Gate {
+    /// Yes: journal its start, report it, run it.
+    Start(Job),
+    /// It started before a restart (the journal has it): never twice.
+    Never,
+    /// Not now (the job is gone, or the journal could not be read, with
+    /// why): nothing started, so nothing is owed; the attempt is forgotten
+    /// by this task and the next scan looks at it again.
+    NotNow(Option<String>),
+}
+
+/// The start decision, from the job as this node has it (`None`: deleted
+/// since the entry armed it; its occurrence is cancelled) and whether the
+/// journal holds the token.
+fn start_gate<E: std::fmt::Display>(job: Option<Job>, journaled: Result<bool, E>) -> Gate {
+    let Some(job) = job else {
+        return Gate::NotNow(None);
+    };
+    match journaled {
+        Ok(false) => Gate::Start(job),
+        Ok(true) => Gate::Never,
+        Err(e) => Gate::NotNow(Some(e.to_string())),
+    }
+}
 
 /// What the runner needs besides the node.
 #[derive(Clone)]
@@ -368,22 +396,18 @@ impl Runner {
             self.report_until_committed(key, token, outcome).await;
             return;
         }
-        // The job is gone (deleted since the entry armed it): its
-        // occurrence is cancelled, so nothing starts and nothing is owed.
-        let Some(job) = job else {
-            self.active().remove(&token);
-            return;
-        };
-        match self.journal.contains(token) {
-            Ok(false) => {}
-            Ok(true) => return, // started before a restart: never twice
-            Err(e) => {
-                // Not started; the next scan tries again.
-                tracing::error!(error = %e, token, "journal read; not starting");
+        let job = match start_gate(job, self.journal.contains(token)) {
+            Gate::Start(job) => job,
+            Gate::Never => return,
+            Gate::NotNow(why) => {
+                if let Some(e) = why {
+                    tracing::error!(error = %e, token, "journal read; not starting");
+                }
+                // Forgotten, so the next scan tries again if it is still ours.
                 self.active().remove(&token);
                 return;
             }
-        }
+        };
         let entry = Entry {
             key: key.clone(),
             token,
@@ -481,5 +505,59 @@ impl Runner {
             tracing::warn!(error = %e, token, "forgetting a committed attempt");
         }
         self.active().remove(&token);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job {
+            spec: store::model::JobSpec {
+                id: "j".into(),
+                name: "j".into(),
+                labels: Default::default(),
+                schedule: store::schedule::ScheduleSpec::Cron("* * * * *".into()),
+                time_zone: "UTC".into(),
+                start_at: None,
+                end_at: None,
+                paused: false,
+                executor: store::model::ExecutorSpec::Http(store::model::HttpSpec::default()),
+                policies: Default::default(),
+                node_selector: Default::default(),
+            },
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+            next_fire_at: None,
+            run_count: 0,
+            state: store::model::JobState::Active,
+        }
+    }
+
+    #[test]
+    fn an_attempt_starts_only_with_its_job_and_a_readable_journal_without_it() {
+        assert!(matches!(
+            start_gate::<String>(Some(job()), Ok(false)),
+            Gate::Start(_)
+        ));
+        assert!(matches!(
+            start_gate::<String>(Some(job()), Ok(true)),
+            Gate::Never
+        ));
+        // A journal that cannot be read: not started, and forgotten so the
+        // scan retries (it used to stay "active" forever).
+        assert!(matches!(
+            start_gate(Some(job()), Err("disk error")),
+            Gate::NotNow(Some(ref e)) if e == "disk error"
+        ));
+        // A job deleted since it was armed: never started, so nothing is
+        // owed (it used to be journaled and reported started, then never
+        // finished).
+        assert!(matches!(
+            start_gate::<String>(None, Ok(false)),
+            Gate::NotNow(None)
+        ));
     }
 }
