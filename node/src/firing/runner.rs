@@ -48,7 +48,7 @@ const STALE_EVENT_MS: i64 = 10_000;
 #[derive(Debug)]
 enum Gate {
     /// Yes: journal its start, report it, run it.
-    Start(Job),
+    Start(Box<Job>),
     /// It started before a restart (the journal has it): never twice.
     Never,
     /// Not now (the job is gone, or the journal could not be read, with
@@ -65,7 +65,7 @@ fn start_gate<E: std::fmt::Display>(job: Option<Job>, journaled: Result<bool, E>
         return Gate::NotNow(None);
     };
     match journaled {
-        Ok(false) => Gate::Start(job),
+        Ok(false) => Gate::Start(Box::new(job)),
         Ok(true) => Gate::Never,
         Err(e) => Gate::NotNow(Some(e.to_string())),
     }
