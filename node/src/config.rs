@@ -82,6 +82,10 @@ pub struct Args {
     /// addresses stay the real ones.
     #[arg(long = "dial-via", env = "SCHEDULERD_DIAL_VIA", value_delimiter = ',')]
     pub dial_via: Vec<String>,
+    /// On shutdown, stop without asking another voter to take over
+    /// leadership (the dev cluster, whose nodes all stop together).
+    #[arg(long, env = "SCHEDULERD_NO_HAND_OVER", hide = true)]
+    pub no_hand_over: bool,
 }
 
 impl Args {

@@ -717,3 +717,68 @@ async fn a_shell_job_dies_with_its_node() {
     )
     .await;
 }
+
+/// Reflection answers as v1 and as v1alpha (what grpcio-reflection, older
+/// grpcurl, Postman and Evans speak), listing the public services.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_api_as_v1_and_v1alpha() {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::{v1, v1alpha};
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 1, &[]).await;
+    let url = format!("http://{}", procs[0].addr);
+
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let req = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut answers = alpha
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    let Some(Ok(answer)) = answers.next().await else {
+        panic!("no v1alpha answer");
+    };
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("not a service list: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in [
+        "scheduler.v1.JobService",
+        "scheduler.v1.ClusterService",
+        "scheduler.v1.WorkerService",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+
+    let mut v1c = v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let req = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = v1c
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("v1 reflection")
+        .into_inner();
+    assert!(
+        matches!(answers.next().await, Some(Ok(_))),
+        "v1 still answers"
+    );
+}

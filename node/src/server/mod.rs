@@ -139,16 +139,24 @@ pub async fn run(
     // liveness probe must not restart a node only because it is in a
     // minority partition.
     health.set_serving::<ClusterServiceServer<Cluster>>().await;
+    // Reflection as v1 and as v1alpha: grpcio-reflection (Python), older
+    // grpcurl, Postman and Evans speak only v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("building reflection service")?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building reflection service (v1alpha)")?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(
             RaftServiceServer::new(RaftTransport::new(raft.clone(), lease.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -217,7 +225,9 @@ pub async fn run(
 
     shutdown.await;
     tracing::info!("shutting down");
-    hand_over(&node).await;
+    if !args.no_hand_over {
+        hand_over(&node).await;
+    }
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
     }

@@ -1,0 +1,271 @@
+//! `clusterctl` as a user drives it: a `clusterctl dev` cluster (three
+//! in-process nodes on real ports), then the job, runs, workers and status
+//! commands against it with `-o json`, and Ctrl-C stopping it cleanly.
+//! The dev process is killed on drop, also when a test fails.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clusterctl");
+
+/// Three consecutive free loopback ports, the first returned.
+fn free_ports() -> u16 {
+    for _ in 0..50 {
+        let Ok(l) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(base) = l.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        drop(l);
+        if base < 60_000 && (1..3).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no three consecutive free ports");
+}
+
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ctl(cluster: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--cluster")
+        .arg(cluster)
+        .args(args)
+        .output()
+        .expect("run clusterctl")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "clusterctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics naming
+/// `what` after `within`.
+fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start_dev(dir: &Path, port: u16, stderr: &Path) -> Dev {
+    let child = Command::new(BIN)
+        .args(["dev", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr).expect("stderr file"))
+        .spawn()
+        .expect("start clusterctl dev");
+    Dev(child)
+}
+
+#[test]
+fn clusterctl_drives_a_dev_cluster_and_ctrl_c_stops_it_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_ports();
+    let errlog = tmp.path().join("dev.err");
+    let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
+    // The dev command says it is ready on stdout.
+    let stdout = dev.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = wait_for(
+        "`clusterctl dev` to say Ctrl-C stops it",
+        Duration::from_secs(120),
+        || match lines.next() {
+            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
+            Some(Ok(_)) => None,
+            _ => Some(false),
+        },
+    );
+    assert!(
+        ready,
+        "clusterctl dev ended early: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    let all = format!(
+        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        port,
+        port + 1,
+        port + 2
+    );
+
+    // status -o json has the documented shape.
+    let status = wait_for("a leader and three voters", Duration::from_secs(60), || {
+        let s = json(&ctl(&all, &["status", "-o", "json"]));
+        let voters = s["members"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["voter"] == true)
+            .count();
+        (s["leader"].is_u64() && voters == 3).then_some(s)
+    });
+    for m in status["members"].as_array().expect("members") {
+        for key in [
+            "id",
+            "addr",
+            "voter",
+            "state",
+            "last_log_index",
+            "applied_index",
+            "lag",
+            "healthy",
+        ] {
+            assert!(m.get(key).is_some(), "member without {key}: {m}");
+        }
+    }
+    assert!(status["term"].is_u64());
+    let leader = status["leader"].as_u64().expect("leader");
+    let follower = status["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["id"].as_u64() != Some(leader))
+        .and_then(|m| m["addr"].as_str())
+        .expect("a follower")
+        .to_string();
+
+    // Jobs, through a follower only (the write is forwarded).
+    let added = json(&ctl(
+        &follower,
+        &[
+            "job",
+            "add",
+            "hello",
+            "--schedule",
+            "every 1 seconds",
+            "--http",
+            "http://127.0.0.1:9/",
+            "--label",
+            "team=a",
+            "--misfire-grace",
+            "30s",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(added["id"], "hello");
+    assert_eq!(added["executor"]["kind"], "http");
+    assert_eq!(added["policies"]["misfire_grace_ms"], 30_000);
+    let listed = json(&ctl(
+        &all,
+        &["job", "list", "--label", "team=a", "-o", "json"],
+    ));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let updated = json(&ctl(
+        &all,
+        &[
+            "job",
+            "update",
+            "hello",
+            "--schedule",
+            "every 2 seconds",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(updated["version"], 2);
+    assert_eq!(updated["schedule"], "every 2 seconds");
+
+    // Runs: the target refuses connections, so runs fail, with no exit code.
+    let runs = wait_for("a finished run of hello", Duration::from_secs(60), || {
+        let r = json(&ctl(&all, &["runs", "hello", "-o", "json"]));
+        let done: Vec<serde_json::Value> = r
+            .as_array()?
+            .iter()
+            .filter(|r| r["state"] == "failed")
+            .cloned()
+            .collect();
+        (!done.is_empty()).then_some(done)
+    });
+    for key in [
+        "job_id",
+        "occurrence_id",
+        "scheduled_at",
+        "attempt",
+        "fencing_token",
+        "node_id",
+        "state",
+        "started_at",
+        "finished_at",
+        "exit_code",
+    ] {
+        assert!(runs[0].get(key).is_some(), "run without {key}: {}", runs[0]);
+    }
+    assert!(
+        runs[0]["exit_code"].is_null(),
+        "no HTTP status, so no code: {}",
+        runs[0]
+    );
+
+    // Pause by label, resume by id.
+    ctl(&all, &["job", "pause", "--label", "team=a"]);
+    let got = json(&ctl(&all, &["job", "get", "hello", "-o", "json"]));
+    assert_eq!(got["state"], "paused");
+    ctl(&all, &["job", "resume", "hello"]);
+    let got = json(&ctl(&all, &["job", "get", "hello", "-o", "json"]));
+    assert_eq!(got["state"], "active");
+
+    // Workers: none connected.
+    let workers = json(&ctl(&all, &["workers", "-o", "json"]));
+    assert_eq!(
+        workers["workers"].as_array().map(Vec::len),
+        Some(0),
+        "{workers}"
+    );
+
+    // Delete; then the job is gone, with a precise error.
+    let deleted = ctl(&all, &["job", "delete", "hello"]);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    let gone = ctl(&all, &["job", "get", "hello"]);
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+
+    // Ctrl-C: a clean stop, no ERROR line.
+    // SAFETY: kill(2) with our child's pid touches no memory of ours.
+    unsafe {
+        libc::kill(dev.0.id() as i32, libc::SIGINT);
+    }
+    let status = wait_for(
+        "clusterctl dev to exit after Ctrl-C",
+        Duration::from_secs(60),
+        || dev.0.try_wait().ok().flatten(),
+    );
+    assert!(status.success(), "exit status {status}");
+    let err = std::fs::read_to_string(&errlog).unwrap_or_default();
+    assert!(
+        !err.contains("ERROR"),
+        "ERROR lines on a clean Ctrl-C:\n{err}"
+    );
+}
