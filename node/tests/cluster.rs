@@ -782,3 +782,40 @@ async fn reflection_lists_the_api_as_v1_and_v1alpha() {
         "v1 still answers"
     );
 }
+
+/// A client message over the limit (4 MiB) is refused with a precise
+/// status, and the node stays up and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_message_is_refused_and_the_node_stays_up() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 1, &[]).await;
+    let addr = procs[0].addr.clone();
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect")
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let mut spec = support::spec(
+        "big",
+        support::cron("* * * * *"),
+        support::http("http://127.0.0.1:9/"),
+    );
+    spec.name = "x".repeat(5 * 1024 * 1024);
+    let e = c
+        .create_job(pb::CreateJobRequest {
+            job: Some(spec),
+            on_conflict: 0,
+        })
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            e.code(),
+            tonic::Code::ResourceExhausted | tonic::Code::OutOfRange
+        ),
+        "{e:?}"
+    );
+    let s = status(&addr).await.expect("the node still answers");
+    assert_eq!(s.answered_by, 1);
+    let got = c.get_job(pb::GetJobRequest { id: "big".into() }).await;
+    assert_eq!(got.expect_err("not created").code(), tonic::Code::NotFound);
+}

@@ -153,7 +153,13 @@ pub async fn run(
         .context("building reflection service (v1alpha)")?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    use store::model::{MAX_CLIENT_MESSAGE_BYTES, MAX_CONCURRENT_PER_CONNECTION, MAX_REQUEST_SECS};
     let server = tonic::transport::Server::builder()
+        // Every request is bounded in time and in concurrency per
+        // connection; clients' messages are bounded in size (peers'
+        // larger, per service below).
+        .timeout(Duration::from_secs(MAX_REQUEST_SECS))
+        .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -171,9 +177,18 @@ pub async fn run(
             ))
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(WorkerServiceServer::new(Workers::new(app.clone())))
-        .add_service(JobServiceServer::new(Jobs::new(app.clone())))
-        .add_service(ClusterServiceServer::new(Cluster::new(app.clone())))
+        .add_service(
+            WorkerServiceServer::new(Workers::new(app.clone()))
+                .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
+        )
+        .add_service(
+            JobServiceServer::new(Jobs::new(app.clone()))
+                .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
+        )
+        .add_service(
+            ClusterServiceServer::new(Cluster::new(app.clone()))
+                .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = stop_rx.await;
         });

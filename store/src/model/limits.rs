@@ -52,6 +52,17 @@ pub const MAX_BACKLOG_PER_ADVANCE: usize = 1000;
 /// Most attempts authorised by one log entry: fencing tokens are
 /// `index << 16 | position`, so the position must fit in 16 bits.
 pub const MAX_ATTEMPTS_PER_ENTRY: usize = 1 << 16;
+/// Largest message a client may send (a job spec is far smaller: its
+/// largest parts are a 64 KiB body or args). Peers may send larger ones
+/// (append batches, snapshot chunks): `node`'s `peers::MAX_MESSAGE_BYTES`.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Longest a client request may take on the server (a join waits up to two
+/// minutes for the new member to catch up; everything else is far
+/// quicker). A client's own `grpc-timeout` is honoured when shorter.
+pub const MAX_REQUEST_SECS: u64 = 180;
+/// Requests one client connection may have in flight; more wait.
+pub const MAX_CONCURRENT_PER_CONNECTION: usize = 256;
+
 /// Most jobs in one list page.
 pub const MAX_JOBS_PAGE: usize = 1000;
 /// A list page when the client gives no size.
