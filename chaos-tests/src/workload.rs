@@ -318,6 +318,10 @@ impl Workload {
             timeout: None,
             jitter: r.gen_bool(0.2).then(|| dur(300)),
             max_runs,
+            // The workload's jobs must keep firing for the checker to
+            // count their occurrences; a job that paused itself would look
+            // like lost occurrences.
+            pause_after_failures: 0,
         }
     }
 

@@ -86,6 +86,9 @@ pub struct JobFlags {
     /// Run this many times, then finish.
     #[arg(long)]
     max_runs: Option<u64>,
+    /// Pause the job after this many failed occurrences in a row (0: never).
+    #[arg(long)]
+    pause_after_failures: Option<u32>,
     /// First instant that may fire (RFC 3339).
     #[arg(long)]
     start: Option<String>,
@@ -256,6 +259,9 @@ impl JobFlags {
         if let Some(n) = self.max_runs {
             p.max_runs = n;
         }
+        if let Some(n) = self.pause_after_failures {
+            p.pause_after_failures = n;
+        }
         if let Some(t) = &self.start {
             spec.start_at = Some(timestamp("--start", t)?);
         }
@@ -328,6 +334,7 @@ fn job_json(j: &pb::Job) -> serde_json::Value {
         "node_selector": spec.node_selector,
         "executor": executor_json(spec.executor.as_ref()),
         "policies": policies_json(spec.policies.as_ref()),
+        "pause_reason": (!j.pause_reason.is_empty()).then(|| j.pause_reason.clone()),
     })
 }
 
@@ -370,6 +377,7 @@ fn policies_json(p: Option<&pb::Policies>) -> serde_json::Value {
         "timeout_ms": dur_ms(&p.timeout),
         "jitter_ms": dur_ms(&p.jitter),
         "max_runs": p.max_runs,
+        "pause_after_failures": p.pause_after_failures,
     })
 }
 

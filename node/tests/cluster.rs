@@ -819,3 +819,56 @@ async fn an_oversize_message_is_refused_and_the_node_stays_up() {
     let got = c.get_job(pb::GetJobRequest { id: "big".into() }).await;
     assert_eq!(got.expect_err("not created").code(), tonic::Code::NotFound);
 }
+
+/// A job whose runs keep failing pauses itself after N in a row, with the
+/// reason and the failing occurrences on the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_pauses_itself_after_n_failing_http_calls() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let addr = procs[0].addr.clone();
+    let mut c = JobServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    // Port 9 (discard) refuses on loopback: every call fails.
+    let mut spec = support::spec(
+        "flaky",
+        support::cron("* * * * * *"),
+        support::http("http://127.0.0.1:9/"),
+    );
+    support::policies(&mut spec).pause_after_failures = 3;
+    c.create_job(pb::CreateJobRequest {
+        job: Some(spec),
+        on_conflict: 0,
+    })
+    .await
+    .expect("create");
+    let job = wait_for("the job to pause itself", || {
+        let mut c = c.clone();
+        async move {
+            let j = c
+                .get_job(pb::GetJobRequest { id: "flaky".into() })
+                .await
+                .ok()?
+                .into_inner();
+            (j.state == pb::JobState::Paused as i32).then_some(j)
+        }
+    })
+    .await;
+    assert!(
+        job.pause_reason
+            .starts_with("paused after 3 consecutive failures: "),
+        "{}",
+        job.pause_reason
+    );
+    assert_eq!(job.failing_occurrences.len(), 3, "{job:?}");
+    let runs = support::runs(&c, "flaky").await.expect("runs");
+    for id in &job.failing_occurrences {
+        let run = runs
+            .iter()
+            .find(|r| &r.occurrence_id == id)
+            .unwrap_or_else(|| panic!("{id} is a run"));
+        assert_eq!(support::state(run), pb::RunState::Failed, "{run:?}");
+        assert!(job.pause_reason.contains(id.as_str()));
+    }
+}

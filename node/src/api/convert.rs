@@ -229,6 +229,7 @@ fn policies_from_pb(p: Option<&pb::Policies>) -> Result<Policies, ValidationErro
         timeout_ms: opt_dur("job.policies.timeout", &p.timeout)?,
         jitter_ms: opt_dur("job.policies.jitter", &p.jitter)?.unwrap_or(0),
         max_runs: p.max_runs,
+        pause_after_failures: p.pause_after_failures,
     })
 }
 
@@ -322,6 +323,7 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
             timeout: p.timeout_ms.map(ms_to_dur),
             jitter: (p.jitter_ms > 0).then(|| ms_to_dur(p.jitter_ms)),
             max_runs: p.max_runs,
+            pause_after_failures: p.pause_after_failures,
         }),
         node_selector: spec.node_selector.clone(),
     }
@@ -341,6 +343,8 @@ pub fn job_to_pb(job: &Job) -> pb::Job {
             JobState::Paused => pb::JobState::Paused,
             JobState::Finished => pb::JobState::Finished,
         } as i32,
+        pause_reason: job.pause_reason.clone().unwrap_or_default(),
+        failing_occurrences: job.failures.clone(),
     }
 }
 

@@ -533,6 +533,8 @@ mod tests {
             next_fire_at: None,
             run_count: 0,
             state: store::model::JobState::Active,
+            failures: Vec::new(),
+            pause_reason: None,
         }
     }
 

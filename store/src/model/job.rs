@@ -69,6 +69,12 @@ pub struct Job {
     pub run_count: u64,
     /// Active, paused or finished.
     pub state: JobState,
+    /// The occurrences that ended failed (or timed out) in a row, latest
+    /// last; a success clears them (`pause_after_failures`).
+    pub failures: Vec<String>,
+    /// Why the job paused itself (after `pause_after_failures` failures in
+    /// a row); cleared by a resume.
+    pub pause_reason: Option<String>,
 }
 
 impl Job {

@@ -87,6 +87,9 @@ pub struct Policies {
     pub jitter_ms: u64,
     /// Create this many occurrences, then finish. 0: unlimited.
     pub max_runs: u64,
+    /// Pause the job after this many occurrences in a row ended failed or
+    /// timed out (after their retries). 0: never.
+    pub pause_after_failures: u32,
 }
 
 impl Policies {

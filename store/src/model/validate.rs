@@ -220,6 +220,15 @@ fn validate_policies(p: &Policies) -> Result<(), ValidationError> {
         validate_duration("job.policies.timeout", t)?;
     }
     validate_duration("job.policies.jitter", p.jitter_ms)?;
+    if p.pause_after_failures > MAX_PAUSE_AFTER_FAILURES {
+        return Err(err(
+            "job.policies.pause_after_failures",
+            format!(
+                "{} is more than {MAX_PAUSE_AFTER_FAILURES}; 0 means never",
+                p.pause_after_failures
+            ),
+        ));
+    }
     Ok(())
 }
 

@@ -222,6 +222,12 @@ impl State {
         e.detail = exit_code
             .map(|c| format!("exit code {c}"))
             .unwrap_or_default();
+        self.count_outcome(
+            ctx,
+            &key.job_id,
+            &key.id(),
+            state != AttemptState::Succeeded,
+        );
         self.release_buffered(ctx, &key.job_id, retry_on.unwrap_or(node));
         self.enforce_retention(&key.job_id);
         ReportFate::Accepted

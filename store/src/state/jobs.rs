@@ -47,6 +47,8 @@ impl State {
             updated_at: ctx.now,
             next_fire_at: None,
             run_count: 0,
+            failures: Vec::new(),
+            pause_reason: None,
             state: if spec.paused {
                 JobState::Paused
             } else {
@@ -221,6 +223,11 @@ impl State {
                 job.spec.paused = paused;
                 job.version += 1;
                 job.updated_at = ctx.now;
+                if !paused {
+                    // A resume starts counting failures afresh.
+                    job.failures.clear();
+                    job.pause_reason = None;
+                }
             }
             self.set_cursor(&id, cursor);
             if !paused {
@@ -235,6 +242,41 @@ impl State {
             };
         }
         Response::Affected(affected)
+    }
+
+    /// Counts an occurrence of `id` that settled: a success clears the run
+    /// of failures; a failure (or time-out) extends it, and at the job's
+    /// `pause_after_failures` the job pauses itself, with the reason and
+    /// the failing occurrences on the job and in an event.
+    pub(super) fn count_outcome(&mut self, ctx: &mut Ctx, id: &str, key: &str, failed: bool) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        if !failed {
+            job.failures.clear();
+            return;
+        }
+        let limit = job.spec.policies.pause_after_failures as usize;
+        job.failures.push(key.to_string());
+        // Keep only as many as the policy counts (or one, to show the last).
+        let keep = limit.max(1);
+        if job.failures.len() > keep {
+            let extra = job.failures.len() - keep;
+            job.failures.drain(..extra);
+        }
+        if limit == 0 || job.failures.len() < limit || job.state != JobState::Active {
+            return;
+        }
+        let reason = format!(
+            "paused after {limit} consecutive failures: {}",
+            job.failures.join(", ")
+        );
+        self.set_paused(ctx, &PauseTarget::Job(id.to_string()), true);
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.pause_reason = Some(reason.clone());
+        }
+        let e = self.emit(ctx, EventKind::JobModified, id, None);
+        e.detail = reason;
     }
 
     /// After a resume: instants that passed while paused are not created;

@@ -836,6 +836,62 @@ fn a_one_shot_created_after_its_instant_runs_late_or_is_recorded_missed() {
 }
 
 #[test]
+fn a_job_pauses_itself_after_n_failures_in_a_row_and_a_success_resets_the_count() {
+    let mut log = Log::new();
+    let mut spec = every("flaky", 1);
+    spec.policies.pause_after_failures = 3;
+    spec.policies.max_instances = 10;
+    log.create(spec);
+    log.fire("flaky", T0 - 10, T0 + 4_500);
+    let failed = |log: &mut Log, at: UnixMs| {
+        log.report("flaky", at, finished(AttemptState::Failed, at + 10))
+    };
+    // Two failures, a success (resets), then three failures: paused.
+    failed(&mut log, T0);
+    failed(&mut log, T0 + 1_000);
+    log.report(
+        "flaky",
+        T0 + 2_000,
+        finished(AttemptState::Succeeded, T0 + 2_010),
+    );
+    assert_eq!(
+        log.state.job("flaky").map(|j| j.state),
+        Some(JobState::Active)
+    );
+    failed(&mut log, T0 + 3_000);
+    failed(&mut log, T0 + 4_000);
+    assert_eq!(
+        log.state.job("flaky").map(|j| j.state),
+        Some(JobState::Active)
+    );
+    log.fire("flaky", T0 + 4_990, T0 + 6_000);
+    failed(&mut log, T0 + 5_000);
+    let job = log.state.job("flaky").expect("job").clone();
+    assert_eq!(job.state, JobState::Paused);
+    let reason = job.pause_reason.expect("a reason on the job");
+    assert!(
+        reason.starts_with("paused after 3 consecutive failures: "),
+        "{reason}"
+    );
+    for at in [T0 + 3_000, T0 + 4_000, T0 + 5_000] {
+        assert!(reason.contains(&time::rfc3339_ms(at)), "{reason}");
+    }
+    assert!(
+        !reason.contains(&time::rfc3339_ms(T0)),
+        "failures before the success do not count"
+    );
+    // Resuming clears the count and the reason.
+    log.apply(Command::SetPaused {
+        target: PauseTarget::Job("flaky".into()),
+        paused: false,
+        now: T0 + 7_000,
+    });
+    let job = log.state.job("flaky").expect("job");
+    assert_eq!(job.state, JobState::Active);
+    assert!(job.failures.is_empty() && job.pause_reason.is_none());
+}
+
+#[test]
 fn the_same_spec_again_changes_nothing() {
     let mut log = Log::new();
     let job = log.create(worker_job("w", None));
@@ -977,6 +1033,7 @@ fn spec_for(job: u8, secs: u8, policy: u8) -> JobSpec {
         [Coalesce::Latest, Coalesce::Earliest, Coalesce::All][policy as usize % 3];
     spec.policies.misfire_grace_ms = Some(5_000);
     spec.policies.retry.max_retries = u32::from(policy % 2);
+    spec.policies.pause_after_failures = u32::from(policy % 3);
     // Job 3 runs on workers, so `Unserved` has something to record.
     if job == 3 {
         spec.executor = ExecutorSpec::Worker(WorkerSpec {

@@ -139,6 +139,7 @@ class Client:
         retry_multiplier: float | None = None,
         timeout: cv.Seconds | None = None,
         max_runs: int = 0,
+        pause_after_failures: int = 0,
         queue: str | None = None,
         **trigger_args: Any,
     ) -> Job:
@@ -168,6 +169,8 @@ class Client:
           convention); a datetime is its start bound (nothing fires before).
         - ``retries``/``retry_backoff``/``retry_max_backoff``/``retry_multiplier``,
           ``timeout`` (seconds), ``max_runs`` (run N times, then finish),
+          ``pause_after_failures`` (pause after N failed occurrences in a
+          row; Airflow's ``max_consecutive_failed_dag_runs``),
           ``labels``, ``node_selector``: the cluster's policies.
 
         Retries after an unknown outcome are idempotent: a retried create
@@ -191,6 +194,7 @@ class Client:
             "retry_multiplier": retry_multiplier,
             "timeout": timeout,
             "max_runs": max_runs or None,
+            "pause_after_failures": pause_after_failures or None,
             "queue": queue,
         }
         # NOT_GIVEN is "not passed"; None means "not passed" too, except where

@@ -73,6 +73,7 @@ JOB_KEYWORDS = frozenset(
         "retry_multiplier",
         "timeout",
         "max_runs",
+        "pause_after_failures",
     }
 )
 
@@ -238,6 +239,10 @@ def build_spec(
             p.timeout.CopyFrom(cv.duration(opts["timeout"], "timeout"))
     if "max_runs" in opts:
         p.max_runs = _nonneg_int(opts["max_runs"] or 0, "max_runs")
+    if "pause_after_failures" in opts:
+        p.pause_after_failures = _nonneg_int(
+            opts["pause_after_failures"] or 0, "pause_after_failures"
+        )
     if "next_run_time" in opts:
         nrt = opts["next_run_time"]
         if nrt is None:  # APScheduler: None means "paused"

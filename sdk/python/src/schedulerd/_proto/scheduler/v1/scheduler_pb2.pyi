@@ -207,7 +207,7 @@ class RetryPolicy(_message.Message):
     def __init__(self, max_retries: _Optional[int] = ..., initial_backoff: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_backoff: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., multiplier: _Optional[float] = ...) -> None: ...
 
 class Policies(_message.Message):
-    __slots__ = ("misfire_grace", "coalesce", "overlap", "max_instances", "retries", "timeout", "jitter", "max_runs")
+    __slots__ = ("misfire_grace", "coalesce", "overlap", "max_instances", "retries", "timeout", "jitter", "max_runs", "pause_after_failures")
     MISFIRE_GRACE_FIELD_NUMBER: _ClassVar[int]
     COALESCE_FIELD_NUMBER: _ClassVar[int]
     OVERLAP_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +216,7 @@ class Policies(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     JITTER_FIELD_NUMBER: _ClassVar[int]
     MAX_RUNS_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_AFTER_FAILURES_FIELD_NUMBER: _ClassVar[int]
     misfire_grace: _duration_pb2.Duration
     coalesce: Coalesce
     overlap: Overlap
@@ -224,7 +225,8 @@ class Policies(_message.Message):
     timeout: _duration_pb2.Duration
     jitter: _duration_pb2.Duration
     max_runs: int
-    def __init__(self, misfire_grace: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., coalesce: _Optional[_Union[Coalesce, str]] = ..., overlap: _Optional[_Union[Overlap, str]] = ..., max_instances: _Optional[int] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., jitter: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_runs: _Optional[int] = ...) -> None: ...
+    pause_after_failures: int
+    def __init__(self, misfire_grace: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., coalesce: _Optional[_Union[Coalesce, str]] = ..., overlap: _Optional[_Union[Overlap, str]] = ..., max_instances: _Optional[int] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., jitter: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., max_runs: _Optional[int] = ..., pause_after_failures: _Optional[int] = ...) -> None: ...
 
 class Executor(_message.Message):
     __slots__ = ("shell", "http", "worker")
@@ -288,7 +290,7 @@ class HttpExecutor(_message.Message):
     def __init__(self, method: _Optional[str] = ..., url: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., body: _Optional[bytes] = ..., success_codes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("spec", "version", "created_at", "updated_at", "next_fire_at", "run_count", "state")
+    __slots__ = ("spec", "version", "created_at", "updated_at", "next_fire_at", "run_count", "state", "pause_reason", "failing_occurrences")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -296,6 +298,8 @@ class Job(_message.Message):
     NEXT_FIRE_AT_FIELD_NUMBER: _ClassVar[int]
     RUN_COUNT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_REASON_FIELD_NUMBER: _ClassVar[int]
+    FAILING_OCCURRENCES_FIELD_NUMBER: _ClassVar[int]
     spec: JobSpec
     version: int
     created_at: _timestamp_pb2.Timestamp
@@ -303,7 +307,9 @@ class Job(_message.Message):
     next_fire_at: _timestamp_pb2.Timestamp
     run_count: int
     state: JobState
-    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_fire_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., run_count: _Optional[int] = ..., state: _Optional[_Union[JobState, str]] = ...) -> None: ...
+    pause_reason: str
+    failing_occurrences: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_fire_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., run_count: _Optional[int] = ..., state: _Optional[_Union[JobState, str]] = ..., pause_reason: _Optional[str] = ..., failing_occurrences: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job", "on_conflict")
