@@ -140,6 +140,18 @@ pub enum JobCommand {
     },
     /// Run a job now, outside its schedule.
     Run { id: String },
+    /// Run the job's instants of a past range, in order, under its
+    /// policies; instants that ran already are not run again.
+    Backfill {
+        /// Job id.
+        id: String,
+        /// First instant (RFC 3339), inclusive.
+        #[arg(long)]
+        from: String,
+        /// Last instant (RFC 3339), inclusive; not in the future.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn kv(field: &str, s: &str, sep: char) -> anyhow::Result<(String, String)> {
@@ -527,6 +539,30 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
                 })
                 .await?;
             print_runs(&[run.into_inner()], out);
+        }
+        JobCommand::Backfill { id, from, to } => {
+            let req = pb::BackfillJobRequest {
+                id,
+                from: Some(timestamp("--from", &from)?),
+                to: Some(timestamp("--to", &to)?),
+            };
+            let r = cluster
+                .with_jobs(|mut c| {
+                    let r = req.clone();
+                    async move { c.backfill_job(r).await }
+                })
+                .await?
+                .into_inner();
+            match out {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::json!({"created": r.created, "existing": r.existing})
+                ),
+                Output::Text => println!(
+                    "{} occurrences created, {} existed already",
+                    r.created, r.existing
+                ),
+            }
         }
     }
     Ok(())

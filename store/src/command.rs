@@ -143,6 +143,17 @@ pub enum Command {
     /// the grace are left to wait for a worker (a job without a grace
     /// waits for one indefinitely).
     Unserved { now: UnixMs, job_ids: Vec<String> },
+    /// Create the occurrences of `job_id`'s instants in `[from, to]` (a
+    /// past range), in order, under its policies: what may not run at once
+    /// waits in the job's queue. Idempotent per occurrence; at most
+    /// `MAX_BACKFILL` instants.
+    Backfill {
+        job_id: String,
+        from: UnixMs,
+        to: UnixMs,
+        assignee: NodeId,
+        now: UnixMs,
+    },
     /// Several client commands in one entry, applied in order, as if each
     /// had an entry of its own (but sharing this entry's fencing tokens).
     /// Concurrent client writes are grouped so that one flush on a majority
@@ -167,6 +178,7 @@ impl Command {
             Command::RemoveNode { .. } => "RemoveNode",
             Command::SetRetention { .. } => "SetRetention",
             Command::Unserved { .. } => "Unserved",
+            Command::Backfill { .. } => "Backfill",
             Command::Batch(_) => "Batch",
         }
     }
@@ -187,7 +199,8 @@ impl Command {
             | Command::RunNow { now, .. }
             | Command::Reassign { now, .. }
             | Command::Report { now, .. }
-            | Command::Unserved { now, .. } => *now = at,
+            | Command::Unserved { now, .. }
+            | Command::Backfill { now, .. } => *now = at,
             Command::Batch(cmds) => cmds.iter_mut().for_each(|c| c.restamp(at)),
             Command::Noop
             | Command::SetNode { .. }
@@ -257,6 +270,8 @@ pub enum Response {
     Error(CommandError),
     /// One response per command of a batch, in order.
     Batch(Vec<Response>),
+    /// A backfill: occurrences created, and instants that had one already.
+    Backfilled { created: u32, existing: u32 },
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ pub fn forwardable(cmd: &Command) -> bool {
         | Command::SetPaused { .. }
         | Command::RunNow { .. }
         | Command::SetNode { .. }
-        | Command::Report { .. } => true,
+        | Command::Report { .. }
+        | Command::Backfill { .. } => true,
         Command::Batch(cmds) => cmds
             .iter()
             .all(|c| !matches!(c, Command::Batch(_)) && forwardable(c)),

@@ -182,6 +182,21 @@ impl JobService for Jobs {
         }))
     }
 
+    async fn backfill_job(
+        &self,
+        req: Request<pb::BackfillJobRequest>,
+    ) -> Result<Response<pb::BackfillJobResponse>, Status> {
+        let who = caller(&req);
+        let req = req.into_inner();
+        let at = |field: &str, t: &Option<prost_types::Timestamp>| match t {
+            Some(t) => convert::ts_to_ms(field, t).map_err(ApiError::from),
+            None => Err(ApiError::invalid(field, "is required")),
+        };
+        let (from, to) = (at("from", &req.from)?, at("to", &req.to)?);
+        let (created, existing) = self.app.backfill(&who, &req.id, from, to).await?;
+        Ok(Response::new(pb::BackfillJobResponse { created, existing }))
+    }
+
     type WatchEventsStream = EventStream;
 
     async fn watch_events(

@@ -220,6 +220,32 @@ impl App {
         }
     }
 
+    /// Creates the occurrences of `id`'s instants in `[from, to]`; the
+    /// number created and the number that existed already.
+    pub async fn backfill(
+        &self,
+        _caller: &Caller,
+        id: &str,
+        from: store::model::UnixMs,
+        to: store::model::UnixMs,
+    ) -> Result<(u32, u32), ApiError> {
+        let w = self
+            .node
+            .write(Command::Backfill {
+                job_id: id.to_string(),
+                from,
+                to,
+                assignee: self.node.id,
+                now: now_ms(),
+            })
+            .await?;
+        match w.response {
+            CmdResponse::Backfilled { created, existing } => Ok((created, existing)),
+            CmdResponse::Error(e) => Err(e.into()),
+            other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
     /// Runs matching `filter` (its limit capped at [`MAX_RUNS`], 0 meaning
     /// the cap), in (scheduled_at, job id) order.
     pub fn list_runs(&self, _caller: &Caller, mut filter: RunFilter) -> Vec<Occurrence> {

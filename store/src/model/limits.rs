@@ -40,6 +40,8 @@ pub const MAX_ARG_LEN: usize = 8 * 1024;
 pub const MAX_ARGS: usize = 256;
 /// Most retries.
 pub const MAX_RETRIES: u32 = 100;
+/// Most instants one backfill creates.
+pub const MAX_BACKFILL: usize = 1000;
 /// Largest `pause_after_failures`.
 pub const MAX_PAUSE_AFTER_FAILURES: u32 = 1000;
 /// Most concurrent instances of one job.

@@ -35,6 +35,9 @@ enum Origin {
     /// Run now, outside the schedule: never refused for what ran before,
     /// and not counted towards max runs.
     Manual,
+    /// A past instant a backfill asked for: queued behind whatever is in
+    /// flight (never skipped or replacing), not counted towards max runs.
+    Backfill,
 }
 
 /// Totals of one fire command.
@@ -239,7 +242,7 @@ impl State {
         origin: Origin,
         tally: &mut Tally,
     ) {
-        let manual = origin == Origin::Manual;
+        let manual = matches!(origin, Origin::Manual | Origin::Backfill);
         let key = OccKey {
             job_id: job_id.to_string(),
             scheduled_at: at,
@@ -253,6 +256,9 @@ impl State {
         // with a token issued when it is released, so tokens increase in the
         // order effects happen and a fencing sink accepts them all.
         if origin == Origin::Backlog && matches!(admit, Admit::Refuse(_)) {
+            admit = Admit::Buffer;
+        }
+        if origin == Origin::Backfill && !matches!(admit, Admit::Arm) {
             admit = Admit::Buffer;
         }
         // An on-time instant is judged by what was in flight at its due
@@ -464,6 +470,100 @@ impl State {
                 .next_after(time::to_datetime(at), seed)
                 .map(time::from_datetime);
         }
+    }
+
+    /// Creates the occurrences of `job_id`'s instants in `[from, to]`; see
+    /// [`crate::command::Command::Backfill`].
+    pub(super) fn backfill(
+        &mut self,
+        ctx: &mut Ctx,
+        job_id: &str,
+        from: UnixMs,
+        to: UnixMs,
+        assignee: NodeId,
+    ) -> Response {
+        use crate::model::{MAX_BACKFILL, ValidationError};
+        let invalid = |field: &str, message: String| {
+            Response::Error(CommandError::Invalid(ValidationError {
+                field: field.into(),
+                message,
+            }))
+        };
+        if !self.jobs.contains_key(job_id) {
+            return Response::Error(CommandError::NotFound(job_id.to_string()));
+        }
+        if from > to {
+            return invalid("from", format!("{} is after to", time::rfc3339_ms(from)));
+        }
+        if to > ctx.now {
+            return invalid(
+                "to",
+                format!(
+                    "{} is in the future; a backfill covers instants that have passed",
+                    time::rfc3339_ms(to)
+                ),
+            );
+        }
+        let Some(schedule) = self.schedule_of(job_id) else {
+            return Response::Error(CommandError::NotFound(job_id.to_string()));
+        };
+        let seed = job_seed(job_id);
+        let mut instants = Vec::new();
+        let mut cursor = schedule
+            .next_after(time::to_datetime(from.saturating_sub(1)), seed)
+            .map(time::from_datetime);
+        while let Some(at) = cursor {
+            if at > to {
+                break;
+            }
+            if instants.len() >= MAX_BACKFILL {
+                return invalid(
+                    "to",
+                    format!(
+                        "the range holds more than {MAX_BACKFILL} instants; backfill it in parts"
+                    ),
+                );
+            }
+            instants.push(at);
+            cursor = schedule
+                .next_after(time::to_datetime(at), seed)
+                .map(time::from_datetime);
+        }
+        if ctx.tokens_left() < instants.len() {
+            return invalid(
+                "to",
+                "too many instants for one log entry; backfill it in parts".into(),
+            );
+        }
+        let mut tally = Tally::default();
+        let mut existing = 0;
+        for &at in &instants {
+            let key = OccKey {
+                job_id: job_id.to_string(),
+                scheduled_at: at,
+            };
+            if self.occurrences.contains_key(&key) {
+                existing += 1;
+                continue;
+            }
+            self.create_occurrence(
+                ctx,
+                job_id,
+                at,
+                ctx.now,
+                assignee,
+                Origin::Backfill,
+                &mut tally,
+            );
+        }
+        let created = tally.armed;
+        let e = self.emit(ctx, EventKind::JobModified, job_id, None);
+        e.detail = format!(
+            "backfill of {} to {}: {created} occurrences created, {existing} existed already",
+            time::rfc3339_ms(from),
+            time::rfc3339_ms(to)
+        );
+        Response::Backfilled { created, existing }
     }
 
     pub(super) fn run_now(&mut self, ctx: &mut Ctx, job_id: &str, assignee: NodeId) -> Response {

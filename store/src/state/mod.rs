@@ -169,6 +169,13 @@ impl State {
             Command::Reassign { now, items } => self.reassign(ctx.at(*now), items),
             Command::Report { now, reports } => self.report(ctx.at(*now), reports),
             Command::Unserved { now, job_ids } => self.unserved(ctx.at(*now), job_ids),
+            Command::Backfill {
+                job_id,
+                from,
+                to,
+                assignee,
+                now,
+            } => self.backfill(ctx.at(*now), job_id, *from, *to, *assignee),
             Command::SetNode { id, info } => {
                 self.nodes.insert(*id, info.clone());
                 Response::Ok

@@ -892,6 +892,78 @@ fn a_job_pauses_itself_after_n_failures_in_a_row_and_a_success_resets_the_count(
 }
 
 #[test]
+fn a_backfill_creates_past_instants_in_order_once_and_within_its_limit() {
+    let mut log = Log::new();
+    log.create(every("b", 1));
+    let now = T0 + 3_600_000;
+    let backfill = |log: &mut Log, from: UnixMs, to: UnixMs| {
+        log.apply(Command::Backfill {
+            job_id: "b".into(),
+            from,
+            to,
+            assignee: 2,
+            now,
+        })
+    };
+    let r = backfill(&mut log, T0 + 10_000, T0 + 14_000);
+    assert_eq!(
+        r,
+        Response::Backfilled {
+            created: 5,
+            existing: 0
+        }
+    );
+    // The first runs; the others wait in order, one at a time.
+    assert_eq!(log.occ("b", T0 + 10_000).state, RunState::Armed);
+    assert!(!log.occ("b", T0 + 10_000).buffered);
+    for at in [T0 + 11_000, T0 + 12_000, T0 + 13_000, T0 + 14_000] {
+        assert!(log.occ("b", at).buffered, "{at} waits");
+    }
+    // Again, and over a wider range: nothing twice.
+    let r = backfill(&mut log, T0 + 9_000, T0 + 14_000);
+    assert_eq!(
+        r,
+        Response::Backfilled {
+            created: 1,
+            existing: 5
+        }
+    );
+    // The first one ends: the earliest waiting one is released.
+    log.report(
+        "b",
+        T0 + 10_000,
+        finished(AttemptState::Succeeded, now + 10),
+    );
+    assert!(
+        !log.occ("b", T0 + 9_000).buffered,
+        "earliest instant released first"
+    );
+    // Bad input changes nothing.
+    let before = log.state.encode().expect("encode");
+    for (from, to, field) in [
+        (T0 + 5_000, T0 + 4_000, "from"),
+        (T0, now + 1_000, "to"),
+        (T0, T0 + 1_500_000, "to"),
+    ] {
+        match backfill(&mut log, from, to) {
+            Response::Error(CommandError::Invalid(v)) => assert_eq!(v.field, field),
+            other => panic!("{other:?}"),
+        }
+    }
+    let r = log.apply(Command::Backfill {
+        job_id: "nope".into(),
+        from: T0,
+        to: T0,
+        assignee: 2,
+        now,
+    });
+    assert!(matches!(r, Response::Error(CommandError::NotFound(_))));
+    assert_eq!(log.state.encode().expect("encode"), before);
+    // Backfilled runs do not count towards max runs.
+    assert_eq!(log.state.job("b").map(|j| j.run_count), Some(0));
+}
+
+#[test]
 fn the_same_spec_again_changes_nothing() {
     let mut log = Log::new();
     let job = log.create(worker_job("w", None));
@@ -989,6 +1061,8 @@ enum Op {
     Reassign(usize),
     /// Worker jobs that no node can serve, at a time.
     Unserved(Vec<u8>, i64),
+    /// A backfill of a job over a past range, at a time.
+    Backfill(u8, i64, i64),
     /// Client writes grouped into one entry (as a node's write batcher does).
     Batch(Vec<Op>),
 }
@@ -1018,6 +1092,7 @@ fn single_op() -> impl Strategy<Value = Op> {
         (0usize..64).prop_map(Op::Reassign),
         (proptest::collection::vec(0u8..4, 1..4), 0i64..30_000)
             .prop_map(|(j, n)| Op::Unserved(j, n)),
+        (0u8..4, 0i64..20_000, 0i64..10_000).prop_map(|(j, f, l)| Op::Backfill(j, f, l)),
     ]
 }
 
@@ -1118,6 +1193,16 @@ fn resolve(state: &State, op: &Op) -> (Command, bool) {
             Command::Unserved {
                 now: T0 + now,
                 job_ids: jobs.iter().map(|j| format!("j{j}")).collect(),
+            },
+            true,
+        ),
+        Op::Backfill(j, from, len) => (
+            Command::Backfill {
+                job_id: format!("j{j}"),
+                from: T0 + from,
+                to: T0 + from + len,
+                assignee: u64::from(*j % 3) + 1,
+                now: T0 + 30_000,
             },
             true,
         ),

@@ -437,6 +437,23 @@ class Run(_message.Message):
     due_at: _timestamp_pb2.Timestamp
     def __init__(self, job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., fencing_token: _Optional[int] = ..., node_id: _Optional[int] = ..., state: _Optional[_Union[RunState, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., output_tail: _Optional[str] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class BackfillJobRequest(_message.Message):
+    __slots__ = ("id", "to")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    to: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
+
+class BackfillJobResponse(_message.Message):
+    __slots__ = ("created", "existing")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_FIELD_NUMBER: _ClassVar[int]
+    created: int
+    existing: int
+    def __init__(self, created: _Optional[int] = ..., existing: _Optional[int] = ...) -> None: ...
+
 class ListRunsRequest(_message.Message):
     __slots__ = ("job_id", "since", "until", "state", "limit")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

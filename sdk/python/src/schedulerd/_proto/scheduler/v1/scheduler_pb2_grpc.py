@@ -81,6 +81,11 @@ class JobServiceStub(object):
                 request_serializer=scheduler_dot_v1_dot_scheduler__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=scheduler_dot_v1_dot_scheduler__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.BackfillJob = channel.unary_unary(
+                '/scheduler.v1.JobService/BackfillJob',
+                request_serializer=scheduler_dot_v1_dot_scheduler__pb2.BackfillJobRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_scheduler__pb2.BackfillJobResponse.FromString,
+                _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/scheduler.v1.JobService/WatchEvents',
                 request_serializer=scheduler_dot_v1_dot_scheduler__pb2.WatchEventsRequest.SerializeToString,
@@ -155,6 +160,14 @@ class JobServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BackfillJob(self, request, context):
+        """Creates the occurrences of a job's instants in a past range, in order, under its policies
+        (what may not run at once waits its turn). Idempotent per occurrence; at most 1000 instants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchEvents(self, request, context):
         """Streams events as they are applied on the answering node.
         """
@@ -209,6 +222,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.ListRuns,
                     request_deserializer=scheduler_dot_v1_dot_scheduler__pb2.ListRunsRequest.FromString,
                     response_serializer=scheduler_dot_v1_dot_scheduler__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'BackfillJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.BackfillJob,
+                    request_deserializer=scheduler_dot_v1_dot_scheduler__pb2.BackfillJobRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_scheduler__pb2.BackfillJobResponse.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
@@ -460,6 +478,33 @@ class JobService(object):
             '/scheduler.v1.JobService/ListRuns',
             scheduler_dot_v1_dot_scheduler__pb2.ListRunsRequest.SerializeToString,
             scheduler_dot_v1_dot_scheduler__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BackfillJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scheduler.v1.JobService/BackfillJob',
+            scheduler_dot_v1_dot_scheduler__pb2.BackfillJobRequest.SerializeToString,
+            scheduler_dot_v1_dot_scheduler__pb2.BackfillJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
