@@ -5,6 +5,7 @@ mod cluster_cmd;
 mod dev;
 mod job_cmd;
 mod schedule_cmd;
+mod verify_cmd;
 mod workers_cmd;
 
 use std::path::PathBuf;
@@ -104,6 +105,9 @@ enum Command {
     },
     /// Worker processes connected to any member: node, id, queues, functions, slots, in flight.
     Workers,
+    /// A live self-check: probe jobs post to a sink inside clusterctl for
+    /// --duration; exactly once, lateness, leader changes. Exit 0 only when all is well.
+    Verify(verify_cmd::VerifyArgs),
     /// Events as they happen (not stored; --follow keeps watching).
     Events {
         /// Keep watching until Ctrl-C.
@@ -172,6 +176,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
             Command::Workers => workers_cmd::list(&cluster()?, cli.output).await,
+            Command::Verify(args) => match verify_cmd::run(&cluster()?, args, cli.output).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("verify: the cluster did not pass")),
+                Err(e) => Err(e),
+            },
             Command::Schedule { .. } => Ok(()),
         }
     })

@@ -269,3 +269,66 @@ fn clusterctl_drives_a_dev_cluster_and_ctrl_c_stops_it_cleanly() {
         "ERROR lines on a clean Ctrl-C:\n{err}"
     );
 }
+
+#[test]
+fn verify_passes_on_a_healthy_cluster_and_fails_when_the_sink_is_unreachable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_ports();
+    let errlog = tmp.path().join("dev.err");
+    let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
+    let stdout = dev.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    wait_for(
+        "`clusterctl dev` to be ready",
+        Duration::from_secs(120),
+        || match lines.next() {
+            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(()),
+            Some(Ok(_)) => None,
+            _ => panic!("clusterctl dev ended early"),
+        },
+    );
+    let all = format!(
+        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        port,
+        port + 1,
+        port + 2
+    );
+    wait_for("a leader", Duration::from_secs(60), || {
+        let s = json(&ctl(&all, &["status", "-o", "json"]));
+        s["leader"].is_u64().then_some(())
+    });
+
+    let good = json(&ctl(
+        &all,
+        &["verify", "--duration", "8", "--jobs", "2", "-o", "json"],
+    ));
+    assert_eq!(good["ok"], true, "{good}");
+    assert!(good["expected"].as_u64().unwrap_or(0) >= 6, "{good}");
+    // The probes are gone afterwards.
+    let left = json(&ctl(&all, &["job", "list", "-o", "json"]));
+    assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+
+    // Nothing listens where the nodes are told to post: nothing is
+    // delivered, and verify says so with its exit status.
+    let bad = ctl(
+        &all,
+        &[
+            "verify",
+            "--duration",
+            "6",
+            "--jobs",
+            "1",
+            "--sink-advertise",
+            "127.0.0.1:1",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        !bad.status.success(),
+        "verify passed with an unreachable sink"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("a JSON report");
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["delivered"], 0, "{report}");
+}
