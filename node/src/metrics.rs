@@ -1,10 +1,19 @@
-//! Prometheus metrics over HTTP (`--metrics HOST:PORT`, path `/metrics`):
-//! term, leader, log/commit/applied indexes and replication lag per peer,
-//! read from openraft's metrics at scrape time (nothing to keep in step).
+//! Prometheus metrics over HTTP (`--metrics HOST:PORT`, path `/metrics`),
+//! with the `prometheus-client` crate: the OpenMetrics text it encodes,
+//! never hand-written exposition text.
+//!
+//! - Counted as they happen (`Metrics::attempt_started`,
+//!   `attempt_finished`, `count_events`): fire lateness and run duration
+//!   by executor kind, runs by final state, attempts and retries,
+//!   reassignments, occurrences not run by state and reason class.
+//! - Read at scrape time: Raft's term, leader, log/commit/applied indexes
+//!   and replication lag per peer; jobs and open occurrences; this node's
+//!   lease; the worker gauges per queue.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -13,47 +22,331 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use openraft::ServerState;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use store::state::{Event, EventKind};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 
+use crate::clock::lease::Lease;
 use crate::node::Node;
 use crate::workers::WorkerHub;
 
-/// Renders the metrics of `node` in the Prometheus text format.
-pub fn render(node: &Node, hub: &WorkerHub) -> String {
-    let m = node.raft.metrics().borrow().clone();
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExecutorLabel {
+    executor: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    executor: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotRunLabels {
+    state: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    queue: String,
+}
+
+type HistogramFamily = Family<ExecutorLabel, Histogram, fn() -> Histogram>;
+
+fn lateness_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 4.0, 12,
+    ))
+}
+
+/// The metrics of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    lateness: HistogramFamily,
+    duration: HistogramFamily,
+    runs: Family<RunLabels, Counter>,
+    attempts: Family<ExecutorLabel, Counter>,
+    retries: Family<ExecutorLabel, Counter>,
+    not_run: Family<NotRunLabels, Counter>,
+    reassignments: Counter,
+    term: Gauge,
+    leader_id: Gauge,
+    is_leader: Gauge,
+    last_log: Gauge,
+    applied: Gauge,
+    commit: Gauge,
+    jobs: Gauge,
+    open: Gauge,
+    lease_valid: Gauge,
+    lag: Family<PeerLabel, Gauge>,
+    workers_connected: Family<QueueLabel, Gauge>,
+    worker_waiting: Family<QueueLabel, Gauge>,
+    oldest_waiting: Family<QueueLabel, Gauge<f64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric, registered.
+    pub fn new() -> Self {
+        let mut r = Registry::default();
+        let lateness: HistogramFamily = Family::new_with_constructor(lateness_histogram);
+        let duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        r.register(
+            "scheduler_fire_lateness_seconds",
+            "How late attempts started on this node: start minus due instant (jitter included), by executor kind",
+            lateness.clone(),
         );
-    };
-    gauge("scheduler_raft_term", "Current Raft term.", m.current_term);
-    gauge(
-        "scheduler_raft_leader_id",
-        "Id of the known leader; 0 when none.",
-        m.current_leader.unwrap_or(0),
-    );
-    gauge(
-        "scheduler_raft_is_leader",
-        "1 when this node leads.",
-        u64::from(m.state == ServerState::Leader),
-    );
+        r.register(
+            "scheduler_run_duration_seconds",
+            "How long attempts on this node ran, by executor kind",
+            duration.clone(),
+        );
+        let runs = Family::<RunLabels, Counter>::default();
+        r.register(
+            "scheduler_runs",
+            "Attempts that ended on this node, by executor kind and state",
+            runs.clone(),
+        );
+        let attempts = Family::<ExecutorLabel, Counter>::default();
+        r.register(
+            "scheduler_attempts",
+            "Attempts started on this node",
+            attempts.clone(),
+        );
+        let retries = Family::<ExecutorLabel, Counter>::default();
+        r.register(
+            "scheduler_retries",
+            "Attempts started on this node that were retries (attempt > 1)",
+            retries.clone(),
+        );
+        let not_run = Family::<NotRunLabels, Counter>::default();
+        r.register(
+            "scheduler_not_run",
+            "Occurrences recorded as missed or skipped (as this node applied them), by reason class",
+            not_run.clone(),
+        );
+        let reassignments = Counter::default();
+        r.register(
+            "scheduler_reassignments",
+            "Attempts moved to another node (as this node applied them)",
+            reassignments.clone(),
+        );
+        let gauge = |r: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            r.register(name, help, g.clone());
+            g
+        };
+        let term = gauge(&mut r, "scheduler_raft_term", "Current Raft term");
+        let leader_id = gauge(
+            &mut r,
+            "scheduler_raft_leader_id",
+            "Id of the known leader; 0 when none",
+        );
+        let is_leader = gauge(&mut r, "scheduler_raft_is_leader", "1 when this node leads");
+        let last_log = gauge(
+            &mut r,
+            "scheduler_raft_last_log_index",
+            "Index of the last entry in this node's log",
+        );
+        let applied = gauge(
+            &mut r,
+            "scheduler_raft_applied_index",
+            "Index of the last entry applied here",
+        );
+        let commit = gauge(
+            &mut r,
+            "scheduler_raft_commit_index",
+            "Committed index (leader: majority-held; others: applied)",
+        );
+        let jobs = gauge(&mut r, "scheduler_jobs", "Jobs in the applied state");
+        let open = gauge(
+            &mut r,
+            "scheduler_open_occurrences",
+            "Armed or running occurrences",
+        );
+        let lease_valid = gauge(
+            &mut r,
+            "scheduler_lease_valid",
+            "1 while this node may start runs (the leader, or a follower with a valid lease)",
+        );
+        let lag = Family::<PeerLabel, Gauge>::default();
+        r.register(
+            "scheduler_raft_replication_lag",
+            "Entries a peer is behind the leader's log",
+            lag.clone(),
+        );
+        let workers_connected = Family::<QueueLabel, Gauge>::default();
+        r.register(
+            "scheduler_workers_connected",
+            "Worker processes connected to this node, per queue they serve",
+            workers_connected.clone(),
+        );
+        let worker_waiting = Family::<QueueLabel, Gauge>::default();
+        r.register(
+            "scheduler_worker_attempts_waiting",
+            "Worker jobs due and waiting for a worker slot, per queue",
+            worker_waiting.clone(),
+        );
+        let oldest_waiting = Family::<QueueLabel, Gauge<f64, AtomicU64>>::default();
+        r.register(
+            "scheduler_worker_oldest_waiting_seconds",
+            "Age of the oldest due instant waiting for a worker slot, per queue",
+            oldest_waiting.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry: r,
+                lateness,
+                duration,
+                runs,
+                attempts,
+                retries,
+                not_run,
+                reassignments,
+                term,
+                leader_id,
+                is_leader,
+                last_log,
+                applied,
+                commit,
+                jobs,
+                open,
+                lease_valid,
+                lag,
+                workers_connected,
+                worker_waiting,
+                oldest_waiting,
+            }),
+        }
+    }
+
+    /// An attempt of kind `executor` started, `late_ms` after it was due.
+    pub fn attempt_started(&self, executor: &str, attempt: u32, late_ms: i64) {
+        let label = ExecutorLabel {
+            executor: executor.to_string(),
+        };
+        let i = &self.inner;
+        i.lateness
+            .get_or_create(&label)
+            .observe(late_ms.max(0) as f64 / 1000.0);
+        i.attempts.get_or_create(&label).inc();
+        if attempt > 1 {
+            i.retries.get_or_create(&label).inc();
+        }
+    }
+
+    /// An attempt of kind `executor` ended in `state` after `ran_ms`.
+    pub fn attempt_finished(&self, executor: &str, state: &str, ran_ms: i64) {
+        let i = &self.inner;
+        i.duration
+            .get_or_create(&ExecutorLabel {
+                executor: executor.to_string(),
+            })
+            .observe(ran_ms.max(0) as f64 / 1000.0);
+        i.runs
+            .get_or_create(&RunLabels {
+                executor: executor.to_string(),
+                state: state.to_string(),
+            })
+            .inc();
+    }
+
+    fn count_event(&self, e: &Event) {
+        let i = &self.inner;
+        match e.kind {
+            EventKind::OccurrenceMissed | EventKind::OccurrenceSkipped => {
+                let state = if e.kind == EventKind::OccurrenceMissed {
+                    "missed"
+                } else {
+                    "skipped"
+                };
+                i.not_run
+                    .get_or_create(&NotRunLabels {
+                        state: state.into(),
+                        reason: reason_class(&e.detail).into(),
+                    })
+                    .inc();
+            }
+            EventKind::OccurrenceArmed if e.detail.starts_with("reassigned") => {
+                i.reassignments.inc();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A bounded label for a not-run reason (the text names instants and runs).
+fn reason_class(detail: &str) -> &'static str {
+    const CLASSES: [(&str, &str); 8] = [
+        ("misfire grace", "misfire_grace"),
+        ("coalesced", "coalesced"),
+        ("max instances", "max_instances"),
+        ("overlap: skip", "overlap_skip"),
+        ("buffer_one", "buffer_one"),
+        ("no worker", "no_worker"),
+        ("was updated", "updated"),
+        ("backlog", "backlog"),
+    ];
+    CLASSES
+        .iter()
+        .find(|(needle, _)| detail.contains(needle))
+        .map_or("other", |(_, class)| class)
+}
+
+/// Counts the events this node applies, until its state stops.
+pub async fn count_events(node: Node, metrics: Metrics) {
+    let mut rx = node.state.subscribe_events();
+    loop {
+        match rx.recv().await {
+            Ok(e) => metrics.count_event(&e),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(n, "metrics fell behind the event stream");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Renders the metrics of `node` in the OpenMetrics text format.
+pub fn render(node: &Node, hub: &WorkerHub, lease: &Lease, metrics: &Metrics) -> String {
+    let i = &metrics.inner;
+    let m = node.raft.metrics().borrow().clone();
+    let leading = m.state == ServerState::Leader;
+    i.term.set(m.current_term as i64);
+    i.leader_id.set(m.current_leader.unwrap_or(0) as i64);
+    i.is_leader.set(i64::from(leading));
     let last_log = m.last_log_index.unwrap_or(0);
-    gauge(
-        "scheduler_raft_last_log_index",
-        "Index of the last entry in this node's log.",
-        last_log,
-    );
+    i.last_log.set(last_log as i64);
     let applied = m.last_applied.map_or(0, |l| l.index);
-    gauge(
-        "scheduler_raft_applied_index",
-        "Index of the last entry applied here.",
-        applied,
-    );
-    // openraft 0.9 does not expose the commit index; the leader derives it
-    // as the index a majority of voters hold; elsewhere, applied is its
-    // lower bound.
+    i.applied.set(applied as i64);
     let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
     let matched: BTreeMap<u64, u64> = m
         .replication
@@ -64,7 +357,7 @@ pub fn render(node: &Node, hub: &WorkerHub) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    let commit = if m.state == ServerState::Leader && !voters.is_empty() {
+    let commit = if leading && !voters.is_empty() {
         let mut held: Vec<u64> = voters
             .iter()
             .map(|v| {
@@ -80,47 +373,30 @@ pub fn render(node: &Node, hub: &WorkerHub) -> String {
     } else {
         applied
     };
-    gauge(
-        "scheduler_raft_commit_index",
-        "Committed index (leader: majority-held; others: applied).",
-        commit,
-    );
-    gauge(
-        "scheduler_jobs",
-        "Jobs in the applied state.",
-        node.state.read(|s| s.job_count()) as u64,
-    );
-    gauge(
-        "scheduler_open_occurrences",
-        "Armed or running occurrences.",
-        node.state.read(|s| s.open_count()) as u64,
-    );
-    render_workers(&mut out, node, hub);
-    if !matched.is_empty() {
-        let _ = writeln!(
-            out,
-            "# HELP scheduler_raft_replication_lag Entries a peer is behind the leader's log."
-        );
-        let _ = writeln!(out, "# TYPE scheduler_raft_replication_lag gauge");
-        for (peer, idx) in &matched {
-            let _ = writeln!(
-                out,
-                "scheduler_raft_replication_lag{{peer=\"{peer}\"}} {}",
-                last_log.saturating_sub(*idx)
-            );
+    i.commit.set(commit as i64);
+    i.jobs.set(node.state.read(|s| s.job_count()) as i64);
+    i.open.set(node.state.read(|s| s.open_count()) as i64);
+    i.lease_valid.set(i64::from(
+        leading || crate::clock::may_start(false, lease, applied),
+    ));
+    i.lag.clear();
+    for (peer, idx) in &matched {
+        if *peer != node.id {
+            i.lag
+                .get_or_create(&PeerLabel {
+                    peer: peer.to_string(),
+                })
+                .set(last_log.saturating_sub(*idx) as i64);
         }
     }
-    out
-}
-
-/// Serves `/metrics` on `addr` until the process ends.
-/// Worker gauges per queue: workers connected to this node, and, from the
-/// applied state, worker jobs whose instant is due but not yet given to
-/// anyone (waiting for a worker slot) with the age of the oldest.
-fn render_workers(out: &mut String, node: &Node, hub: &WorkerHub) {
-    let connected = hub.per_queue();
+    i.workers_connected.clear();
+    for (queue, (n, _)) in hub.per_queue() {
+        i.workers_connected
+            .get_or_create(&QueueLabel { queue })
+            .set(n as i64);
+    }
     let now = crate::node::now_ms();
-    let mut waiting: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    let mut waiting: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     node.state.read(|s| {
         for (at, id) in s.due_through(now) {
             if let Some(w) = s.job(id).and_then(|j| j.spec.executor.worker()) {
@@ -130,39 +406,33 @@ fn render_workers(out: &mut String, node: &Node, hub: &WorkerHub) {
             }
         }
     });
-    let mut family = |name: &str, help: &str, rows: Vec<(&String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (queue, value) in rows {
-            let _ = writeln!(out, "{name}{{queue=\"{queue}\"}} {value}");
-        }
-    };
-    family(
-        "scheduler_workers_connected",
-        "Worker processes connected to this node, per queue they serve.",
-        connected
-            .iter()
-            .map(|(q, (n, _))| (q, n.to_string()))
-            .collect(),
-    );
-    family(
-        "scheduler_worker_attempts_waiting",
-        "Worker jobs due and waiting for a worker slot, per queue.",
-        waiting
-            .iter()
-            .map(|(q, (n, _))| (q, n.to_string()))
-            .collect(),
-    );
-    family(
-        "scheduler_worker_oldest_waiting_seconds",
-        "Age of the oldest due instant waiting for a worker slot, per queue.",
-        waiting
-            .iter()
-            .map(|(q, (_, age))| (q, format!("{:.3}", *age as f64 / 1000.0)))
-            .collect(),
-    );
+    i.worker_waiting.clear();
+    i.oldest_waiting.clear();
+    for (queue, (n, age)) in waiting {
+        i.worker_waiting
+            .get_or_create(&QueueLabel {
+                queue: queue.clone(),
+            })
+            .set(n);
+        i.oldest_waiting
+            .get_or_create(&QueueLabel { queue })
+            .set(age as f64 / 1000.0);
+    }
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &i.registry) {
+        tracing::warn!(error = %e, "encoding metrics");
+    }
+    out
 }
 
-pub async fn serve(addr: String, node: Node, hub: WorkerHub) -> anyhow::Result<()> {
+/// Serves `/metrics` at `addr` until the process ends.
+pub async fn serve(
+    addr: String,
+    node: Node,
+    hub: WorkerHub,
+    lease: Lease,
+    metrics: Metrics,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
     tracing::info!(%addr, "metrics at /metrics");
     loop {
@@ -175,15 +445,24 @@ pub async fn serve(addr: String, node: Node, hub: WorkerHub) -> anyhow::Result<(
         };
         let node = node.clone();
         let hub = hub.clone();
+        let lease = lease.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let node = node.clone();
                 let hub = hub.clone();
+                let lease = lease.clone();
+                let metrics = metrics.clone();
                 async move {
                     let resp = if req.uri().path() == "/metrics" {
                         Response::builder()
-                            .header("content-type", "text/plain; version=0.0.4")
-                            .body(Full::new(Bytes::from(render(&node, &hub))))
+                            .header(
+                                "content-type",
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )
+                            .body(Full::new(Bytes::from(render(
+                                &node, &hub, &lease, &metrics,
+                            ))))
                     } else {
                         Response::builder()
                             .status(StatusCode::NOT_FOUND)

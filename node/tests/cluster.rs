@@ -300,6 +300,36 @@ async fn metrics_show_term_leader_and_indexes() {
         "scheduler_raft_leader_id 1",
         "scheduler_jobs 1",
         "scheduler_raft_commit_index",
+        "scheduler_lease_valid 1",
+    ] {
+        assert!(body.contains(name), "metrics lack {name:?}:\n{body}");
+    }
+    // Runs are counted as they happen: an every-second job whose calls
+    // fail (nothing listens on port 9) shows in the lateness histogram and
+    // in the failed runs, by executor kind.
+    let mut c = JobServiceClient::connect(format!("http://{}", procs[0].addr))
+        .await
+        .expect("connect");
+    c.create_job(pb::CreateJobRequest {
+        job: Some(support::spec(
+            "fails",
+            support::cron("* * * * * *"),
+            support::http("http://127.0.0.1:9/"),
+        )),
+        on_conflict: 0,
+    })
+    .await
+    .expect("create");
+    let body = wait_for("a failed http run in the metrics", || async {
+        http_get(&metrics, "/metrics")
+            .filter(|b| b.contains(r#"scheduler_runs_total{executor="http",state="failed"}"#))
+    })
+    .await;
+    for name in [
+        r#"scheduler_fire_lateness_seconds_count{executor="http"}"#,
+        r#"scheduler_fire_lateness_seconds_bucket{le="0.005",executor="http"}"#,
+        r#"scheduler_run_duration_seconds_count{executor="http"}"#,
+        r#"scheduler_attempts_total{executor="http"}"#,
     ] {
         assert!(body.contains(name), "metrics lack {name:?}:\n{body}");
     }

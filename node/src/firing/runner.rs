@@ -76,6 +76,8 @@ fn start_gate<E: std::fmt::Display>(job: Option<Job>, journaled: Result<bool, E>
 pub struct RunnerConfig {
     /// The executor kinds of this node (shell, HTTP, worker).
     pub executors: crate::executor::Executors,
+    /// Where starts and outcomes are counted.
+    pub metrics: crate::metrics::Metrics,
     /// Labels of this node, for job node selectors.
     pub labels: std::collections::BTreeMap<String, String>,
     /// Default working dir of shell jobs.
@@ -340,7 +342,7 @@ impl Runner {
 
     async fn attempt(&self, key: OccKey, token: u64) {
         // Wait until due, re-checking that the attempt is still ours.
-        let number = loop {
+        let (number, due_at) = loop {
             let Some((due_at, number)) = self.still_armed(&key, token) else {
                 self.node.hints.remove(token);
                 self.active().remove(&token);
@@ -354,7 +356,7 @@ impl Runner {
             };
             let wait = target.saturating_duration_since(Instant::now());
             if wait.is_zero() && self.lease_ok() && self.ready(&key) {
-                break number;
+                break (number, due_at);
             }
             if wait.is_zero() {
                 // Due, but no lease (or not caught up): look again soon.
@@ -419,6 +421,10 @@ impl Runner {
             return;
         }
         let started = self.clock_ms();
+        let kind = job.spec.executor.kind();
+        self.cfg
+            .metrics
+            .attempt_started(kind, number, started - due_at);
         let this = self.clone();
         let (k, t) = (key.clone(), token);
         tokio::spawn(async move {
@@ -448,8 +454,17 @@ impl Runner {
             .executors
             .run(&job.spec.executor, &ctx, cancelled)
             .await;
+        let ended = self.clock_ms();
+        let state_name = match out.state {
+            AttemptState::Succeeded => "succeeded",
+            AttemptState::TimedOut => "timed_out",
+            _ => "failed",
+        };
+        self.cfg
+            .metrics
+            .attempt_finished(kind, state_name, ended - started);
         let outcome = AttemptOutcome::Finished {
-            at: self.clock_ms(),
+            at: ended,
             state: out.state,
             exit_code: out.exit_code,
             output_tail: out.output_tail,

@@ -221,18 +221,21 @@ pub async fn run(
         hub.clone(),
         capacity.clone(),
     ));
+    let metrics = crate::metrics::Metrics::new();
+    tokio::spawn(crate::metrics::count_events(node.clone(), metrics.clone()));
     let runner_cfg = RunnerConfig {
         executors,
+        metrics: metrics.clone(),
         labels: args.labels()?,
         work_dir: args.data_dir.clone(),
         timer: PreciseTimer::start().context("starting the precise timer thread")?,
     };
-    tokio::spawn(Runner::new(node.clone(), journal, lease, reporter, runner_cfg).run());
+    tokio::spawn(Runner::new(node.clone(), journal, lease.clone(), reporter, runner_cfg).run());
     if let Some(addr) = args.metrics.clone() {
         let node = node.clone();
         let hub = hub.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(addr, node, hub).await {
+            if let Err(e) = crate::metrics::serve(addr, node, hub, lease, metrics).await {
                 tracing::error!(error = %e, "metrics endpoint stopped");
             }
         });
