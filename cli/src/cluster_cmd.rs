@@ -58,7 +58,7 @@ pub fn status_json(s: &pb::ClusterStatus) -> serde_json::Value {
 
 fn print_status(s: &pb::ClusterStatus, out: Output) {
     match out {
-        Output::Json => println!("{}", status_json(s)),
+        Output::Json | Output::Jsonl => println!("{}", status_json(s)),
         Output::Text => {
             match s.leader {
                 Some(l) => println!(

@@ -395,7 +395,7 @@ fn policies_json(p: Option<&pb::Policies>) -> serde_json::Value {
 
 fn print_job(j: &pb::Job, out: Output) {
     match out {
-        Output::Json => println!("{}", job_json(j)),
+        Output::Json | Output::Jsonl => println!("{}", job_json(j)),
         Output::Text => {
             let v = job_json(j);
             println!(
@@ -467,7 +467,7 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
                 token = page.next_page_token;
             }
             match out {
-                Output::Json => println!(
+                Output::Json | Output::Jsonl => println!(
                     "{}",
                     serde_json::Value::Array(all.iter().map(job_json).collect())
                 ),
@@ -519,7 +519,7 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
                 })
                 .await?;
             match out {
-                Output::Json => println!("{}", serde_json::json!({"deleted": id})),
+                Output::Json | Output::Jsonl => println!("{}", serde_json::json!({"deleted": id})),
                 Output::Text => println!("deleted {id}"),
             }
         }
@@ -554,7 +554,7 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
                 .await?
                 .into_inner();
             match out {
-                Output::Json => println!(
+                Output::Json | Output::Jsonl => println!(
                     "{}",
                     serde_json::json!({"created": r.created, "existing": r.existing})
                 ),
@@ -598,7 +598,7 @@ async fn pause(
         .await?
         .into_inner();
     match out {
-        Output::Json => println!("{}", serde_json::json!({"affected": r.affected})),
+        Output::Json | Output::Jsonl => println!("{}", serde_json::json!({"affected": r.affected})),
         Output::Text => println!(
             "{} job(s) {}",
             r.affected,
@@ -626,7 +626,7 @@ fn run_json(r: &pb::Run) -> serde_json::Value {
 
 fn print_runs(runs: &[pb::Run], out: Output) {
     match out {
-        Output::Json => println!(
+        Output::Json | Output::Jsonl => println!(
             "{}",
             serde_json::Value::Array(runs.iter().map(run_json).collect())
         ),
@@ -722,7 +722,7 @@ pub async fn events(
             })
             .unwrap_or_default();
         match out {
-            Output::Json => println!(
+            Output::Json | Output::Jsonl => println!(
                 "{}",
                 serde_json::json!({"kind": kind, "at": ts_json(&e.at), "job_id": e.job_id, "occurrence_id": e.occurrence_id,
                                    "node_id": e.node_id, "log_index": e.log_index, "detail": e.detail})

@@ -4,6 +4,7 @@ mod client;
 mod cluster_cmd;
 mod dev;
 mod job_cmd;
+mod ledger;
 mod schedule_cmd;
 mod verify_cmd;
 mod workers_cmd;
@@ -19,6 +20,8 @@ pub enum Output {
     Text,
     /// JSON on stdout, alone.
     Json,
+    /// JSON lines (`runs export`); elsewhere the same as json.
+    Jsonl,
 }
 
 /// Drives the scheduler cluster.
@@ -93,7 +96,11 @@ enum Command {
         command: job_cmd::JobCommand,
     },
     /// Runs (occurrences with their latest attempt).
+    #[command(args_conflicts_with_subcommands = true)]
     Runs {
+        /// `export`: every occurrence with its attempts, as JSON lines.
+        #[command(subcommand)]
+        export: Option<RunsCommand>,
         /// Only this job's runs.
         job_id: Option<String>,
         /// Only runs scheduled at or after this instant (RFC 3339).
@@ -102,6 +109,11 @@ enum Command {
         /// Only runs in this state.
         #[arg(long)]
         state: Option<String>,
+    },
+    /// Check an exported ledger: `ledger verify FILE` (no cluster needed).
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
     },
     /// Worker processes connected to any member: node, id, queues, functions, slots, in flight.
     Workers,
@@ -116,6 +128,33 @@ enum Command {
         /// Without --follow: how long to listen, in seconds.
         #[arg(long, default_value_t = 2)]
         wait: u64,
+    },
+}
+
+/// `clusterctl runs ...` subcommands.
+#[derive(Subcommand, Debug)]
+enum RunsCommand {
+    /// Every occurrence (with all its attempts) and the jobs' schedules,
+    /// as JSON lines, for `clusterctl ledger verify` or an auditor.
+    Export {
+        /// Only this job.
+        job_id: Option<String>,
+        /// Only occurrences scheduled at or after this (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only occurrences scheduled at or before this (RFC 3339); default now.
+        #[arg(long)]
+        until: Option<String>,
+    },
+}
+
+/// `clusterctl ledger ...` subcommands.
+#[derive(Subcommand, Debug)]
+enum LedgerCommand {
+    /// Check an exported ledger against itself and the schedule engine.
+    Verify {
+        /// The file `clusterctl runs export` wrote.
+        file: PathBuf,
     },
 }
 
@@ -162,10 +201,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Leave { id } => cluster_cmd::leave(&cluster()?, id, cli.output).await,
             Command::Job { command } => job_cmd::run(&cluster()?, command, cli.output).await,
             Command::Runs {
+                export:
+                    Some(RunsCommand::Export {
+                        job_id,
+                        since,
+                        until,
+                    }),
+                ..
+            } => {
+                let ts = |flag: &str, t: Option<String>| {
+                    t.map(|t| {
+                        chrono::DateTime::parse_from_rfc3339(&t)
+                            .map(|d| proto::time::timestamp(d.timestamp_millis()))
+                            .map_err(|e| anyhow::anyhow!("{flag}: {t:?} is not RFC 3339: {e}"))
+                    })
+                    .transpose()
+                };
+                let (since, until) = (ts("--since", since)?, ts("--until", until)?);
+                ledger::export(&cluster()?, job_id, since, until).await
+            }
+            Command::Runs {
+                export: None,
                 job_id,
                 since,
                 state,
             } => job_cmd::runs(&cluster()?, job_id, since, state, cli.output).await,
+            Command::Ledger {
+                command: LedgerCommand::Verify { file },
+            } => match ledger::verify(&file) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("ledger verify: violations found")),
+                Err(e) => Err(e),
+            },
             Command::Events { follow, wait } => {
                 job_cmd::events(
                     &cluster()?,

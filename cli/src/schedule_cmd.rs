@@ -61,7 +61,7 @@ fn next(args: &NextArgs, output: Output) -> Result<()> {
     let times: Vec<DateTime<Utc>> = schedule.upcoming(after, 0).take(args.count).collect();
     let mut out = std::io::stdout().lock();
     match output {
-        Output::Json => {
+        Output::Json | Output::Jsonl => {
             let strings: Vec<String> = times
                 .iter()
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))

@@ -277,7 +277,7 @@ pub async fn run(cluster: &Cluster, args: VerifyArgs, out: Output) -> anyhow::Re
     let ok = problems.is_empty() && expected > 0;
     let changes = leaders.len().saturating_sub(1);
     match out {
-        Output::Json => println!(
+        Output::Json | Output::Jsonl => println!(
             "{}",
             serde_json::json!({
                 "ok": ok,

@@ -12,7 +12,7 @@ pub async fn list(cluster: &Cluster, out: Output) -> anyhow::Result<()> {
         .await?
         .into_inner();
     match out {
-        Output::Json => {
+        Output::Json | Output::Jsonl => {
             let workers: Vec<serde_json::Value> = resp
                 .workers
                 .iter()

@@ -237,6 +237,28 @@ fn clusterctl_drives_a_dev_cluster_and_ctrl_c_stops_it_cleanly() {
         "{workers}"
     );
 
+    // The ledger: exported as JSON lines, and clean.
+    let exported = ctl(&all, &["runs", "export", "-o", "jsonl"]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let ledger = tmp.path().join("ledger.jsonl");
+    std::fs::write(&ledger, &exported.stdout).expect("write the ledger");
+    let lines = String::from_utf8_lossy(&exported.stdout).lines().count();
+    assert!(lines >= 3, "an export line, a job, occurrences: {lines}");
+    let verified = Command::new(BIN)
+        .args(["ledger", "verify"])
+        .arg(&ledger)
+        .output()
+        .expect("run ledger verify");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+
     // Delete; then the job is gone, with a precise error.
     let deleted = ctl(&all, &["job", "delete", "hello"]);
     assert!(
@@ -331,4 +353,76 @@ fn verify_passes_on_a_healthy_cluster_and_fails_when_the_sink_is_unreachable() {
     let report: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("a JSON report");
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["delivered"], 0, "{report}");
+}
+
+/// A hand-made ledger: every whole second from T0+1 s to T0+10 s of a job
+/// created at T0, one attempt each with rising tokens.
+fn ledger_lines() -> Vec<serde_json::Value> {
+    const T0: i64 = 1_796_000_000_000;
+    let mut lines = vec![
+        serde_json::json!({"type": "export", "since": null, "until": T0 + 10_000, "exported_at": T0 + 20_000}),
+        serde_json::json!({"type": "job", "id": "a", "schedule": {"Cron": "* * * * * *"}, "time_zone": "UTC",
+            "start_at": null, "end_at": null, "jitter_ms": 0, "version": 1, "state": "active", "created_at": T0}),
+    ];
+    for i in 1..=10i64 {
+        let at = T0 + i * 1000;
+        let id = format!(
+            "a@{}",
+            chrono::DateTime::from_timestamp_millis(at)
+                .expect("instant")
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        );
+        lines.push(serde_json::json!({"type": "occurrence", "job_id": "a", "occurrence_id": id,
+            "scheduled_at": at, "state": "succeeded", "reason": "",
+            "attempts": [{"number": 1, "fencing_token": 1000 + i as u64, "node_id": 2, "state": "succeeded",
+                "due_at": at, "started_at": at + 1, "finished_at": at + 5, "exit_code": 200}]}));
+    }
+    lines
+}
+
+fn verify_ledger(lines: &[serde_json::Value]) -> (bool, String) {
+    let tmp = tempfile::NamedTempFile::new().expect("temp file");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(tmp.path(), text).expect("write");
+    let out = Command::new(BIN)
+        .args(["ledger", "verify"])
+        .arg(tmp.path())
+        .output()
+        .expect("run ledger verify");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn ledger_verify_catches_a_duplicate_a_gap_and_a_stale_token() {
+    let clean = ledger_lines();
+    let (ok, out) = verify_ledger(&clean);
+    assert!(ok, "a clean ledger passes: {out}");
+    assert!(out.contains("10 occurrences"), "{out}");
+
+    let mut dup = clean.clone();
+    dup.push(clean[5].clone());
+    let (ok, out) = verify_ledger(&dup);
+    assert!(!ok && out.contains("duplicate:"), "{out}");
+
+    let mut gap = clean.clone();
+    gap.remove(6);
+    let (ok, out) = verify_ledger(&gap);
+    assert!(!ok && out.contains("gap: job a has no occurrence"), "{out}");
+
+    let mut stale = clean.clone();
+    stale[4]["attempts"] = serde_json::json!([
+        {"number": 1, "fencing_token": 5000, "node_id": 2, "state": "superseded", "due_at": 0, "started_at": null, "finished_at": null, "exit_code": null},
+        {"number": 2, "fencing_token": 4000, "node_id": 3, "state": "succeeded", "due_at": 0, "started_at": 10, "finished_at": 20, "exit_code": 200},
+    ]);
+    let (ok, out) = verify_ledger(&stale);
+    assert!(!ok && out.contains("stale token:"), "{out}");
+
+    let mut early = clean.clone();
+    early[3]["attempts"][0]["started_at"] =
+        serde_json::json!(early[3]["scheduled_at"].as_i64().unwrap_or(0) - 50);
+    let (ok, out) = verify_ledger(&early);
+    assert!(!ok && out.contains("early:"), "{out}");
 }

@@ -395,6 +395,20 @@ pub fn run_to_pb(o: &Occurrence) -> pb::Run {
         reason: o.reason.clone().unwrap_or_default(),
         output_tail: a.map(|a| a.output_tail.clone()).unwrap_or_default(),
         due_at: a.map(|a| ms_to_ts(a.due_at)),
+        attempts: o
+            .attempts
+            .iter()
+            .map(|a| pb::Attempt {
+                number: a.number,
+                fencing_token: a.token,
+                node_id: a.node_id,
+                state: a.state.as_str().to_string(),
+                due_at: Some(ms_to_ts(a.due_at)),
+                started_at: a.started_at.map(ms_to_ts),
+                finished_at: a.finished_at.map(ms_to_ts),
+                exit_code: a.exit_code,
+            })
+            .collect(),
     }
 }
 

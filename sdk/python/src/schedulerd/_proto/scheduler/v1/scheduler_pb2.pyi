@@ -408,7 +408,7 @@ class RunJobNowRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("job_id", "occurrence_id", "scheduled_at", "attempt", "fencing_token", "node_id", "state", "started_at", "finished_at", "exit_code", "reason", "output_tail", "due_at")
+    __slots__ = ("job_id", "occurrence_id", "scheduled_at", "attempt", "fencing_token", "node_id", "state", "started_at", "finished_at", "exit_code", "reason", "output_tail", "due_at", "attempts")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRENCE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -422,6 +422,7 @@ class Run(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TAIL_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     occurrence_id: str
     scheduled_at: _timestamp_pb2.Timestamp
@@ -435,7 +436,28 @@ class Run(_message.Message):
     reason: str
     output_tail: str
     due_at: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., fencing_token: _Optional[int] = ..., node_id: _Optional[int] = ..., state: _Optional[_Union[RunState, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., output_tail: _Optional[str] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., fencing_token: _Optional[int] = ..., node_id: _Optional[int] = ..., state: _Optional[_Union[RunState, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., output_tail: _Optional[str] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+
+class Attempt(_message.Message):
+    __slots__ = ("number", "fencing_token", "node_id", "state", "due_at", "started_at", "finished_at", "exit_code")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FENCING_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    fencing_token: int
+    node_id: int
+    state: str
+    due_at: _timestamp_pb2.Timestamp
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    exit_code: int
+    def __init__(self, number: _Optional[int] = ..., fencing_token: _Optional[int] = ..., node_id: _Optional[int] = ..., state: _Optional[str] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ...) -> None: ...
 
 class BackfillJobRequest(_message.Message):
     __slots__ = ("id", "to")
