@@ -33,8 +33,12 @@ pub enum CoalesceArg {
 #[derive(Args, Debug, Default)]
 pub struct JobFlags {
     /// Cron string or human phrase ("*/5 * * * *", "every day at 10:30").
-    #[arg(long)]
+    #[arg(long, conflicts_with = "after")]
     schedule: Option<String>,
+    /// Run once after each occurrence of another job: JOB (its successes),
+    /// JOB:succeeded, or JOB:finished (any ending).
+    #[arg(long, value_name = "JOB[:succeeded|:finished]")]
+    after: Option<String>,
     /// IANA time zone of the schedule (default UTC).
     #[arg(long)]
     tz: Option<String>,
@@ -140,6 +144,12 @@ pub enum JobCommand {
     },
     /// Run a job now, outside its schedule.
     Run { id: String },
+    /// The dependency graph of `--after` jobs, as text or Graphviz DOT.
+    Graph {
+        /// Print Graphviz DOT instead of text.
+        #[arg(long)]
+        dot: bool,
+    },
     /// Run the job's instants of a past range, in order, under its
     /// policies; instants that ran already are not run again.
     Backfill {
@@ -187,6 +197,24 @@ impl JobFlags {
                     ScheduleSpec::Human(h) => pb::schedule::Kind::Human(h),
                     _ => pb::schedule::Kind::Cron(s.clone()),
                 }),
+            });
+        }
+        if let Some(a) = &self.after {
+            let (job_id, on_finished) = match a.split_once(':') {
+                None => (a.as_str(), false),
+                Some((j, "succeeded")) => (j, false),
+                Some((j, "finished")) => (j, true),
+                Some((_, other)) => {
+                    bail!(
+                        "--after: {other:?} is not succeeded or finished (JOB[:succeeded|:finished])"
+                    )
+                }
+            };
+            spec.schedule = Some(pb::Schedule {
+                kind: Some(pb::schedule::Kind::After(pb::AfterJob {
+                    job_id: job_id.to_string(),
+                    on_finished,
+                })),
             });
         }
         if let Some(tz) = &self.tz {
@@ -304,6 +332,15 @@ fn schedule_text(spec: &pb::JobSpec) -> String {
         Some(pb::schedule::Kind::Interval(_)) => "interval".into(),
         Some(pb::schedule::Kind::Once(t)) => format!("once {}", ts_json(&Some(*t))),
         Some(pb::schedule::Kind::Calendar(_)) => "calendar".into(),
+        Some(pb::schedule::Kind::After(a)) => format!(
+            "after {}:{}",
+            a.job_id,
+            if a.on_finished {
+                "finished"
+            } else {
+                "succeeded"
+            }
+        ),
         None => "-".into(),
     }
 }
@@ -313,6 +350,9 @@ fn schedule_json(spec: &pb::JobSpec) -> serde_json::Value {
     match spec.schedule.as_ref().and_then(|s| s.kind.as_ref()) {
         Some(pb::schedule::Kind::Cron(c)) => serde_json::json!({"cron": c}),
         Some(pb::schedule::Kind::Human(h)) => serde_json::json!({"human": h}),
+        Some(pb::schedule::Kind::After(a)) => serde_json::json!({"after": {
+            "job_id": a.job_id, "on": if a.on_finished { "finished" } else { "succeeded" },
+        }}),
         Some(pb::schedule::Kind::Once(t)) => serde_json::json!({"once": ts_json(&Some(*t))}),
         Some(pb::schedule::Kind::Interval(i)) => serde_json::json!({"interval": {
             "every_ms": dur_ms(&i.every),
@@ -420,8 +460,8 @@ fn selector(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Result<()> {
     match cmd {
         JobCommand::Add { id, flags } => {
-            if flags.schedule.is_none() {
-                bail!("--schedule is required");
+            if flags.schedule.is_none() && flags.after.is_none() {
+                bail!("--schedule (or --after JOB) is required");
             }
             if flags.shell.is_none() && flags.http.is_none() && flags.worker.is_none() {
                 bail!("give --shell CMD, --http URL or --worker QUEUE:FUNCTION");
@@ -539,6 +579,52 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
                 })
                 .await?;
             print_runs(&[run.into_inner()], out);
+        }
+        JobCommand::Graph { dot } => {
+            let mut edges: Vec<(String, String, bool)> = Vec::new();
+            let mut token = String::new();
+            loop {
+                let req = pb::ListJobsRequest {
+                    labels: Default::default(),
+                    page_size: 1000,
+                    page_token: token.clone(),
+                };
+                let page = cluster
+                    .with_jobs(|mut c| {
+                        let r = req.clone();
+                        async move { c.list_jobs(r).await }
+                    })
+                    .await?
+                    .into_inner();
+                for j in &page.jobs {
+                    let Some(spec) = j.spec.as_ref() else {
+                        continue;
+                    };
+                    if let Some(pb::schedule::Kind::After(a)) =
+                        spec.schedule.as_ref().and_then(|s| s.kind.as_ref())
+                    {
+                        edges.push((a.job_id.clone(), spec.id.clone(), a.on_finished));
+                    }
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            let on = |f: bool| if f { "finished" } else { "succeeded" };
+            if dot {
+                println!("digraph jobs {{");
+                for (up, down, f) in &edges {
+                    println!("  \"{up}\" -> \"{down}\" [label=\"{}\"];", on(*f));
+                }
+                println!("}}");
+            } else if edges.is_empty() {
+                println!("no dependent jobs");
+            } else {
+                for (up, down, f) in &edges {
+                    println!("{up} -> {down} (on {})", on(*f));
+                }
+            }
         }
         JobCommand::Backfill { id, from, to } => {
             let req = pb::BackfillJobRequest {

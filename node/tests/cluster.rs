@@ -973,3 +973,66 @@ async fn a_backfill_runs_each_past_instant_once() {
         "{by_instant:?}"
     );
 }
+
+/// A dependent job runs once for each successful occurrence of its
+/// upstream, at the upstream's instant (`B@<A's instant>`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_job_runs_once_per_upstream_success() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let sink = chaos_tests::sink::Sink::start().await.expect("sink");
+    let mut c = JobServiceClient::connect(format!("http://{}", procs[0].addr))
+        .await
+        .expect("connect");
+    for spec in [
+        support::spec(
+            "up",
+            support::cron("* * * * * *"),
+            support::http(&sink.url()),
+        ),
+        pb::JobSpec {
+            schedule: Some(pb::Schedule {
+                kind: Some(pb::schedule::Kind::After(pb::AfterJob {
+                    job_id: "up".into(),
+                    on_finished: false,
+                })),
+            }),
+            ..support::spec(
+                "down",
+                support::cron("* * * * * *"),
+                support::http(&sink.url()),
+            )
+        },
+    ] {
+        c.create_job(pb::CreateJobRequest {
+            job: Some(spec),
+            on_conflict: 0,
+        })
+        .await
+        .expect("create");
+    }
+    let hits = wait_for("three runs of the dependent job", || {
+        let hits = sink.hits();
+        async move { (hits.iter().filter(|h| h.job_id == "down").count() >= 3).then_some(hits) }
+    })
+    .await;
+    let ups: std::collections::BTreeSet<String> = hits
+        .iter()
+        .filter(|h| h.job_id == "up" && h.accepted)
+        .map(|h| h.scheduled_at.clone())
+        .collect();
+    let mut downs = std::collections::BTreeMap::<String, usize>::new();
+    for h in hits.iter().filter(|h| h.job_id == "down") {
+        assert!(h.accepted, "{h:?}");
+        assert_eq!(h.occurrence_id, format!("down@{}", h.scheduled_at));
+        assert!(
+            ups.contains(&h.scheduled_at),
+            "down ran for an instant up did not run: {h:?}"
+        );
+        *downs.entry(h.scheduled_at.clone()).or_default() += 1;
+    }
+    assert!(
+        downs.values().all(|n| *n == 1),
+        "once per upstream occurrence: {downs:?}"
+    );
+}

@@ -61,6 +61,10 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
         }
         Some(pb::schedule::Kind::Cron(s)) => ScheduleSpec::Cron(s.clone()),
         Some(pb::schedule::Kind::Human(s)) => ScheduleSpec::Human(s.clone()),
+        Some(pb::schedule::Kind::After(a)) => ScheduleSpec::After {
+            job_id: a.job_id.clone(),
+            on_finished: a.on_finished,
+        },
         Some(pb::schedule::Kind::Once(t)) => ScheduleSpec::Once(store::model::time::to_datetime(
             ts_to_ms("job.schedule.once", t)?,
         )),
@@ -239,6 +243,13 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
     let kind = match &spec.schedule {
         ScheduleSpec::Cron(s) => pb::schedule::Kind::Cron(s.clone()),
         ScheduleSpec::Human(s) => pb::schedule::Kind::Human(s.clone()),
+        ScheduleSpec::After {
+            job_id,
+            on_finished,
+        } => pb::schedule::Kind::After(pb::AfterJob {
+            job_id: job_id.clone(),
+            on_finished: *on_finished,
+        }),
         ScheduleSpec::Once(t) => pb::schedule::Kind::Once(ms_to_ts(from_datetime(*t))),
         ScheduleSpec::Interval(iv) => pb::schedule::Kind::Interval(pb::IntervalSchedule {
             every: Some(ms_to_dur(iv.every_ms)),

@@ -40,6 +40,8 @@ pub const MAX_ARG_LEN: usize = 8 * 1024;
 pub const MAX_ARGS: usize = 256;
 /// Most retries.
 pub const MAX_RETRIES: u32 = 100;
+/// Longest chain of dependent jobs (A, then B after A, then C after B...).
+pub const MAX_DEPENDENCY_DEPTH: usize = 8;
 /// Most instants one backfill creates.
 pub const MAX_BACKFILL: usize = 1000;
 /// Largest `pause_after_failures`.

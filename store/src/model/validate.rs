@@ -71,6 +71,16 @@ pub fn validate_spec(spec: &JobSpec) -> Result<Schedule, ValidationError> {
         ScheduleSpec::Calendar(_) => "job.schedule.calendar",
         ScheduleSpec::Interval(_) => "job.schedule.interval",
         ScheduleSpec::Once(_) => "job.schedule.once",
+        ScheduleSpec::After { job_id, .. } => {
+            validate_name("job.schedule.after.job_id", job_id, MAX_JOB_ID_LEN)?;
+            if *job_id == spec.id {
+                return Err(err(
+                    "job.schedule.after.job_id",
+                    "a job cannot run after itself",
+                ));
+            }
+            "job.schedule.after"
+        }
     };
     let bounds = Bounds {
         start: spec.start_at.map(super::time::to_datetime),

@@ -52,6 +52,10 @@ pub enum ScheduleSpec {
     Once(DateTime<Utc>),
     /// A human phrase (`every day at 10:30`, `@every 10s`, `@at ...`).
     Human(String),
+    /// No instants of its own: one occurrence for each occurrence of job
+    /// `job_id` that succeeds (or, with `on_finished`, that ends in any
+    /// way), at that occurrence's scheduled instant.
+    After { job_id: String, on_finished: bool },
 }
 
 impl ScheduleSpec {
@@ -109,6 +113,8 @@ enum Kind {
     },
     Interval(Interval),
     Once(DateTime<Utc>),
+    /// A dependent job: never due by time.
+    After,
 }
 
 /// A compiled schedule in a time zone, with bounds.
@@ -161,6 +167,17 @@ impl Schedule {
             },
             ScheduleSpec::Interval(i) => Kind::Interval(Interval::new(i, default_anchor)?),
             ScheduleSpec::Once(t) => Kind::Once(*t),
+            ScheduleSpec::After { job_id, .. } => {
+                if job_id.is_empty() {
+                    return Err(ScheduleError::new("after", None, "names no upstream job"));
+                }
+                // Fired by its upstream, never by time: no "never fires".
+                return Ok(Schedule {
+                    kind: Kind::After,
+                    bounds,
+                    tz: zone.tz,
+                });
+            }
             ScheduleSpec::Human(s) => {
                 if !human::looks_human(s) {
                     return Err(ScheduleError::new(
@@ -214,6 +231,11 @@ impl Schedule {
         Ok(schedule)
     }
 
+    /// Whether this is a dependent job's schedule (no instants of its own).
+    pub fn is_after(&self) -> bool {
+        matches!(self.kind, Kind::After)
+    }
+
     /// The instant of a one-shot schedule (`once`, `@at ...`), if it is one.
     pub fn once_instant(&self) -> Option<DateTime<Utc>> {
         match self.kind {
@@ -240,6 +262,7 @@ impl Schedule {
                 DateTime::from_timestamp_millis(i.next_after(after.timestamp_millis(), seed)?)?
             }
             Kind::Once(t) => (*t > after).then_some(*t)?,
+            Kind::After => return None,
         };
         match self.bounds.end {
             Some(end) if next > end => None,

@@ -228,6 +228,7 @@ impl State {
             &key.id(),
             state != AttemptState::Succeeded,
         );
+        self.fire_dependents(ctx, key, state == AttemptState::Succeeded, node);
         self.release_buffered(ctx, &key.job_id, retry_on.unwrap_or(node));
         self.enforce_retention(&key.job_id);
         ReportFate::Accepted

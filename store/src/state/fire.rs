@@ -566,6 +566,37 @@ impl State {
         Response::Backfilled { created, existing }
     }
 
+    /// One occurrence of dependent job `id` for upstream occurrence
+    /// `upstream`, at the upstream's scheduled instant, due now; queued
+    /// behind a run of the same job in flight. Once per upstream occurrence.
+    pub(super) fn run_after(
+        &mut self,
+        ctx: &mut Ctx,
+        id: &str,
+        upstream: &OccKey,
+        assignee: NodeId,
+    ) {
+        let mut tally = Tally::default();
+        self.create_occurrence(
+            ctx,
+            id,
+            upstream.scheduled_at,
+            ctx.now,
+            assignee,
+            Origin::Backlog,
+            &mut tally,
+        );
+        if let Some(key) = tally.keys.first()
+            && let Some(e) = self
+                .events
+                .iter_mut()
+                .rev()
+                .find(|e| e.occurrence.as_ref() == Some(key))
+        {
+            e.detail = format!("after {}", upstream.id());
+        }
+    }
+
     pub(super) fn run_now(&mut self, ctx: &mut Ctx, job_id: &str, assignee: NodeId) -> Response {
         if !self.jobs.contains_key(job_id) {
             return Response::Error(CommandError::NotFound(job_id.to_string()));

@@ -22,6 +22,75 @@ pub(crate) fn first_fire(schedule: &Schedule, job_id: &str, now: UnixMs) -> Opti
 }
 
 impl State {
+    /// Refuses a dependent job whose upstream is unknown, whose chain would
+    /// loop back to it, or would be longer than [`MAX_DEPENDENCY_DEPTH`].
+    fn check_upstream(&self, spec: &JobSpec) -> Result<(), CommandError> {
+        use crate::model::{MAX_DEPENDENCY_DEPTH, ValidationError};
+        use crate::schedule::ScheduleSpec;
+        let ScheduleSpec::After { job_id, .. } = &spec.schedule else {
+            return Ok(());
+        };
+        let bad = |message: String| {
+            CommandError::Invalid(ValidationError {
+                field: "job.schedule.after.job_id".into(),
+                message,
+            })
+        };
+        let mut chain = vec![spec.id.clone()];
+        let mut up = job_id.clone();
+        loop {
+            if chain.contains(&up) {
+                chain.push(up);
+                return Err(bad(format!("a cycle: {}", chain.join(" after "))));
+            }
+            chain.push(up.clone());
+            if chain.len() > MAX_DEPENDENCY_DEPTH + 1 {
+                return Err(bad(format!(
+                    "a chain deeper than {MAX_DEPENDENCY_DEPTH}: {}",
+                    chain.join(" after ")
+                )));
+            }
+            let Some(job) = self.jobs.get(&up) else {
+                if up == *job_id {
+                    return Err(bad(format!("job {up:?} not found")));
+                }
+                return Ok(());
+            };
+            match &job.spec.schedule {
+                ScheduleSpec::After { job_id: next, .. } => up = next.clone(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// An occurrence of `upstream` settled in `state`: each job that runs
+    /// after it (on success, or on any end) gets one occurrence at the
+    /// same scheduled instant, once: its id is `<job>@<upstream's instant>`.
+    pub(super) fn fire_dependents(
+        &mut self,
+        ctx: &mut Ctx,
+        upstream: &crate::model::OccKey,
+        succeeded: bool,
+        node: crate::model::NodeId,
+    ) {
+        use crate::schedule::ScheduleSpec;
+        let Some(ids) = self.dependents.get(&upstream.job_id).cloned() else {
+            return;
+        };
+        for id in ids {
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
+            let ScheduleSpec::After { on_finished, .. } = job.spec.schedule else {
+                continue;
+            };
+            if job.state != JobState::Active || !(succeeded || on_finished) {
+                continue;
+            }
+            self.run_after(ctx, &id, upstream, node);
+        }
+    }
+
     pub(super) fn create_job(
         &mut self,
         ctx: &mut Ctx,
@@ -39,6 +108,9 @@ impl State {
             Ok(s) => s,
             Err(e) => return Response::Error(e.into()),
         };
+        if let Err(e) = self.check_upstream(spec) {
+            return Response::Error(e);
+        }
         let next = first_fire(&schedule, &spec.id, ctx.now);
         let job = Job {
             spec: spec.clone(),
@@ -56,6 +128,7 @@ impl State {
             },
         };
         Self::index_labels(&mut self.by_label, &spec.id, None, Some(&spec.labels));
+        Self::index_upstream(&mut self.dependents, &spec.id, None, Some(&spec.schedule));
         self.jobs.insert(spec.id.clone(), Box::new(job));
         self.compiled.insert(spec.id.clone(), schedule);
         self.set_cursor(&spec.id, next);
@@ -89,6 +162,12 @@ impl State {
         if current.spec == *spec {
             return Response::Job(current.clone());
         }
+        if let Err(e) = self.check_upstream(spec) {
+            return Response::Error(e);
+        }
+        let Some(current) = self.jobs.get(&spec.id) else {
+            return Response::Error(CommandError::NotFound(spec.id.clone()));
+        };
         let version = current.version + 1;
         // Instants of the old spec that were due and never became
         // occurrences (waiting for a worker, or held by the overlap
@@ -98,11 +177,18 @@ impl State {
             return Response::Error(CommandError::NotFound(spec.id.clone()));
         };
         let old_labels = current.spec.labels.clone();
+        let old_schedule = current.spec.schedule.clone();
         Self::index_labels(
             &mut self.by_label,
             &spec.id,
             Some(&old_labels),
             Some(&spec.labels),
+        );
+        Self::index_upstream(
+            &mut self.dependents,
+            &spec.id,
+            Some(&old_schedule),
+            Some(&spec.schedule),
         );
         // Take the job out of the due index while it changes shape.
         self.set_cursor(&spec.id, None);
@@ -150,6 +236,12 @@ impl State {
         self.set_cursor(&job_id, None);
         if let Some(job) = self.jobs.remove(&job_id) {
             Self::index_labels(&mut self.by_label, &job_id, Some(&job.spec.labels), None);
+            Self::index_upstream(
+                &mut self.dependents,
+                &job_id,
+                Some(&job.spec.schedule),
+                None,
+            );
         }
         self.compiled.remove(&job_id);
         let keys: Vec<_> = self
@@ -299,6 +391,14 @@ impl State {
     /// Marks a job finished when it has no next instant or reached max_runs.
     pub(super) fn finish_if_exhausted(&mut self, id: &str) {
         let Some(job) = self.jobs.get(id) else { return };
+        // A dependent job has no instants of its own: never exhausted by time.
+        if matches!(
+            job.spec.schedule,
+            crate::schedule::ScheduleSpec::After { .. }
+        ) && (job.spec.policies.max_runs == 0 || job.run_count < job.spec.policies.max_runs)
+        {
+            return;
+        }
         let max_runs = job.spec.policies.max_runs;
         let exhausted = job.next_fire_at.is_none() || (max_runs != 0 && job.run_count >= max_runs);
         if exhausted && job.state != JobState::Finished {

@@ -65,6 +65,8 @@ pub struct State {
     due: BTreeSet<(UnixMs, String)>,
     open: BTreeSet<OccKey>,
     by_label: BTreeMap<(String, String), BTreeSet<String>>,
+    /// Upstream job id -> the jobs that run after it.
+    dependents: BTreeMap<String, BTreeSet<String>>,
     // Caches and outputs, not replicated.
     compiled: HashMap<String, Schedule>,
     events: Vec<Event>,
@@ -81,6 +83,7 @@ impl Default for State {
             due: BTreeSet::new(),
             open: BTreeSet::new(),
             by_label: BTreeMap::new(),
+            dependents: BTreeMap::new(),
             compiled: HashMap::new(),
             events: Vec::new(),
         }
@@ -266,10 +269,39 @@ impl State {
         }
     }
 
+    /// The one place that maintains the dependents index: job `id` no
+    /// longer has schedule `old` and now has `new`.
+    fn index_upstream(
+        dependents: &mut BTreeMap<String, BTreeSet<String>>,
+        id: &str,
+        old: Option<&crate::schedule::ScheduleSpec>,
+        new: Option<&crate::schedule::ScheduleSpec>,
+    ) {
+        use crate::schedule::ScheduleSpec;
+        if let Some(ScheduleSpec::After { job_id, .. }) = old
+            && let Some(set) = dependents.get_mut(job_id)
+        {
+            set.remove(id);
+            if set.is_empty() {
+                dependents.remove(job_id);
+            }
+        }
+        if let Some(ScheduleSpec::After { job_id, .. }) = new {
+            dependents
+                .entry(job_id.clone())
+                .or_default()
+                .insert(id.to_string());
+        }
+    }
+
     fn rebuild_indexes(&mut self) {
         self.due.clear();
         self.open.clear();
         self.by_label.clear();
+        self.dependents.clear();
+        for (id, job) in &self.jobs {
+            Self::index_upstream(&mut self.dependents, id, None, Some(&job.spec.schedule));
+        }
         for (id, job) in &self.jobs {
             if let (true, Some(at)) = (job.is_schedulable(), job.next_fire_at) {
                 self.due.insert((at, id.clone()));

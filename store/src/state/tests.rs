@@ -963,6 +963,111 @@ fn a_backfill_creates_past_instants_in_order_once_and_within_its_limit() {
     assert_eq!(log.state.job("b").map(|j| j.run_count), Some(0));
 }
 
+fn after(id: &str, upstream: &str, on_finished: bool) -> JobSpec {
+    let mut spec = every(id, 1);
+    spec.schedule = ScheduleSpec::After {
+        job_id: upstream.into(),
+        on_finished,
+    };
+    spec
+}
+
+#[test]
+fn dependent_jobs_run_once_per_upstream_occurrence_and_refuse_cycles() {
+    let mut log = Log::new();
+    let mut a = every("a", 1);
+    a.policies.max_instances = 10;
+    log.create(a);
+    let b = log.create(after("b", "a", false));
+    assert_eq!(
+        b.state,
+        JobState::Active,
+        "no instants of its own, yet active"
+    );
+    log.create(after("c", "a", true));
+    log.fire("a", T0 - 10, T0 + 1_500);
+    log.report("a", T0, finished(AttemptState::Succeeded, T0 + 10));
+    log.report("a", T0 + 1_000, finished(AttemptState::Failed, T0 + 1_010));
+    // b after a's success only; c after both.
+    assert_eq!(log.occ("b", T0).state, RunState::Armed);
+    assert_eq!(
+        log.occ("b", T0).key.id(),
+        format!("b@{}", time::rfc3339_ms(T0))
+    );
+    assert!(
+        log.state
+            .occurrence(&OccKey {
+                job_id: "b".into(),
+                scheduled_at: T0 + 1_000
+            })
+            .is_none(),
+        "no b after a failure"
+    );
+    assert_eq!(log.occ("c", T0).state, RunState::Armed);
+    assert!(
+        log.occ("c", T0 + 1_000).buffered,
+        "c queued behind its own run"
+    );
+    // A chain: d after b; b's success runs d.
+    log.create(after("d", "b", false));
+    log.report("b", T0, finished(AttemptState::Succeeded, T0 + 20));
+    assert_eq!(log.occ("d", T0).state, RunState::Armed);
+
+    let before = log.state.encode().expect("encode");
+    // A cycle is refused: a after d.
+    let r = log.apply(Command::UpdateJob {
+        spec: after("a", "d", false),
+        expected_version: 0,
+        now: T0 + 5_000,
+    });
+    match r {
+        Response::Error(CommandError::Invalid(v)) => {
+            assert_eq!(v.field, "job.schedule.after.job_id");
+            assert!(
+                v.message.starts_with("a cycle: a after d after b after a"),
+                "{}",
+                v.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // An unknown upstream is refused.
+    let r = log.apply(Command::CreateJob {
+        spec: after("e", "nope", false),
+        on_conflict: OnConflict::Fail,
+        now: T0,
+    });
+    assert!(
+        matches!(r, Response::Error(CommandError::Invalid(ref v)) if v.message.contains("not found")),
+        "{r:?}"
+    );
+    assert_eq!(log.state.encode().expect("encode"), before);
+    // A chain deeper than the limit is refused.
+    let mut up = "d".to_string();
+    let mut refused = None;
+    for i in 0..MAX_DEPENDENCY_DEPTH {
+        let id = format!("x{i}");
+        match log.apply(Command::CreateJob {
+            spec: after(&id, &up, false),
+            on_conflict: OnConflict::Fail,
+            now: T0,
+        }) {
+            Response::Job(_) => up = id,
+            Response::Error(CommandError::Invalid(v)) => {
+                refused = Some(v);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let v = refused.expect("a chain deeper than the limit is refused");
+    assert!(
+        v.message.starts_with("a chain deeper than"),
+        "{}",
+        v.message
+    );
+}
+
 #[test]
 fn the_same_spec_again_changes_nothing() {
     let mut log = Log::new();
@@ -1109,6 +1214,13 @@ fn spec_for(job: u8, secs: u8, policy: u8) -> JobSpec {
     spec.policies.misfire_grace_ms = Some(5_000);
     spec.policies.retry.max_retries = u32::from(policy % 2);
     spec.policies.pause_after_failures = u32::from(policy % 3);
+    // Job 2 runs after job 1 (when job 1 exists).
+    if job == 2 {
+        spec.schedule = ScheduleSpec::After {
+            job_id: "j1".into(),
+            on_finished: policy % 2 == 1,
+        };
+    }
     // Job 3 runs on workers, so `Unserved` has something to record.
     if job == 3 {
         spec.executor = ExecutorSpec::Worker(WorkerSpec {

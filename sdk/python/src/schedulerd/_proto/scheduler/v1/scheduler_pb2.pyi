@@ -151,18 +151,28 @@ class JobSpec(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., time_zone: _Optional[str] = ..., start_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., paused: bool = ..., executor: _Optional[_Union[Executor, _Mapping]] = ..., policies: _Optional[_Union[Policies, _Mapping]] = ..., node_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Schedule(_message.Message):
-    __slots__ = ("cron", "calendar", "interval", "once", "human")
+    __slots__ = ("cron", "calendar", "interval", "once", "human", "after")
     CRON_FIELD_NUMBER: _ClassVar[int]
     CALENDAR_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     ONCE_FIELD_NUMBER: _ClassVar[int]
     HUMAN_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
     cron: str
     calendar: CalendarFields
     interval: IntervalSchedule
     once: _timestamp_pb2.Timestamp
     human: str
-    def __init__(self, cron: _Optional[str] = ..., calendar: _Optional[_Union[CalendarFields, _Mapping]] = ..., interval: _Optional[_Union[IntervalSchedule, _Mapping]] = ..., once: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., human: _Optional[str] = ...) -> None: ...
+    after: AfterJob
+    def __init__(self, cron: _Optional[str] = ..., calendar: _Optional[_Union[CalendarFields, _Mapping]] = ..., interval: _Optional[_Union[IntervalSchedule, _Mapping]] = ..., once: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., human: _Optional[str] = ..., after: _Optional[_Union[AfterJob, _Mapping]] = ...) -> None: ...
+
+class AfterJob(_message.Message):
+    __slots__ = ("job_id", "on_finished")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ON_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    on_finished: bool
+    def __init__(self, job_id: _Optional[str] = ..., on_finished: bool = ...) -> None: ...
 
 class CalendarFields(_message.Message):
     __slots__ = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
