@@ -34,7 +34,8 @@ enum Cmd {
         duration: Duration,
         /// `all`, `none`, or a comma-separated list: kill, kill-leader,
         /// stop, restart, restart-all, partition, partition-leader,
-        /// blackhole, one-way, delay, skew, disk-full.
+        /// blackhole, one-way, delay, skew, disk-full, kill-worker,
+        /// stop-worker.
         #[arg(long, default_value = "all", value_parser = Fault::parse_list)]
         faults: std::vec::Vec<Fault>,
         /// Seed of the jobs, requests and faults; random when not given.
