@@ -456,6 +456,34 @@ fn selector(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     labels.iter().map(|l| kv("--label", l, '=')).collect()
 }
 
+/// Every job whose labels contain `labels`, page by page, in id order.
+pub async fn all_jobs(
+    cluster: &Cluster,
+    labels: BTreeMap<String, String>,
+) -> anyhow::Result<Vec<pb::Job>> {
+    let mut token = String::new();
+    let mut all = Vec::new();
+    loop {
+        let req = pb::ListJobsRequest {
+            labels: labels.clone(),
+            page_size: 1000,
+            page_token: token.clone(),
+        };
+        let page = cluster
+            .with_jobs(|mut c| {
+                let r = req.clone();
+                async move { c.list_jobs(r).await }
+            })
+            .await?
+            .into_inner();
+        all.extend(page.jobs);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        token = page.next_page_token;
+    }
+}
+
 /// Runs a `job` subcommand.
 pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Result<()> {
     match cmd {
@@ -484,28 +512,7 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
             print_job(&job.into_inner(), out);
         }
         JobCommand::List { labels } => {
-            let labels = selector(&labels)?;
-            let mut token = String::new();
-            let mut all = Vec::new();
-            loop {
-                let req = pb::ListJobsRequest {
-                    labels: labels.clone(),
-                    page_size: 1000,
-                    page_token: token.clone(),
-                };
-                let page = cluster
-                    .with_jobs(|mut c| {
-                        let r = req.clone();
-                        async move { c.list_jobs(r).await }
-                    })
-                    .await?
-                    .into_inner();
-                all.extend(page.jobs);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+            let all = all_jobs(cluster, selector(&labels)?).await?;
             match out {
                 Output::Json | Output::Jsonl => println!(
                     "{}",
@@ -581,36 +588,19 @@ pub async fn run(cluster: &Cluster, cmd: JobCommand, out: Output) -> anyhow::Res
             print_runs(&[run.into_inner()], out);
         }
         JobCommand::Graph { dot } => {
-            let mut edges: Vec<(String, String, bool)> = Vec::new();
-            let mut token = String::new();
-            loop {
-                let req = pb::ListJobsRequest {
-                    labels: Default::default(),
-                    page_size: 1000,
-                    page_token: token.clone(),
-                };
-                let page = cluster
-                    .with_jobs(|mut c| {
-                        let r = req.clone();
-                        async move { c.list_jobs(r).await }
-                    })
-                    .await?
-                    .into_inner();
-                for j in &page.jobs {
-                    let Some(spec) = j.spec.as_ref() else {
-                        continue;
-                    };
-                    if let Some(pb::schedule::Kind::After(a)) =
-                        spec.schedule.as_ref().and_then(|s| s.kind.as_ref())
-                    {
-                        edges.push((a.job_id.clone(), spec.id.clone(), a.on_finished));
+            let edges: Vec<(String, String, bool)> = all_jobs(cluster, BTreeMap::new())
+                .await?
+                .iter()
+                .filter_map(|j| {
+                    let spec = j.spec.as_ref()?;
+                    match spec.schedule.as_ref()?.kind.as_ref()? {
+                        pb::schedule::Kind::After(a) => {
+                            Some((a.job_id.clone(), spec.id.clone(), a.on_finished))
+                        }
+                        _ => None,
                     }
-                }
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+                })
+                .collect();
             let on = |f: bool| if f { "finished" } else { "succeeded" };
             if dot {
                 println!("digraph jobs {{");

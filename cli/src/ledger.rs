@@ -112,51 +112,32 @@ pub async fn export(
         exported_at,
     }))?;
     // The jobs, with their schedules in the store's own form.
-    let mut token = String::new();
-    loop {
-        let req = pb::ListJobsRequest {
-            labels: Default::default(),
-            page_size: 1000,
-            page_token: token.clone(),
+    for j in crate::job_cmd::all_jobs(cluster, Default::default()).await? {
+        let Some(spec) = j.spec.as_ref() else {
+            continue;
         };
-        let page = cluster
-            .with_jobs(|mut c| {
-                let r = req.clone();
-                async move { c.list_jobs(r).await }
-            })
-            .await?
-            .into_inner();
-        for j in &page.jobs {
-            let Some(spec) = j.spec.as_ref() else {
-                continue;
-            };
-            if job.as_ref().is_some_and(|id| id != &spec.id) {
-                continue;
-            }
-            let model = node::api::convert::job_spec_from_pb(spec)
-                .with_context(|| format!("job {}: its spec", spec.id))?;
-            print(&Line::Job(JobLine {
-                id: spec.id.clone(),
-                schedule: model.schedule,
-                time_zone: model.time_zone,
-                start_at: model.start_at,
-                end_at: model.end_at,
-                jitter_ms: model.policies.jitter_ms,
-                version: j.version,
-                state: pb::JobState::try_from(j.state)
-                    .map(|s| {
-                        s.as_str_name()
-                            .trim_start_matches("JOB_STATE_")
-                            .to_lowercase()
-                    })
-                    .unwrap_or_default(),
-                created_at: ms(&j.created_at).unwrap_or(0),
-            }))?;
+        if job.as_ref().is_some_and(|id| id != &spec.id) {
+            continue;
         }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
+        let model = node::api::convert::job_spec_from_pb(spec)
+            .with_context(|| format!("job {}: its spec", spec.id))?;
+        print(&Line::Job(JobLine {
+            id: spec.id.clone(),
+            schedule: model.schedule,
+            time_zone: model.time_zone,
+            start_at: model.start_at,
+            end_at: model.end_at,
+            jitter_ms: model.policies.jitter_ms,
+            version: j.version,
+            state: pb::JobState::try_from(j.state)
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("JOB_STATE_")
+                        .to_lowercase()
+                })
+                .unwrap_or_default(),
+            created_at: ms(&j.created_at).unwrap_or(0),
+        }))?;
     }
     // The occurrences, a page at a time, by scheduled instant.
     let mut from = since;

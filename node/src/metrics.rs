@@ -390,7 +390,7 @@ pub fn render(node: &Node, hub: &WorkerHub, lease: &Lease, metrics: &Metrics) ->
         }
     }
     i.workers_connected.clear();
-    for (queue, (n, _)) in hub.per_queue() {
+    for (queue, n) in hub.per_queue() {
         i.workers_connected
             .get_or_create(&QueueLabel { queue })
             .set(n as i64);

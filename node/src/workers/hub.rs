@@ -167,7 +167,9 @@ impl WorkerHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Resolves after the next change to what the workers serve.
+    /// Resolves after the next change to what the workers serve (a
+    /// session opened or closed), never for an attempt given or ended:
+    /// slots in use are not part of the capacity report.
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
@@ -332,8 +334,6 @@ impl WorkerHub {
             },
         );
         session.send(pb::node_message::Kind::Assignment(assignment));
-        drop(inner);
-        self.changed.notify_one();
         Ok(Claim {
             hub: self.clone(),
             token: ctx.fencing_token,
@@ -455,8 +455,6 @@ impl WorkerHub {
         if remove_session {
             inner.sessions.remove(worker_id);
         }
-        drop(inner);
-        self.changed.notify_one();
     }
 
     /// What the connected workers serve, per (queue, function), for the
@@ -506,13 +504,13 @@ impl WorkerHub {
             .collect()
     }
 
-    /// Connected workers and waiting attempts per queue, for metrics.
-    pub fn per_queue(&self) -> BTreeMap<String, (u64, u64)> {
+    /// Connected workers per queue, for metrics.
+    pub fn per_queue(&self) -> BTreeMap<String, u64> {
         let inner = self.lock();
-        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
         for s in inner.sessions.values().filter(|s| s.outbox.is_some()) {
             for q in &s.queues {
-                out.entry(q.clone()).or_default().0 += 1;
+                *out.entry(q.clone()).or_default() += 1;
             }
         }
         out
