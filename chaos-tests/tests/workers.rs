@@ -689,9 +689,20 @@ async fn kill_9_of_the_node_holding_the_session_moves_the_worker_and_work_goes_o
             "{occ}: a token used twice: {tokens:?}"
         );
     }
+    // The one documented exception (README, "Known limits"): an instant
+    // whose previous run's result was still on its way 800 ms after it was
+    // due is skipped as "max instances reached", naming that run. Here the
+    // result travels through a new session after the kill, so that may
+    // happen around the kill, and only there.
     let missing: Vec<_> = rs
         .iter()
         .filter(|r| state(r) != pb::RunState::Succeeded)
+        .filter(|r| {
+            let at = r.scheduled_at.as_ref().map_or(0, chaos_tests::pb::ms);
+            !(state(r) == pb::RunState::Skipped
+                && r.reason.starts_with("max instances reached; in flight:")
+                && (killed_at - 2_000..=killed_at + 10_000).contains(&at))
+        })
         .map(|r| (r.occurrence_id.clone(), state(r), r.reason.clone()))
         .collect();
     assert!(missing.is_empty(), "every tick succeeded: {missing:?}");
