@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use store::command::{Command, OnConflict, PauseTarget, Response as CmdResponse};
-use store::model::{Job, JobSpec, OccKey, Occurrence};
+use store::model::{Capability, Job, JobSpec, OccKey, Occurrence};
 use store::state::{Event, RunFilter};
 use tokio::sync::broadcast;
 
@@ -43,25 +43,33 @@ fn job_of(r: CmdResponse) -> Result<Job, ApiError> {
 impl App {
     /// Refuses a job whose executor kind no member runs (a shell job on a
     /// cluster without `--enable-shell-executor`): every run would fail.
-    /// Judged only once every member has registered its kinds; until then
-    /// nobody can tell, and the job is accepted.
+    /// Judged only once this node knows the membership and every member
+    /// has registered its kinds; until then nobody can tell, and the job
+    /// is accepted. (A follower that has not yet applied the membership
+    /// sees no member at all: that is "cannot tell", not "nobody can".)
     fn check_runnable(&self, spec: &JobSpec) -> Result<(), ApiError> {
         let kind = spec.executor.capability();
         let members: Vec<u64> = self.node.membership().nodes().map(|(id, _)| *id).collect();
-        let refuse = self.node.state.read(|s| {
-            let nodes = s.nodes();
-            members.iter().all(|id| nodes.contains_key(id))
-                && !members
-                    .iter()
-                    .any(|id| nodes.get(id).is_some_and(|n| n.can_run(&spec.executor)))
-        });
+        let refuse = !members.is_empty()
+            && self.node.state.read(|s| {
+                let nodes = s.nodes();
+                members.iter().all(|id| nodes.contains_key(id))
+                    && !members
+                        .iter()
+                        .any(|id| nodes.get(id).is_some_and(|n| n.can_run(&spec.executor)))
+            });
         if refuse {
             return Err(ApiError::invalid(
                 format!("job.executor.{}", kind.as_str()),
-                format!(
-                    "no member runs {} jobs; start nodes with --enable-shell-executor to allow them",
-                    kind.as_str()
-                ),
+                match kind {
+                    Capability::Shell => "no member runs shell jobs; start nodes with \
+                                          --enable-shell-executor to allow them"
+                        .to_string(),
+                    other => format!(
+                        "no member runs {} jobs (see each node's log for why)",
+                        other.as_str()
+                    ),
+                },
             ));
         }
         Ok(())
