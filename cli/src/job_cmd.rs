@@ -697,7 +697,20 @@ fn run_json(r: &pb::Run) -> serde_json::Value {
         "finished_at": ts_json(&r.finished_at),
         "exit_code": r.exit_code,
         "reason": r.reason,
+        "cause": cause_name(r.cause),
     })
+}
+
+/// The snake-case name of a run's typed not-run cause (`null` when none).
+pub(crate) fn cause_name(cause: i32) -> Option<String> {
+    pb::NotRunCause::try_from(cause)
+        .ok()
+        .filter(|c| *c != pb::NotRunCause::Unspecified)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("NOT_RUN_CAUSE_")
+                .to_lowercase()
+        })
 }
 
 fn print_runs(runs: &[pb::Run], out: Output) {

@@ -8,7 +8,7 @@
 //! - `job`: `id`, `schedule` (the store's schedule spec), `time_zone`,
 //!   `start_at`, `end_at`, `jitter_ms`, `version`, `state`, `created_at`;
 //! - `occurrence`: `job_id`, `occurrence_id`, `scheduled_at` (ms), `state`,
-//!   `reason`, `attempts` (`number`, `fencing_token`, `node_id`, `state`,
+//!   `reason`, `cause`, `attempts` (`number`, `fencing_token`, `node_id`, `state`,
 //!   `due_at`, `started_at`, `finished_at`, `exit_code`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +68,9 @@ struct OccurrenceLine {
     scheduled_at: i64,
     state: String,
     reason: String,
+    /// The typed not-run cause (`misfire_grace`, `max_instances`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cause: Option<String>,
     attempts: Vec<AttemptLine>,
 }
 
@@ -170,6 +173,7 @@ pub async fn export(
                 scheduled_at: ms(&r.scheduled_at).unwrap_or(0),
                 state: state_name(r.state),
                 reason: r.reason.clone(),
+                cause: crate::job_cmd::cause_name(r.cause),
                 attempts: r
                     .attempts
                     .iter()
@@ -283,9 +287,11 @@ pub fn check(input: impl BufRead) -> anyhow::Result<Verdict> {
                 ));
             }
         }
-        if matches!(o.state.as_str(), "missed" | "skipped") && o.reason.is_empty() {
+        if matches!(o.state.as_str(), "missed" | "skipped")
+            && (o.reason.is_empty() || o.cause.is_none())
+        {
             v.push(format!(
-                "{} is {} without a reason",
+                "{} is {} without a reason (and its typed cause)",
                 o.occurrence_id, o.state
             ));
         }

@@ -5,7 +5,7 @@
 //! - Counted as they happen (`Metrics::attempt_started`,
 //!   `attempt_finished`, `count_events`): fire lateness and run duration
 //!   by executor kind, runs by final state, attempts and retries,
-//!   reassignments, occurrences not run by state and reason class.
+//!   reassignments, occurrences not run by state and typed cause (`NotRunCause`).
 //! - Read at scrape time: Raft's term, leader, log/commit/applied indexes
 //!   and replication lag per peer; jobs and open occurrences; this node's
 //!   lease; the worker gauges per queue.
@@ -291,7 +291,7 @@ impl Metrics {
                 i.not_run
                     .get_or_create(&NotRunLabels {
                         state: state.into(),
-                        reason: reason_class(&e.detail).into(),
+                        reason: e.cause.map_or("other", |c| c.as_str()).into(),
                     })
                     .inc();
             }
@@ -301,24 +301,6 @@ impl Metrics {
             _ => {}
         }
     }
-}
-
-/// A bounded label for a not-run reason (the text names instants and runs).
-fn reason_class(detail: &str) -> &'static str {
-    const CLASSES: [(&str, &str); 8] = [
-        ("misfire grace", "misfire_grace"),
-        ("coalesced", "coalesced"),
-        ("max instances", "max_instances"),
-        ("overlap: skip", "overlap_skip"),
-        ("buffer_one", "buffer_one"),
-        ("no worker", "no_worker"),
-        ("was updated", "updated"),
-        ("backlog", "backlog"),
-    ];
-    CLASSES
-        .iter()
-        .find(|(needle, _)| detail.contains(needle))
-        .map_or("other", |(_, class)| class)
 }
 
 /// Counts the events this node applies, until its state stops.

@@ -9,8 +9,8 @@ use proto::prost_types::{Duration, Timestamp};
 use proto::v1 as pb;
 use store::command::OnConflict;
 use store::model::{
-    Coalesce, ExecutorSpec, HttpSpec, Job, JobSpec, JobState, Occurrence, Overlap, Policies,
-    RetryPolicy, RunState, ShellSpec, UnixMs, ValidationError, WorkerSpec,
+    Coalesce, ExecutorSpec, HttpSpec, Job, JobSpec, JobState, NotRunCause, Occurrence, Overlap,
+    Policies, RetryPolicy, RunState, ShellSpec, UnixMs, ValidationError, WorkerSpec,
 };
 use store::schedule::{CalendarFields, IntervalSpec, ScheduleSpec};
 
@@ -389,6 +389,26 @@ pub fn run_state_from_pb(v: i32) -> Result<Option<RunState>, ValidationError> {
     })
 }
 
+/// The protobuf cause of a typed not-run cause.
+pub fn cause_to_pb(c: Option<NotRunCause>) -> pb::NotRunCause {
+    use NotRunCause as C;
+    match c {
+        None => pb::NotRunCause::Unspecified,
+        Some(C::MisfireGrace) => pb::NotRunCause::MisfireGrace,
+        Some(C::Coalesced) => pb::NotRunCause::Coalesced,
+        Some(C::NoWorker) => pb::NotRunCause::NoWorker,
+        Some(C::Updated) => pb::NotRunCause::Updated,
+        Some(C::BacklogCut) => pb::NotRunCause::BacklogCut,
+        Some(C::MaxInstances) => pb::NotRunCause::MaxInstances,
+        Some(C::OverlapSkip) => pb::NotRunCause::OverlapSkip,
+        Some(C::BufferFull) => pb::NotRunCause::BufferFull,
+        Some(C::BacklogFull) => pb::NotRunCause::BacklogFull,
+        Some(C::JobRemoved) => pb::NotRunCause::JobRemoved,
+        Some(C::Replaced) => pb::NotRunCause::Replaced,
+        Some(C::Deleted) => pb::NotRunCause::Deleted,
+    }
+}
+
 /// An occurrence with its latest attempt, as protobuf.
 pub fn run_to_pb(o: &Occurrence) -> pb::Run {
     let a = o.current();
@@ -404,6 +424,7 @@ pub fn run_to_pb(o: &Occurrence) -> pb::Run {
         finished_at: a.and_then(|a| a.finished_at).map(ms_to_ts),
         exit_code: a.and_then(|a| a.exit_code),
         reason: o.reason.clone().unwrap_or_default(),
+        cause: cause_to_pb(o.cause) as i32,
         output_tail: a.map(|a| a.output_tail.clone()).unwrap_or_default(),
         due_at: a.map(|a| ms_to_ts(a.due_at)),
         attempts: o

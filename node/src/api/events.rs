@@ -37,5 +37,6 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         node_id: e.node_id.unwrap_or(0),
         log_index: e.log_index,
         detail: e.detail.clone(),
+        cause: super::convert::cause_to_pb(e.cause) as i32,
     }
 }

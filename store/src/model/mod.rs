@@ -17,7 +17,9 @@ mod validate;
 pub use executor::{Capability, ExecutorSpec, HttpSpec, ShellSpec, WorkerSpec};
 pub use job::{Job, JobSpec, JobState, Labels};
 pub use limits::*;
-pub use occurrence::{Attempt, AttemptOutcome, AttemptState, OccKey, Occurrence, RunState};
+pub use occurrence::{
+    Attempt, AttemptOutcome, AttemptState, NotRunCause, OccKey, Occurrence, RunState,
+};
 pub use policy::{Coalesce, Overlap, Policies, RetryPolicy};
 pub use token::FencingToken;
 pub use validate::{ValidationError, validate_name, validate_spec};

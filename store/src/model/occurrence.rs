@@ -90,6 +90,93 @@ impl RunState {
     }
 }
 
+/// Why an occurrence did not run (missed, skipped, cancelled), as a type.
+/// Checkers, metrics and clients compare this, never the English reason
+/// beside it (which names instants, runs and versions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum NotRunCause {
+    /// Missed: later than the job's misfire grace.
+    MisfireGrace,
+    /// Missed: folded into a later instant by the coalesce policy.
+    Coalesced,
+    /// Missed: no live worker served the queue and function within the
+    /// misfire grace.
+    NoWorker,
+    /// Missed: the job was updated before the instant ran.
+    Updated,
+    /// Missed: a backlog longer than one advance may create was cut.
+    BacklogCut,
+    /// Skipped: `overlap: allow` and max instances were in flight.
+    MaxInstances,
+    /// Skipped: `overlap: skip` and an earlier occurrence was in flight.
+    OverlapSkip,
+    /// Skipped: `overlap: buffer_one` and one occurrence already waited.
+    BufferFull,
+    /// Skipped: a `coalesce: all` backlog queue was full.
+    BacklogFull,
+    /// Skipped: the job was gone.
+    JobRemoved,
+    /// Cancelled: `overlap: replace` and a newer occurrence started.
+    Replaced,
+    /// Cancelled: the job was deleted.
+    Deleted,
+}
+
+impl NotRunCause {
+    /// Every cause, in declaration order.
+    pub const ALL: [NotRunCause; 12] = [
+        NotRunCause::MisfireGrace,
+        NotRunCause::Coalesced,
+        NotRunCause::NoWorker,
+        NotRunCause::Updated,
+        NotRunCause::BacklogCut,
+        NotRunCause::MaxInstances,
+        NotRunCause::OverlapSkip,
+        NotRunCause::BufferFull,
+        NotRunCause::BacklogFull,
+        NotRunCause::JobRemoved,
+        NotRunCause::Replaced,
+        NotRunCause::Deleted,
+    ];
+
+    /// Snake-case name, as in metrics labels, JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotRunCause::MisfireGrace => "misfire_grace",
+            NotRunCause::Coalesced => "coalesced",
+            NotRunCause::NoWorker => "no_worker",
+            NotRunCause::Updated => "updated",
+            NotRunCause::BacklogCut => "backlog_cut",
+            NotRunCause::MaxInstances => "max_instances",
+            NotRunCause::OverlapSkip => "overlap_skip",
+            NotRunCause::BufferFull => "buffer_full",
+            NotRunCause::BacklogFull => "backlog_full",
+            NotRunCause::JobRemoved => "job_removed",
+            NotRunCause::Replaced => "replaced",
+            NotRunCause::Deleted => "deleted",
+        }
+    }
+
+    /// Parses [`NotRunCause::as_str`] names.
+    pub fn parse(s: &str) -> Option<NotRunCause> {
+        NotRunCause::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The state an occurrence with this cause is recorded in.
+    pub fn state(self) -> RunState {
+        use NotRunCause as C;
+        match self {
+            C::MisfireGrace | C::Coalesced | C::NoWorker | C::Updated | C::BacklogCut => {
+                RunState::Missed
+            }
+            C::MaxInstances | C::OverlapSkip | C::BufferFull | C::BacklogFull | C::JobRemoved => {
+                RunState::Skipped
+            }
+            C::Replaced | C::Deleted => RunState::Cancelled,
+        }
+    }
+}
+
 /// State of one attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptState {
@@ -171,6 +258,8 @@ pub struct Occurrence {
     pub state: RunState,
     /// Why it was missed, skipped, cancelled or failed.
     pub reason: Option<String>,
+    /// Why it did not run, as a type (missed, skipped, cancelled only).
+    pub cause: Option<NotRunCause>,
     /// Created by "run now" rather than the schedule.
     pub manual: bool,
     /// Log index of the entry that created it.

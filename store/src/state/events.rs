@@ -71,4 +71,7 @@ pub struct Event {
     pub token: Option<u64>,
     /// Reason or detail.
     pub detail: String,
+    /// Why an occurrence did not run, as a type (missed, skipped and
+    /// cancelled events).
+    pub cause: Option<crate::model::NotRunCause>,
 }

@@ -8,8 +8,8 @@
 
 use crate::command::{Advance, CommandError, Response};
 use crate::model::{
-    Attempt, AttemptState, MAX_BACKLOG_PER_ADVANCE, NodeId, OccKey, Occurrence, RunState, UnixMs,
-    time,
+    Attempt, AttemptState, MAX_BACKLOG_PER_ADVANCE, NodeId, NotRunCause, OccKey, Occurrence,
+    RunState, UnixMs, time,
 };
 use crate::schedule::jitter_ms;
 
@@ -129,6 +129,7 @@ impl State {
                     .next_after(time::to_datetime(ctx.now.saturating_sub(1)), seed)
                     .map(time::from_datetime);
                 let e = self.emit(ctx, EventKind::OccurrenceMissed, id, None);
+                e.cause = Some(NotRunCause::BacklogCut);
                 e.detail = format!(
                     "backlog over {MAX_BACKLOG_PER_ADVANCE}: occurrences from {} up to {} were not created",
                     time::rfc3339_ms(at),
@@ -215,16 +216,18 @@ impl State {
                 };
                 self.create_occurrence(ctx, id, at, due, adv.assignee, origin, tally);
             } else {
-                let reason = if !runnable.contains(&i) {
-                    format!(
+                let (cause, reason) = if !runnable.contains(&i) {
+                    let why = format!(
                         "misfire grace of {} ms exceeded: {} ms late",
                         policies.misfire_grace_ms.unwrap_or(0),
                         ctx.now.saturating_sub(due)
-                    )
+                    );
+                    (NotRunCause::MisfireGrace, why)
                 } else {
-                    format!("coalesced ({:?})", policies.coalesce).to_lowercase()
+                    let why = format!("coalesced ({:?})", policies.coalesce).to_lowercase();
+                    (NotRunCause::Coalesced, why)
                 };
-                self.record_not_run(ctx, &key, RunState::Missed, &reason, tally);
+                self.record_not_run(ctx, &key, cause, &reason, tally);
             }
         }
     }
@@ -275,7 +278,12 @@ impl State {
             Admit::Arm => {}
             Admit::Replace => {
                 for open in self.open_of(job_id) {
-                    self.cancel_occurrence(ctx, &open, &format!("replaced by {}", key.id()));
+                    self.cancel_occurrence(
+                        ctx,
+                        &open,
+                        NotRunCause::Replaced,
+                        &format!("replaced by {}", key.id()),
+                    );
                 }
             }
             Admit::Buffer => {
@@ -289,15 +297,15 @@ impl State {
                 tally.keys.push(key);
                 return;
             }
-            Admit::Refuse(reason) => {
-                if reason == Refusal::MaxInstances {
+            Admit::Refuse(refusal) => {
+                if refusal == Refusal::MaxInstances {
                     self.emit(ctx, EventKind::MaxInstancesReached, job_id, Some(&key));
                 }
                 let reason = match self.in_flight(job_id, due) {
-                    Some(which) => format!("{reason}; in flight: {which}"),
-                    None => reason.to_string(),
+                    Some(which) => format!("{refusal}; in flight: {which}"),
+                    None => refusal.to_string(),
                 };
-                self.record_not_run(ctx, &key, RunState::Skipped, &reason, tally);
+                self.record_not_run(ctx, &key, refusal.cause(), &reason, tally);
                 return;
             }
         }
@@ -325,6 +333,7 @@ impl State {
                 key: key.clone(),
                 state: RunState::Armed,
                 reason: None,
+                cause: None,
                 manual,
                 created_index: ctx.index,
                 buffered,
@@ -347,10 +356,11 @@ impl State {
         &mut self,
         ctx: &mut Ctx,
         key: &OccKey,
-        state: RunState,
+        cause: NotRunCause,
         reason: &str,
         tally: &mut Tally,
     ) {
+        let state = cause.state();
         if self.occurrences.contains_key(key) {
             return;
         }
@@ -360,6 +370,7 @@ impl State {
                 key: key.clone(),
                 state,
                 reason: Some(reason.to_string()),
+                cause: Some(cause),
                 manual: false,
                 created_index: ctx.index,
                 buffered: false,
@@ -373,6 +384,7 @@ impl State {
         };
         let e = self.emit(ctx, kind, &key.job_id, Some(key));
         e.detail = reason.to_string();
+        e.cause = Some(cause);
         if state == RunState::Missed {
             tally.missed += 1;
         } else {
@@ -428,7 +440,7 @@ impl State {
                 scheduled_at: at,
             };
             let why = format!("{reason}: {late} ms late, past the misfire grace of {grace} ms");
-            self.record_not_run(ctx, &key, RunState::Missed, &why, tally);
+            self.record_not_run(ctx, &key, NotRunCause::NoWorker, &why, tally);
             recorded += 1;
             cursor = schedule
                 .next_after(time::to_datetime(at), seed)
@@ -464,7 +476,7 @@ impl State {
                 scheduled_at: at,
             };
             let why = format!("not run: the job was updated (version {version}) before it ran");
-            self.record_not_run(ctx, &key, RunState::Missed, &why, &mut tally);
+            self.record_not_run(ctx, &key, NotRunCause::Updated, &why, &mut tally);
             recorded += 1;
             cursor = schedule
                 .next_after(time::to_datetime(at), seed)

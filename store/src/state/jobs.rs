@@ -1,7 +1,9 @@
 //! Job commands: create, update, delete, pause and resume.
 
 use crate::command::{CommandError, OnConflict, PauseTarget, Response};
-use crate::model::{AttemptState, Job, JobSpec, JobState, RunState, UnixMs, time, validate_spec};
+use crate::model::{
+    AttemptState, Job, JobSpec, JobState, NotRunCause, RunState, UnixMs, time, validate_spec,
+};
 use crate::schedule::Schedule;
 
 use super::{Ctx, EventKind, State};
@@ -231,7 +233,7 @@ impl State {
         // cancel event carrying the token to kill.
         let open: Vec<_> = self.open_of(&job_id);
         for key in open {
-            self.cancel_occurrence(ctx, &key, "job deleted");
+            self.cancel_occurrence(ctx, &key, NotRunCause::Deleted, "job deleted");
         }
         self.set_cursor(&job_id, None);
         if let Some(job) = self.jobs.remove(&job_id) {
@@ -414,6 +416,7 @@ impl State {
         &mut self,
         ctx: &mut Ctx,
         key: &crate::model::OccKey,
+        cause: NotRunCause,
         reason: &str,
     ) {
         let Some(occ) = self.occurrences.get_mut(key) else {
@@ -423,6 +426,7 @@ impl State {
             return;
         }
         occ.reason = Some(reason.to_string());
+        occ.cause = Some(cause);
         occ.buffered = false;
         let (token, node) = match occ.current_mut() {
             Some(a) if matches!(a.state, AttemptState::Armed | AttemptState::Running) => {
@@ -436,6 +440,7 @@ impl State {
         e.token = token;
         e.node_id = node;
         e.detail = reason.to_string();
+        e.cause = Some(cause);
         self.enforce_retention(&key.job_id);
     }
 }

@@ -31,7 +31,8 @@ pub use queries::{RunFilter, matches};
 
 use crate::command::{Command, NodeInfo, Response};
 use crate::model::{
-    DEFAULT_HISTORY_PER_JOB, Job, MAX_ATTEMPTS_PER_ENTRY, NodeId, OccKey, Occurrence, UnixMs,
+    DEFAULT_HISTORY_PER_JOB, Job, MAX_ATTEMPTS_PER_ENTRY, NodeId, OccKey, Occurrence, RunState,
+    UnixMs,
 };
 use crate::schedule::Schedule;
 
@@ -370,6 +371,7 @@ impl State {
             node_id: None,
             token: None,
             detail: String::new(),
+            cause: None,
         });
         let last = self.events.len() - 1;
         &mut self.events[last]
@@ -402,6 +404,15 @@ impl State {
                 "tokens of {} not increasing: {tokens:?}",
                 k.id()
             );
+            // A not-run occurrence says why as a type, and only it does.
+            let not_run = matches!(
+                o.state,
+                RunState::Missed | RunState::Skipped | RunState::Cancelled
+            );
+            match o.cause {
+                Some(c) => assert_eq!(c.state(), o.state, "{} has cause {c:?}", k.id()),
+                None => assert!(!not_run, "{} is {:?} with no cause", k.id(), o.state),
+            }
         }
     }
 }

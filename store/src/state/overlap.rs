@@ -9,7 +9,7 @@
 //! ([`ran_across`]), so holding an instant for a result on its way changes
 //! no decision, and a run that a failover made late does not skip the next.
 
-use crate::model::{Attempt, MAX_QUEUED_PER_JOB, OccKey, Overlap, UnixMs, time};
+use crate::model::{Attempt, MAX_QUEUED_PER_JOB, NotRunCause, OccKey, Overlap, UnixMs, time};
 
 use super::State;
 
@@ -39,6 +39,19 @@ impl Refusal {
             Refusal::MaxInstances => "max instances reached",
             Refusal::Skip => "an earlier occurrence is still in flight (overlap: skip)",
             Refusal::BufferFull => "one occurrence is already buffered (overlap: buffer_one)",
+        }
+    }
+}
+
+impl Refusal {
+    /// The typed cause recorded on the skipped occurrence.
+    pub fn cause(self) -> NotRunCause {
+        match self {
+            Refusal::JobRemoved => NotRunCause::JobRemoved,
+            Refusal::BacklogFull => NotRunCause::BacklogFull,
+            Refusal::MaxInstances => NotRunCause::MaxInstances,
+            Refusal::Skip => NotRunCause::OverlapSkip,
+            Refusal::BufferFull => NotRunCause::BufferFull,
         }
     }
 }

@@ -340,6 +340,12 @@ fn coalesce_latest_and_earliest_run_one() {
         });
         assert!(missed.iter().all(|o| o.reason.as_deref()
             == Some(&format!("coalesced ({coalesce:?})").to_lowercase()[..])));
+        assert!(
+            missed
+                .iter()
+                .all(|o| o.cause == Some(crate::model::NotRunCause::Coalesced)),
+            "{missed:?}"
+        );
     }
 }
 
@@ -365,6 +371,7 @@ fn overlap_skip_is_judged_when_due_not_ahead() {
     assert!(matches!(r, Response::Fired { skipped: 1, .. }), "{r:?}");
     let skipped = log.occ("a", T0 + 1000);
     assert_eq!(skipped.state, RunState::Skipped);
+    assert_eq!(skipped.cause, Some(crate::model::NotRunCause::OverlapSkip));
     // The reason names the run in flight, its state and its node.
     let running = log.occ("a", T0);
     let a = running.current().expect("an attempt");

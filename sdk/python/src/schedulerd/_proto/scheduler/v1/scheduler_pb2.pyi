@@ -48,6 +48,22 @@ class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATE_MISSED: _ClassVar[RunState]
     RUN_STATE_SKIPPED: _ClassVar[RunState]
 
+class NotRunCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOT_RUN_CAUSE_UNSPECIFIED: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_MISFIRE_GRACE: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_COALESCED: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_NO_WORKER: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_UPDATED: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_BACKLOG_CUT: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_MAX_INSTANCES: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_OVERLAP_SKIP: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_BUFFER_FULL: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_BACKLOG_FULL: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_JOB_REMOVED: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_REPLACED: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_DELETED: _ClassVar[NotRunCause]
+
 class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
@@ -92,6 +108,19 @@ RUN_STATE_TIMED_OUT: RunState
 RUN_STATE_CANCELLED: RunState
 RUN_STATE_MISSED: RunState
 RUN_STATE_SKIPPED: RunState
+NOT_RUN_CAUSE_UNSPECIFIED: NotRunCause
+NOT_RUN_CAUSE_MISFIRE_GRACE: NotRunCause
+NOT_RUN_CAUSE_COALESCED: NotRunCause
+NOT_RUN_CAUSE_NO_WORKER: NotRunCause
+NOT_RUN_CAUSE_UPDATED: NotRunCause
+NOT_RUN_CAUSE_BACKLOG_CUT: NotRunCause
+NOT_RUN_CAUSE_MAX_INSTANCES: NotRunCause
+NOT_RUN_CAUSE_OVERLAP_SKIP: NotRunCause
+NOT_RUN_CAUSE_BUFFER_FULL: NotRunCause
+NOT_RUN_CAUSE_BACKLOG_FULL: NotRunCause
+NOT_RUN_CAUSE_JOB_REMOVED: NotRunCause
+NOT_RUN_CAUSE_REPLACED: NotRunCause
+NOT_RUN_CAUSE_DELETED: NotRunCause
 EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_JOB_ADDED: EventKind
 EVENT_KIND_JOB_MODIFIED: EventKind
@@ -418,7 +447,7 @@ class RunJobNowRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("job_id", "occurrence_id", "scheduled_at", "attempt", "fencing_token", "node_id", "state", "started_at", "finished_at", "exit_code", "reason", "output_tail", "due_at", "attempts")
+    __slots__ = ("job_id", "occurrence_id", "scheduled_at", "attempt", "fencing_token", "node_id", "state", "started_at", "finished_at", "exit_code", "reason", "output_tail", "due_at", "attempts", "cause")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRENCE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -433,6 +462,7 @@ class Run(_message.Message):
     OUTPUT_TAIL_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     occurrence_id: str
     scheduled_at: _timestamp_pb2.Timestamp
@@ -447,7 +477,8 @@ class Run(_message.Message):
     output_tail: str
     due_at: _timestamp_pb2.Timestamp
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
-    def __init__(self, job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., fencing_token: _Optional[int] = ..., node_id: _Optional[int] = ..., state: _Optional[_Union[RunState, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., output_tail: _Optional[str] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+    cause: NotRunCause
+    def __init__(self, job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., scheduled_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., fencing_token: _Optional[int] = ..., node_id: _Optional[int] = ..., state: _Optional[_Union[RunState, str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., output_tail: _Optional[str] = ..., due_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cause: _Optional[_Union[NotRunCause, str]] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("number", "fencing_token", "node_id", "state", "due_at", "started_at", "finished_at", "exit_code")
@@ -513,7 +544,7 @@ class WatchEventsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("kind", "at", "job_id", "occurrence_id", "node_id", "log_index", "detail")
+    __slots__ = ("kind", "at", "job_id", "occurrence_id", "node_id", "log_index", "detail", "cause")
     KIND_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -521,6 +552,7 @@ class Event(_message.Message):
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
     kind: EventKind
     at: _timestamp_pb2.Timestamp
     job_id: str
@@ -528,7 +560,8 @@ class Event(_message.Message):
     node_id: int
     log_index: int
     detail: str
-    def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., node_id: _Optional[int] = ..., log_index: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+    cause: NotRunCause
+    def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., node_id: _Optional[int] = ..., log_index: _Optional[int] = ..., detail: _Optional[str] = ..., cause: _Optional[_Union[NotRunCause, str]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ()
