@@ -690,8 +690,8 @@ async fn kill_9_of_the_node_holding_the_session_moves_the_worker_and_work_goes_o
         );
     }
     // The one documented exception (README, "Known limits"): an instant
-    // whose previous run's result was still on its way 800 ms after it was
-    // due is skipped as "max instances reached", naming that run. Here the
+    // whose previous run's result was still on its way when the leader's
+    // hold ended (30 s, or just before the misfire grace) is skipped as "max instances reached", naming that run. Here the
     // result travels through a new session after the kill, so that may
     // happen around the kill, and only there.
     let missing: Vec<_> = rs

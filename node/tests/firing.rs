@@ -837,8 +837,8 @@ async fn leader_kill_during_steady_firing_loses_and_repeats_nothing() {
     assert_sink_matches_runs(&hits, &runs, &BTreeSet::new());
     // A new leader holds a job's instants until the result of its run in
     // flight across the kill has reached it, and any leader holds a
-    // refused instant 800 ms for a result on its way. Known gap: on a
-    // starved machine a result can take longer than that, and the instant
+    // refused instant for a result on its way (up to 30 s here). Known gap:
+    // on a starved machine a result can take longer than that, and the instant
     // is skipped as "max instances reached" although the run had ended:
     // tolerated within 10 s of the kill, if the reason names a run whose
     // result was not yet committed (armed or running).
@@ -1198,4 +1198,156 @@ async fn whole_cluster_stopped_30s_catches_up_under_policies() {
             }
         }
     }
+}
+
+/// CPU hogs, one per core at nice 0 (the nodes at nice 19 get a few per
+/// cent of a core), killed on drop.
+struct Hogs(Vec<std::process::Child>);
+
+impl Hogs {
+    fn start(n: usize) -> Hogs {
+        Hogs(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("nice")
+                        .args(["-n", "0", "sh", "-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("start a CPU hog")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Every thread of process `pid` to nice 19 (renice by pid moves one
+/// thread only on Linux; the node's runtime threads exist already).
+fn renice_all_threads(pid: u32) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    for t in tasks.flatten() {
+        let _ = std::process::Command::new("renice")
+            .args(["-n", "19", "-p"])
+            .arg(t.file_name())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Whether some run of `runs` other than `skipped` occupied `due` on the
+/// schedule's timeline (it occupies its own due instant for as long as it
+/// ran), and which.
+fn overlapping_run<'a>(runs: &'a [pb::Run], skipped: &pb::Run, due: i64) -> Option<&'a pb::Run> {
+    runs.iter().find(|r| {
+        r.occurrence_id != skipped.occurrence_id
+            && r.attempts.iter().any(|a| {
+                let (Some(started), Some(finished), Some(at)) = (
+                    a.started_at.as_ref().map(ms),
+                    a.finished_at.as_ref().map(ms),
+                    a.due_at.as_ref().map(ms),
+                ) else {
+                    return false;
+                };
+                let from = started.min(at);
+                from <= due && due < from + (finished - started).max(0)
+            })
+    })
+}
+
+/// No skip on an unknown outcome (issue 15): three nodes at nice 19 under
+/// a CPU hog per core, every-second `max_instances 1` jobs, some quick (HTTP into a
+/// sink) and some that really overlap their next instant (`sleep 1.3`).
+/// Every skip that is recorded names a run that really overlapped its
+/// instant on the final timeline; the quick jobs skip nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_cpu_starvation_every_skip_names_a_run_that_really_overlapped() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &["--enable-shell-executor"]).await;
+    wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    for p in &procs {
+        if let Some(pid) = p.pid() {
+            renice_all_threads(pid);
+        }
+    }
+    let _hogs = Hogs::start(2);
+    let sink = Sink::start().await.expect("sink");
+    let mut c = jobs(&procs[0].addr).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let id = format!("quick{i}");
+        let mut s = spec(&id, cron("* * * * * *"), http(&sink.url()));
+        policies(&mut s).max_instances = 1;
+        create(&mut c, s).await;
+        ids.push(id);
+    }
+    for i in 0..2 {
+        let id = format!("long{i}");
+        let mut s = spec(&id, cron("* * * * * *"), shell("sleep 1.3"));
+        policies(&mut s).max_instances = 1;
+        create(&mut c, s).await;
+        ids.push(id);
+    }
+    let created = now_ms();
+    // Twenty seconds of firing, judged by the instants' own timeline.
+    wait_for(
+        "20 s of instants of the quick jobs to be settled",
+        || async {
+            let r = runs(&c, "quick0").await?;
+            r.iter()
+                .any(|r| {
+                    finished(r) && r.scheduled_at.as_ref().map(ms).unwrap_or(0) >= created + 20_000
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let all = pause_and_settle(&procs[0].addr).await;
+    let mut skips_checked = 0;
+    for id in &ids {
+        let mine: Vec<pb::Run> = all.iter().filter(|r| &r.job_id == id).cloned().collect();
+        for r in mine.iter().filter(|r| state(r) == pb::RunState::Skipped) {
+            let due = r.scheduled_at.as_ref().map(ms).unwrap_or(0);
+            assert_eq!(
+                r.cause,
+                pb::NotRunCause::MaxInstances as i32,
+                "{}: skipped for another cause: {r:?}",
+                r.occurrence_id
+            );
+            let Some(over) = overlapping_run(&mine, r, due) else {
+                panic!(
+                    "{} was skipped, but no run overlapped its instant on the timeline \
+                     (an outcome not yet known?): {r:?}\nthe job's runs: {mine:#?}",
+                    r.occurrence_id
+                );
+            };
+            assert!(
+                r.reason.contains(&over.occurrence_id),
+                "{}: the reason does not name the run that overlapped it ({}): {}",
+                r.occurrence_id,
+                over.occurrence_id,
+                r.reason
+            );
+            skips_checked += 1;
+        }
+        if id.starts_with("quick") {
+            assert!(
+                count(&mine, pb::RunState::Succeeded) >= 15,
+                "{id} hardly ran: {mine:#?}"
+            );
+        }
+    }
+    assert!(
+        skips_checked >= 5,
+        "the overlapping jobs recorded only {skips_checked} skips: the check proved little"
+    );
 }

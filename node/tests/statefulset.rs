@@ -460,11 +460,14 @@ async fn statefulset_pods_bootstrap_restart_and_scale() {
         );
     }
     for k in 0..3 {
-        assert_eq!(
-            pinned_id(&net, k),
-            Some((k + 1).to_string()),
-            "pod {k}'s id"
-        );
+        // A joiner pins its id once its join returns, which may be just
+        // after the membership that wait_cluster saw was committed.
+        let want = (k + 1).to_string();
+        let pinned = wait_for(&format!("pod {k} to pin its id"), || async {
+            pinned_id(&net, k)
+        })
+        .await;
+        assert_eq!(pinned, want, "pod {k}'s id");
         let a = addr(&pods, k);
         wait_for(
             &format!("pod {k} to pass its readiness and liveness probes"),

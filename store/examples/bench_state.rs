@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
                 job_id: id.clone(),
                 through: T0 + 86_400_000,
                 assignee: 2,
+                on_time: false,
             })
             .collect();
         state.apply(index, &Command::Fire { now: T0, advances });

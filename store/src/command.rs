@@ -44,6 +44,10 @@ pub struct Advance {
     pub through: UnixMs,
     /// The node that runs the attempts created.
     pub assignee: NodeId,
+    /// The leader held these instants for the results of runs in flight
+    /// (not for a failover): judge them as on time, on the schedule's
+    /// timeline, however late the entry is, never as a backlog to queue.
+    pub on_time: bool,
 }
 
 /// "Move the current attempt of `key` to `assignee` with a new token."

@@ -54,36 +54,74 @@ const MAX_REASSIGN: usize = 1024;
 use store::model::MAX_HEALTHY_LAG as MAX_ASSIGN_LAG;
 /// A node not heard from for longer than this gets no new attempts.
 const MAX_ASSIGN_SILENCE: Duration = Duration::from_millis(1_000);
-/// How long past its due instant an instant that the open runs would
-/// refuse is held for their results, which may be on their way (the run
-/// ended; its report is not committed yet). Held, it is judged by what was
-/// in flight *at* its due instant (the state machine's rule), so holding
-/// changes no decision, only the knowledge it is made with; the cost is
-/// that such a skip is recorded (or such a run starts) up to this late.
-/// Shorter than the state machine's backlog threshold (1 s), so it is
-/// still judged as an on-time instant, not as a backlog.
-const RESULT_GRACE_MS: UnixMs = 800;
-const _: () = assert!(RESULT_GRACE_MS < BACKLOG_AFTER_MS);
+/// The longest an instant that the open runs would refuse is held for
+/// their results (a shorter misfire grace ends the hold sooner). Their run
+/// may have ended with its result still on the way (a loaded assignee, a
+/// slow commit); a skip must be judged on what really overlapped, never on
+/// an outcome not yet known. Held, the instant is proposed `on_time` and
+/// judged by what was in flight *at* its due instant on the schedule's
+/// timeline (the state machine's rule), so holding changes no decision,
+/// only the knowledge it is made with; the cost is that such a skip is
+/// recorded (or such a run starts) late. Past the hold, a run still open
+/// is taken as in flight: the skip is recorded with the run named. This
+/// bounds how late a skip behind a run that really lasts is recorded, and
+/// is the one limit of the rule (a result committed later than this).
+const RESULT_HOLD_MAX_MS: UnixMs = 30_000;
+
+/// How long before the end of its misfire grace a held instant is
+/// proposed, so that a run still open is recorded as the skip it is (with
+/// the run named) rather than as a miss: about one commit.
+const HOLD_ENDS_BEFORE_GRACE_MS: UnixMs = 250;
+
+/// Whether `job_id`'s instant `at` may still be held at `now` for the
+/// results of runs in flight: until just before its misfire grace ends
+/// (jitter included), or [`RESULT_HOLD_MAX_MS`], whichever comes first.
+fn within_result_hold(s: &State, job_id: &str, at: UnixMs, now: UnixMs) -> bool {
+    let Some(job) = s.job(job_id) else {
+        return false;
+    };
+    let p = &job.spec.policies;
+    let limit = p.misfire_grace_ms.map_or(RESULT_HOLD_MAX_MS, |g| {
+        (g as UnixMs - HOLD_ENDS_BEFORE_GRACE_MS).min(RESULT_HOLD_MAX_MS)
+    });
+    now - at - (p.jitter_ms as UnixMs) < limit
+}
 
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig, capacity: CapacityTable) {
     let mut metrics = node.raft.metrics();
     // When this node became leader (monotonic) and when its settling ends
     // (its wall clock, ms: the instants it compares with are wall-clock).
-    let mut leader_since: Option<(Instant, UnixMs)> = None;
+    let mut leader_since: Option<(Instant, UnixMs, u64)> = None;
     let mut last_reassign = Instant::now();
     loop {
-        let state = metrics.borrow().state;
+        let (state, last_log, applied) = {
+            let m = metrics.borrow();
+            (
+                m.state,
+                m.last_log_index.unwrap_or(0),
+                m.last_applied.map_or(0, |l| l.index),
+            )
+        };
         if state != ServerState::Leader {
             leader_since = None;
         }
         match state {
             ServerState::Shutdown => return,
             ServerState::Leader => {
-                let (since, settle_end) = *leader_since.get_or_insert_with(|| {
+                let (since, settle_end, caught_up_at) = *leader_since.get_or_insert_with(|| {
                     let settle = (node.lease + LEASE_MARGIN).as_millis() as UnixMs;
-                    (Instant::now(), now_ms() + settle)
+                    (Instant::now(), now_ms() + settle, last_log)
                 });
+                // A new leader plans on its applied state only once that
+                // state holds every entry in its log when it was elected:
+                // an occurrence the old leader armed, committed but not yet
+                // applied here, would look like no run in flight, and the
+                // next instant would be judged (skipped) on it unseen.
+                if applied < caught_up_at {
+                    tokio::time::sleep(cfg.tick).await;
+                    continue;
+                }
                 if last_reassign.elapsed() >= REASSIGN_EVERY {
                     last_reassign = Instant::now();
                     let items = node
@@ -159,9 +197,10 @@ pub async fn run(node: Node, cfg: FiringConfig, capacity: CapacityTable) {
 /// would be judged as on time, on knowledge that may still be stale.
 ///
 /// The same holds, at any time, for instants blocked by a run on a node
-/// gone silent ([`held_by_silent`]), and, for [`RESULT_GRACE_MS`] past
-/// their due instant, for any instant that the open runs would refuse (not
-/// replace: a replacement is due on time).
+/// gone silent ([`held_by_silent`]), and, within the job's misfire grace
+/// ([`within_result_hold`]), for any instant that the open runs would
+/// refuse (not replace: a replacement is due on time), until their results
+/// are known.
 ///
 /// A worker job goes only to a node with a live worker for its queue and
 /// function and a free slot; with none, it waits (in instant order, so a
@@ -198,7 +237,7 @@ pub fn plan(
                     && (settling
                         || (at < settle_end && !late_as_backlog(s, id, at, now))
                         || held_by_silent(s, node, id)))
-                || (now - at < RESULT_GRACE_MS && overlap.refused()))
+                || (overlap.refused() && within_result_hold(s, id, at, now)))
         {
             continue;
         }
@@ -217,10 +256,24 @@ pub fn plan(
             }
             continue;
         };
+        // An instant proposed once due (its overlap policy kept it from
+        // being armed ahead, or it was held for results) that came due
+        // after this leader settled is late only for the results it was
+        // held for (or a slow tick): it is judged as on time, one instant
+        // per entry, on what really overlapped it, never folded into a
+        // backlog with the instants held behind it.
+        let on_time = at <= now && at >= settle_end;
         out.push(Advance {
             job_id: id.to_string(),
-            through: if ahead { through } else { now },
+            through: if on_time {
+                at
+            } else if ahead {
+                through
+            } else {
+                now
+            },
             assignee,
+            on_time,
         });
     }
     (out, unserved)

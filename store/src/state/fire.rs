@@ -176,11 +176,14 @@ impl State {
         let policies = job.spec.policies.clone();
         // A real backlog (instants the leader missed: more than one, or one
         // well past due), as opposed to the one instant proposed on time
-        // because its overlap policy kept it from being armed ahead.
-        let real_backlog = late.len() > 1
-            || late
-                .first()
-                .is_some_and(|&at| ctx.now.saturating_sub(self.due_of(id, at)) > BACKLOG_AFTER_MS);
+        // because its overlap policy kept it from being armed ahead, or
+        // held by the leader until the results of the runs in flight were
+        // known (`on_time`).
+        let real_backlog = !adv.on_time
+            && (late.len() > 1
+                || late.first().is_some_and(|&at| {
+                    ctx.now.saturating_sub(self.due_of(id, at)) > BACKLOG_AFTER_MS
+                }));
         let within_grace = |due: UnixMs| {
             policies
                 .misfire_grace_ms

@@ -70,6 +70,7 @@ impl Log {
                 job_id: job.into(),
                 through,
                 assignee: 2,
+                on_time: false,
             }],
         })
     }
@@ -202,11 +203,13 @@ fn fire_arms_ahead_with_tokens_from_the_log_position() {
                 job_id: "a".into(),
                 through: T0 + 1000,
                 assignee: 2,
+                on_time: false,
             },
             Advance {
                 job_id: "b".into(),
                 through: T0,
                 assignee: 3,
+                on_time: false,
             },
         ],
     });
@@ -1303,6 +1306,8 @@ fn resolve(state: &State, op: &Op) -> (Command, bool) {
                         job_id: format!("j{j}"),
                         through: T0 + now + look,
                         assignee: u64::from(*j % 3) + 1,
+                        // Both judgements, varied by the generated input.
+                        on_time: (*j as u64 + *now as u64).is_multiple_of(2),
                     })
                     .collect(),
             },
