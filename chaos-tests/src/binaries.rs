@@ -47,6 +47,24 @@ pub fn rust_worker() -> Result<PathBuf, BinaryError> {
     )
 }
 
+/// A variable that cargo sets for a package's own build or test run.
+fn is_package_var(k: &str) -> bool {
+    k.starts_with("CARGO_PKG_")
+        || k.starts_with("CARGO_BIN_EXE_")
+        || matches!(
+            k,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 /// Binaries already built by this process: one `cargo build` each.
 static BUILT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -66,6 +84,18 @@ fn locate(name: &str, build: &[&str]) -> Result<PathBuf, BinaryError> {
     }
     let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
     cmd.arg("build").arg("--quiet").args(build);
+    // Build as from a shell. A test gets its package's own variables from
+    // cargo (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...), and ring's build
+    // script tracks CARGO_MANIFEST_DIR: passed on, it changed ring's
+    // fingerprint, so ring, rustls, reqwest and node were rebuilt (30 s on
+    // 2 cores) for each of these builds, and again by the next plain build.
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str()
+            && is_package_var(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
     if dir.ends_with("release") {
         cmd.arg("--release");
     }
