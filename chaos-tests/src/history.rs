@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use store::schedule::ScheduleSpec;
 
+use crate::run::Fault;
 use crate::sink::Hit;
 
 /// Unix milliseconds.
@@ -54,6 +55,15 @@ pub struct SpecVersion {
     pub jitter_ms: u64,
     /// 0: unlimited.
     pub max_runs: u64,
+    /// The retry policy's `max_retries` (0: a failed attempt is not
+    /// retried). Absent from histories written before it was recorded.
+    #[serde(default)]
+    pub max_retries: u32,
+    /// Whether a worker runs it (else the HTTP executor calls the sink).
+    /// The two differ in what fails an attempt: the HTTP executor counts
+    /// the sink's refusal (409) as a failure, the test worker does not.
+    #[serde(default)]
+    pub worker: bool,
 }
 
 /// A client request: sent at `lo`, answered at `hi`. Its effect was
@@ -126,6 +136,21 @@ pub enum FinalJob {
     Unknown,
 }
 
+/// One injected fault, from its injection to its heal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultSpan {
+    pub kind: Fault,
+    /// The nodes it hit: the victim of a kill, stop, restart, partition,
+    /// delay, skew or full disk; every node for restart-all; both ends of
+    /// a one-way cut; for a worker fault, the node the worker held its
+    /// session with, or none when the harness could not tell.
+    pub nodes: Vec<u64>,
+    /// Just before the harness acted.
+    pub from_ms: Ms,
+    /// When the harness had healed it (every link passing, every node up).
+    pub to_ms: Ms,
+}
+
 /// The checker's whole input.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct History {
@@ -135,8 +160,13 @@ pub struct History {
     pub leaders: Vec<LeaderSample>,
     /// GetJob at the end, per job id.
     pub finals: BTreeMap<String, FinalJob>,
-    /// Faults healed at these instants (for time-to-recover).
+    /// Faults healed at these instants (for time-to-recover): the
+    /// `to_ms` of [`History::faults`], kept for older readers.
     pub heals: Vec<Ms>,
+    /// Every injected fault, in order (none in histories written before
+    /// they were recorded).
+    #[serde(default)]
+    pub faults: Vec<FaultSpan>,
     /// The workload stopped at this instant; later occurrences are not
     /// expected.
     pub run_end_ms: Ms,

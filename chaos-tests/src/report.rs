@@ -21,6 +21,9 @@ pub struct FaultEvent {
     pub fault: &'static str,
     pub target: String,
     pub detail: String,
+    /// The nodes it hit, as the checker reads them
+    /// ([`FaultSpan::nodes`](crate::history::FaultSpan::nodes)).
+    pub nodes: Vec<u64>,
     pub healed_at_ms: Ms,
     /// Nodes that were down at the heal and had to be started.
     pub restarted: Vec<u64>,

@@ -5,18 +5,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checker::{self, CheckParams};
 use crate::cluster::ChaosCluster;
 use crate::harness::Proc;
-use crate::history::{Delivery, History, Ms};
+use crate::history::{Delivery, FaultSpan, History, Ms};
 use crate::observe::{Observers, now_ms};
 use crate::proxy::Mode;
 use crate::report::{FaultEvent, Report};
@@ -30,8 +30,9 @@ const WORKER_STOP_SECS: u64 = 5;
 /// How often a long run logs the harness heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
-/// The faults a run can inject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// The faults a run can inject. The history records each injected one
+/// as a [`FaultSpan`](crate::history::FaultSpan), which the checker reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {
     /// kill -9 a random node; restarted at the heal.
@@ -104,6 +105,33 @@ impl Fault {
         }
     }
 
+    /// Whether it acts on nodes (`schedulerd` processes or their links),
+    /// as opposed to worker processes.
+    pub fn hits_node(self) -> bool {
+        !self.hits_worker()
+    }
+
+    /// Whether it acts on a worker process.
+    pub fn hits_worker(self) -> bool {
+        matches!(self, Fault::KillWorker | Fault::StopWorker)
+    }
+
+    /// Whether the node it hits loses its process (killed, restarted) or
+    /// may (a full disk fails its writes): an attempt it had started is
+    /// then reported failed when it comes back (`Runner::recover`), and
+    /// retried at once under the job's policy, without waiting for a lease.
+    pub fn crashes_node(self) -> bool {
+        matches!(
+            self,
+            Fault::Kill
+                | Fault::KillLeader
+                | Fault::Restart
+                | Fault::RestartAll
+                | Fault::Skew
+                | Fault::DiskFull
+        )
+    }
+
     /// Parses `all` or a comma-separated list of names.
     pub fn parse_list(s: &str) -> Result<Vec<Fault>, String> {
         if s == "all" {
@@ -129,6 +157,19 @@ impl Fault {
     }
 }
 
+/// The order of a run's faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultOrder {
+    /// Cycle through the faults, reshuffled (seeded) after each round,
+    /// until `duration` is over.
+    Shuffled,
+    /// Each fault once, in the order given; the run ends a quiet time
+    /// after the last heal (or at `duration`, if sooner), so a short run
+    /// sees every kind.
+    EachOnce,
+}
+
 /// What a run does.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunConfig {
@@ -141,6 +182,8 @@ pub struct RunConfig {
     pub initial_jobs: usize,
     /// Creates stop at this many live jobs.
     pub max_jobs: usize,
+    /// In which order the faults come.
+    pub order: FaultOrder,
     /// Quiet time between faults, seconds (min, max).
     pub quiet_secs: (u64, u64),
     /// How long a fault holds, seconds (min, max).
@@ -170,6 +213,7 @@ impl RunConfig {
             nodes: 3,
             initial_jobs: 8,
             max_jobs: 30,
+            order: FaultOrder::Shuffled,
             quiet_secs: (4, 12),
             hold_secs: (2, 12),
             drain: Duration::from_secs(90),
@@ -230,7 +274,7 @@ impl WorkerProcs {
                 procs.push(crate::worker::spawn(
                     &bin,
                     &root.join(format!("worker-{i}")),
-                    &format!("chaos-worker-{i}"),
+                    &worker_id(i),
                     &order,
                     (
                         crate::workload::WORKER_QUEUE,
@@ -260,10 +304,63 @@ impl WorkerProcs {
     }
 }
 
+/// An injected fault, as [`FaultLoop::inject`] reports it.
+struct Injected {
+    target: String,
+    detail: String,
+    /// The nodes it hit (see [`FaultSpan::nodes`]).
+    nodes: Vec<u64>,
+    /// Just before the harness acted.
+    at_ms: Ms,
+}
+
+/// The id of the run's worker `i`.
+fn worker_id(i: usize) -> String {
+    format!("chaos-worker-{i}")
+}
+
+/// The node that holds worker `id`'s session, as the first answering node
+/// lists it; `None` when no node answers within 2 s or none lists it.
+async fn worker_node(addrs: &[String], id: &str) -> Option<u64> {
+    use proto::v1::worker_service_client::WorkerServiceClient;
+    let ask = async {
+        for addr in addrs {
+            let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+                continue;
+            };
+            let Ok(ch) = ep
+                .connect_timeout(Duration::from_millis(500))
+                .timeout(Duration::from_secs(1))
+                .connect()
+                .await
+            else {
+                continue;
+            };
+            if let Ok(r) = WorkerServiceClient::new(ch)
+                .list_workers(proto::v1::ListWorkersRequest {})
+                .await
+            {
+                return r
+                    .into_inner()
+                    .workers
+                    .into_iter()
+                    .find(|w| w.worker_id == id)
+                    .map(|w| w.node_id);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
 struct FaultLoop {
     rng: ChaCha8Rng,
     timeline: Vec<FaultEvent>,
     heals: Vec<Ms>,
+    spans: Vec<FaultSpan>,
     skipped: Vec<String>,
     liveness: Vec<String>,
     workers: WorkerProcs,
@@ -275,23 +372,33 @@ impl FaultLoop {
         ids[self.rng.gen_range(0..ids.len())]
     }
 
-    /// Injects `fault`; returns (target, detail), or `None` when skipped.
+    /// Injects `fault`; `None` when skipped.
     async fn inject(
         &mut self,
         fault: Fault,
         cluster: &mut ChaosCluster,
-    ) -> std::io::Result<Option<(String, String)>> {
+    ) -> std::io::Result<Option<Injected>> {
         let leader = cluster.leader().await;
         let random = self.pick_node(cluster);
         let leader_or_random = leader.unwrap_or(random);
-        Ok(Some(match fault {
+        let at_ms = now_ms();
+        let on = |id: u64, target: String, detail: String| {
+            Some(Injected {
+                target,
+                detail,
+                nodes: vec![id],
+                at_ms,
+            })
+        };
+        Ok(match fault {
             Fault::Kill => {
                 cluster.kill(random);
-                (format!("node {random}"), "kill -9".into())
+                on(random, format!("node {random}"), "kill -9".into())
             }
             Fault::KillLeader => {
                 cluster.kill(leader_or_random);
-                (
+                on(
+                    leader_or_random,
                     format!("node {leader_or_random}"),
                     format!("kill -9 (leader {leader:?})"),
                 )
@@ -303,20 +410,33 @@ impl FaultLoop {
                     random
                 };
                 cluster.stop(id);
-                (format!("node {id}"), format!("SIGSTOP (leader {leader:?})"))
+                on(
+                    id,
+                    format!("node {id}"),
+                    format!("SIGSTOP (leader {leader:?})"),
+                )
             }
             Fault::Restart => {
                 cluster.kill(random);
                 cluster.relaunch(random)?;
-                (format!("node {random}"), "kill -9, restart".into())
+                on(random, format!("node {random}"), "kill -9, restart".into())
             }
             Fault::RestartAll => {
                 cluster.restart_all()?;
-                ("all".into(), "kill -9 every node, restart all".into())
+                Some(Injected {
+                    target: "all".into(),
+                    detail: "kill -9 every node, restart all".into(),
+                    nodes: cluster.ids(),
+                    at_ms,
+                })
             }
             Fault::Partition => {
                 cluster.isolate(random, Mode::Drop);
-                (format!("node {random}"), "isolated (refused)".into())
+                on(
+                    random,
+                    format!("node {random}"),
+                    "isolated (refused)".into(),
+                )
             }
             Fault::PartitionLeader => {
                 let mode = if self.rng.gen_bool(0.5) {
@@ -325,14 +445,19 @@ impl FaultLoop {
                     Mode::Blackhole
                 };
                 cluster.isolate(leader_or_random, mode);
-                (
+                on(
+                    leader_or_random,
                     format!("node {leader_or_random}"),
                     format!("leader isolated ({mode:?})"),
                 )
             }
             Fault::Blackhole => {
                 cluster.isolate(random, Mode::Blackhole);
-                (format!("node {random}"), "isolated (black-holed)".into())
+                on(
+                    random,
+                    format!("node {random}"),
+                    "isolated (black-holed)".into(),
+                )
             }
             Fault::OneWay => {
                 let ids = cluster.ids();
@@ -345,15 +470,18 @@ impl FaultLoop {
                     Mode::Blackhole
                 };
                 cluster.deafen(a, b, mode);
-                (
-                    format!("{a} <- {b}"),
-                    format!("node {a} no longer hears node {b} ({mode:?})"),
-                )
+                Some(Injected {
+                    target: format!("{a} <- {b}"),
+                    detail: format!("node {a} no longer hears node {b} ({mode:?})"),
+                    nodes: vec![a, b],
+                    at_ms,
+                })
             }
             Fault::Delay => {
                 let ms = self.rng.gen_range(50..=300);
                 cluster.slow(random, ms);
-                (
+                on(
+                    random,
                     format!("node {random}"),
                     format!("every link delayed {ms} ms"),
                 )
@@ -370,26 +498,38 @@ impl FaultLoop {
                     self.skip("skew: libfaketime not installed (Debian: apt-get install faketime); skipped");
                     return Ok(None);
                 }
-                (
+                on(
+                    id,
                     format!("node {id}"),
                     format!("wall clock {secs:+} s (libfaketime), restarted"),
                 )
             }
             Fault::KillWorker | Fault::StopWorker if self.workers.procs.is_empty() => {
                 self.skip("worker faults: the run has no workers; skipped");
-                return Ok(None);
+                None
             }
-            Fault::KillWorker => {
+            Fault::KillWorker | Fault::StopWorker => {
                 let i = self.rng.gen_range(0..self.workers.procs.len());
-                self.workers.procs[i].kill();
-                self.workers.killed.push(i);
-                (format!("worker {i}"), "kill -9".into())
-            }
-            Fault::StopWorker => {
-                let i = self.rng.gen_range(0..self.workers.procs.len());
-                self.workers.procs[i].signal("STOP");
-                self.workers.stopped.push(i);
-                (format!("worker {i}"), "SIGSTOP past its lease".into())
+                let node = worker_node(&cluster.addrs(), &worker_id(i)).await;
+                let at_ms = now_ms();
+                let detail = if fault == Fault::KillWorker {
+                    self.workers.procs[i].kill();
+                    self.workers.killed.push(i);
+                    "kill -9"
+                } else {
+                    self.workers.procs[i].signal("STOP");
+                    self.workers.stopped.push(i);
+                    "SIGSTOP past its lease"
+                };
+                Some(Injected {
+                    target: format!("worker {i}"),
+                    detail: match node {
+                        Some(n) => format!("{detail} (its session on node {n})"),
+                        None => format!("{detail} (its node unknown)"),
+                    },
+                    nodes: node.into_iter().collect(),
+                    at_ms,
+                })
             }
             Fault::DiskFull => {
                 let Some(id) = cluster.disk_node() else {
@@ -401,12 +541,13 @@ impl FaultLoop {
                     return Ok(None);
                 };
                 let bytes = cluster.fill_disk().unwrap_or(0);
-                (
+                on(
+                    id,
                     format!("node {id}"),
                     format!("disk filled ({} MiB written)", bytes >> 20),
                 )
             }
-        }))
+        })
     }
 
     fn skip(&mut self, why: &str) {
@@ -417,7 +558,8 @@ impl FaultLoop {
         }
     }
 
-    /// Faults until `deadline`, each healed before the next.
+    /// Faults until `deadline` (or, [`FaultOrder::EachOnce`], until each
+    /// was injected), each healed before the next.
     async fn run(
         &mut self,
         cfg: &RunConfig,
@@ -428,20 +570,25 @@ impl FaultLoop {
             pause(cfg.duration, deadline).await;
             return Ok(());
         }
+        let once = cfg.order == FaultOrder::EachOnce;
         // Cycle through the faults in a seeded order, so a short run still
         // sees each kind.
         let mut order = cfg.faults.clone();
-        order.shuffle(&mut self.rng);
+        if !once {
+            order.shuffle(&mut self.rng);
+        }
         let mut k = 0;
         loop {
             let quiet = self.rng.gen_range(cfg.quiet_secs.0..=cfg.quiet_secs.1);
             pause(Duration::from_secs(quiet), deadline).await;
-            if Instant::now() + Duration::from_secs(cfg.hold_secs.0) >= deadline {
+            if (once && k == order.len())
+                || Instant::now() + Duration::from_secs(cfg.hold_secs.0) >= deadline
+            {
                 return Ok(());
             }
             let fault = order[k % order.len()];
             k += 1;
-            if k % order.len() == 0 {
+            if !once && k % order.len() == 0 {
                 order.shuffle(&mut self.rng);
             }
             let mut hold = self.rng.gen_range(cfg.hold_secs.0..=cfg.hold_secs.1);
@@ -449,16 +596,22 @@ impl FaultLoop {
                 // Past the worker's 3 s lease and the node's 1 s margin.
                 hold = hold.max(WORKER_STOP_SECS);
             }
-            let at = now_ms();
-            let Some((target, detail)) = self.inject(fault, cluster).await? else {
+            let Some(inj) = self.inject(fault, cluster).await? else {
                 continue;
             };
+            let (target, detail) = (&inj.target, &inj.detail);
             tracing::info!(fault = fault.name(), %target, %detail, "fault");
             pause(Duration::from_secs(hold), deadline).await;
             self.workers.heal()?;
             let restarted = cluster.heal_all()?;
             let healed = now_ms();
             self.heals.push(healed);
+            self.spans.push(FaultSpan {
+                kind: fault,
+                nodes: inj.nodes.clone(),
+                from_ms: inj.at_ms,
+                to_ms: healed,
+            });
             let leader = leader_within(cluster, Duration::from_secs(60)).await;
             if leader.is_none() {
                 self.liveness.push(format!(
@@ -467,10 +620,11 @@ impl FaultLoop {
                 ));
             }
             self.timeline.push(FaultEvent {
-                at_ms: at,
+                at_ms: inj.at_ms,
                 fault: fault.name(),
-                target,
-                detail,
+                target: inj.target,
+                detail: inj.detail,
+                nodes: inj.nodes,
                 healed_at_ms: healed,
                 restarted,
                 leader_after_heal: leader,
@@ -534,8 +688,11 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         })
     };
     let steps = progress.clone();
+    // Set when the faults of a run that injects each once are done.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let workload = tokio::spawn(async move {
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && !stopped.load(Ordering::Relaxed) {
             work.step(max_jobs).await;
             steps.fetch_add(1, Ordering::Relaxed);
             let p = work.pace();
@@ -547,11 +704,15 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x00c0_ffee),
         timeline: Vec::new(),
         heals: Vec::new(),
+        spans: Vec::new(),
         skipped: Vec::new(),
         liveness: Vec::new(),
         workers,
     };
     let fault_result = faults.run(&cfg, &mut cluster, deadline).await;
+    if cfg.order == FaultOrder::EachOnce {
+        stop.store(true, Ordering::Relaxed);
+    }
     let work = workload.await.map_err(std::io::Error::other)?;
     beat.abort();
     // Whatever happened, end healthy.
@@ -577,6 +738,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         leaders: Vec::new(),
         finals: Default::default(),
         heals: faults.heals.clone(),
+        faults: faults.spans.clone(),
         run_end_ms: run_end,
     };
     loop {

@@ -376,6 +376,15 @@ impl Workload {
                 .and_then(|p| p.jitter)
                 .map_or(0, |d| d.seconds as u64 * 1000 + d.nanos as u64 / 1_000_000),
             max_runs,
+            max_retries: spec
+                .policies
+                .as_ref()
+                .and_then(|p| p.retries.as_ref())
+                .map_or(0, |r| r.max_retries),
+            worker: matches!(
+                spec.executor.as_ref().and_then(|e| e.kind.as_ref()),
+                Some(pb::executor::Kind::Worker(_))
+            ),
         };
         let (span, outcome) = self.run(Op::Create(spec.clone()), &id).await;
         let mut rec = JobRecord {

@@ -16,6 +16,8 @@ fn every_second() -> SpecVersion {
         end_ms: None,
         jitter_ms: 0,
         max_runs: 0,
+        max_retries: 0,
+        worker: false,
     }
 }
 
@@ -89,6 +91,7 @@ fn clean() -> History {
         ],
         finals: [("j".to_string(), FinalJob::Present)].into(),
         heals: vec![T0 + 5_500],
+        faults: Vec::new(),
         run_end_ms: T0 + 20_000,
     }
 }
