@@ -1,18 +1,36 @@
 //! The exactly-once checker: a [`History`] in, violations and figures out.
 //! Pure (no clock, no I/O), so its tests feed it hand-built histories.
 //!
-//! What it asserts (DESIGN.md, G1-G4):
-//! - at most one accepted effect per occurrence, and no attempt (token)
-//!   delivered twice (G1, G2);
-//! - a job's accepted effects carry strictly increasing tokens, and no
-//!   token serves two occurrences (fencing);
-//! - no attempt reaches the sink before its due instant;
-//! - every occurrence that the schedule engine says was due while the job
-//!   was certainly active reached the sink or was recorded as not run with
-//!   a reason (G3); and nothing reached it that the schedule never named;
-//! - acknowledged jobs exist at the end, acknowledged deletes stay
-//!   deleted (G4);
-//! - at most one leader per term.
+//! What each check asserts (DESIGN.md, G1-G4), and what it can catch:
+//! - **Re-runs** (G2; `unexplained_rerun`): every delivery of an
+//!   occurrence under a second token is a re-run, and each must be
+//!   explained by a retry of a failed attempt within the job's policy or
+//!   by a fault that hit the earlier attempt's node (and, when that node
+//!   was only cut off, came a lease before the re-run); see
+//!   [`check_reruns`] for the rules. This is the check that sees the
+//!   scheduler start an occurrence twice without cause, whether or not
+//!   the sink kept both effects.
+//! - **Duplicates** (`duplicate_effect`, `duplicate_start`): at most one
+//!   accepted effect per occurrence, and no attempt (token) delivered
+//!   twice. The first re-applies the sink's own rule (the sink refuses a
+//!   second effect), so it can only catch a sink that broke its rule; the
+//!   second catches a node or worker that sent one attempt twice (a start
+//!   repeated after a restart, say).
+//! - **Fencing** (`stale_token_accepted`, `token_reused`): a job's accepted
+//!   effects carry strictly increasing tokens, and no token serves two
+//!   occurrences. The first, again, re-applies the sink's rule (a second
+//!   line behind the sink); the second catches the store issuing a token
+//!   twice.
+//! - **Timing** (`early_start`): no attempt reaches the sink before its
+//!   due instant (jitter included).
+//! - **Schedule** (`missing_occurrence`, `unexpected_occurrence`,
+//!   `over_max_runs`): every occurrence that the schedule engine says was
+//!   due while the job was certainly active reached the sink or was
+//!   recorded as not run with a reason (G3); and nothing reached it that
+//!   the schedule never named, nor more than max_runs.
+//! - **Jobs** (`lost_job`): acknowledged jobs exist at the end,
+//!   acknowledged deletes stay deleted (G4).
+//! - **Leaders** (`two_leaders`): at most one leader per term, as sampled.
 //!
 //! The windows in which a job was active are only known up to the span of
 //! the request that changed them, so expectations start `margin_after_ms`
@@ -26,7 +44,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::schedule::{Bounds, Schedule, jitter_ms};
 
-use crate::history::{Delivery, FinalJob, History, JobRecord, Ms, SpecVersion};
+use crate::history::{Delivery, FaultSpan, FinalJob, History, JobRecord, Ms, SpecVersion};
 
 /// Margins of the checker, in milliseconds.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -39,6 +57,19 @@ pub struct CheckParams {
     /// An occurrence up to this far outside a job's lifetime is still
     /// plausible (commit times are uncertain, a node's clock may be off).
     pub slack_ms: Ms,
+    /// The nodes' lease (`clock/lease.rs`: `LEASE_ELECTIONS` times the
+    /// election timeout maximum). The leader moves an attempt off a silent
+    /// node only once it has not heard from it for its lease plus 500 ms
+    /// (`firing/leader.rs`, `reassignments`), so a re-run blamed on a node
+    /// that was cut off or stopped comes at least this long after the
+    /// fault began. Conservative: the 500 ms margin is not counted (it
+    /// covers the age of the last heartbeat, 100 ms, and the harness's
+    /// timing). Default: the harness's nodes' lease.
+    pub lease_ms: Ms,
+    /// A fault explains a re-run only if it had not been healed for longer
+    /// than this when the earlier attempt reached the sink (a node
+    /// SIGSTOPped in mid-start sends its request when continued).
+    pub fault_slack_ms: Ms,
 }
 
 impl Default for CheckParams {
@@ -47,6 +78,8 @@ impl Default for CheckParams {
             margin_after_ms: 2_000,
             margin_before_ms: 4_000,
             slack_ms: 10_000,
+            lease_ms: crate::harness::LEASE_MS as Ms,
+            fault_slack_ms: 2_000,
         }
     }
 }
@@ -75,6 +108,9 @@ pub enum Kind {
     LostJob,
     /// Two leaders in one term.
     TwoLeaders,
+    /// An occurrence started again under a new token, with neither a
+    /// retry nor a fault to explain it.
+    UnexplainedRerun,
 }
 
 impl Kind {
@@ -134,6 +170,15 @@ pub struct Counts {
     pub jobs: usize,
     pub leader_samples: usize,
     pub terms_seen: usize,
+    /// Deliveries of an occurrence under a token after its first one
+    /// (by token order): each is one re-run.
+    pub reruns: usize,
+    /// Re-runs explained, per cause: the name of the fault kind, or
+    /// `retry` (a retry within the job's policy after the sink refused the
+    /// earlier attempt, which the HTTP executor counts as a failure).
+    pub reruns_explained: BTreeMap<String, usize>,
+    /// Re-runs nothing explains (each is an `unexplained_rerun`).
+    pub reruns_unexplained: usize,
 }
 
 /// The checker's answer.
@@ -242,6 +287,7 @@ pub fn check(h: &History, p: &CheckParams) -> Outcome {
     }
 
     check_effects(h, &by_occ, &mut out);
+    check_reruns(h, &jobs, &by_occ, p, &mut out);
     check_tokens(h, &mut out);
     check_timing(h, &jobs, &compiled, &by_occ, p, &mut out);
     check_expected(h, &compiled, &by_occ, p, &mut out);
@@ -285,6 +331,202 @@ fn check_effects(h: &History, by_occ: &BTreeMap<&str, Vec<&Delivery>>, out: &mut
                     ),
                 });
             }
+        }
+    }
+}
+
+/// `ms` as RFC 3339 UTC with milliseconds, for details.
+fn rfc3339(ms: Ms) -> String {
+    ms_to_dt(ms).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// One attempt as a violation's detail names it.
+fn attempt_desc(d: &Delivery) -> String {
+    format!(
+        "token {} (attempt {}, node {}, received {} = {} ms, {})",
+        d.fencing_token,
+        d.attempt,
+        d.node_id,
+        rfc3339(d.received_ms),
+        d.received_ms,
+        if d.accepted { "accepted" } else { "refused" }
+    )
+}
+
+/// What explains one re-run.
+enum Cause<'a> {
+    /// A retry after the sink refused the earlier attempt.
+    Retry,
+    Fault(&'a FaultSpan),
+}
+
+/// Re-runs: every occurrence's deliveries under distinct tokens, taken in
+/// token order (the order in which the store made the attempts; a stale
+/// attempt may reach the sink after its successor), one delivery per token
+/// (a token delivered twice is `duplicate_start`'s). Each attempt after the
+/// first is a re-run of the one before it, `prev`, and is explained when:
+///
+/// - **retry**: the job's policy has retries left (`max_retries` counts
+///   the re-runs explained as retries so far), the re-run came after
+///   `prev` and carries a higher attempt number, and `prev` failed as the
+///   sink saw it: it was refused, and an HTTP job counts the sink's 409 as
+///   a failure. The test worker reports success whatever the sink said, and
+///   the workload's jobs fail in no other way (no timeouts, no failing
+///   functions, the sink always answers), so any other retry needs a fault
+///   (below);
+/// - **a fault on `prev`'s node**: a node fault (not a worker fault) whose
+///   `nodes` include `prev.node_id`, which began before the re-run reached
+///   the sink and was healed no earlier than `fault_slack_ms` before `prev`
+///   did, and either
+///   - the re-run came at least `lease_ms` after the fault began: the
+///     leader reassigns (under a new token) only the attempts of a node
+///     silent past its lease, and fails a running one, which its policy may
+///     retry (`store/src/state/attempts.rs`, `reassign`); or
+///   - the fault ends the node's process (`Fault::crashes_node`), the job
+///     has retries left and the attempt number is higher: the restarted
+///     node reports its unfinished attempt failed (`Runner::recover`) and
+///     the retry may come well within a lease;
+/// - **a worker fault**, for a worker job: a kill-worker or stop-worker
+///   whose worker held its session with `prev`'s node, or whose node the
+///   harness could not tell (then it explains a re-run of any worker job,
+///   which is weaker), with the same timing. Its node fails the lost
+///   attempt after the worker's lease (retried under the policy) or moves
+///   an armed one to a node that still has a worker.
+///
+/// Attempt numbers (`SCHEDULER_ATTEMPT`) are 1-based and count every
+/// attempt of the occurrence, whatever made it: a reassignment takes the
+/// moved attempt's number + 1, a retry the number of attempts so far + 1.
+/// So a re-run always carries a higher number, and a higher number alone
+/// does not tell a retry from a reassignment; only the retry rules need it.
+fn check_reruns(
+    h: &History,
+    jobs: &HashMap<&str, &JobRecord>,
+    by_occ: &BTreeMap<&str, Vec<&Delivery>>,
+    p: &CheckParams,
+    out: &mut Outcome,
+) {
+    for (occ, ds) in by_occ {
+        let mut attempts: BTreeMap<u64, &Delivery> = BTreeMap::new();
+        for d in ds {
+            attempts
+                .entry(d.fencing_token)
+                .and_modify(|e| {
+                    if d.received_ms < e.received_ms {
+                        *e = d;
+                    }
+                })
+                .or_insert(d);
+        }
+        if attempts.len() < 2 {
+            continue;
+        }
+        let job_id = ds.first().map_or("", |d| d.job_id.as_str());
+        let rec = jobs.get(job_id);
+        let versions = rec.map_or(&[][..], |r| r.versions.as_slice());
+        let max_retries = versions.iter().map(|v| v.max_retries).max().unwrap_or(0);
+        let worker = versions.iter().any(|v| v.worker);
+        let mut retries = 0u32;
+        let attempts: Vec<&Delivery> = attempts.into_values().collect();
+        for pair in attempts.windows(2) {
+            let (prev, next) = (pair[0], pair[1]);
+            out.counts.reruns += 1;
+            let retry_left = retries < max_retries && next.attempt > prev.attempt;
+            // The faults that may have disturbed prev's node while it ran.
+            let in_time = |f: &&FaultSpan| {
+                f.from_ms < next.received_ms && f.to_ms >= prev.received_ms - p.fault_slack_ms
+            };
+            let on_node = |f: &&FaultSpan| f.kind.hits_node() && f.nodes.contains(&prev.node_id);
+            let on_worker = |f: &&FaultSpan| {
+                worker
+                    && f.kind.hits_worker()
+                    && (f.nodes.is_empty() || f.nodes.contains(&prev.node_id))
+            };
+            let lease_out = |f: &&FaultSpan| next.received_ms >= f.from_ms + p.lease_ms;
+            let cause =
+                if retry_left && !worker && !prev.accepted && next.received_ms > prev.received_ms {
+                    Some(Cause::Retry)
+                } else {
+                    // The latest fault that explains it.
+                    h.faults
+                        .iter()
+                        .rev()
+                        .filter(in_time)
+                        .find(|f| {
+                            (on_node(f) && (lease_out(f) || (f.kind.crashes_node() && retry_left)))
+                                || on_worker(f)
+                        })
+                        .map(Cause::Fault)
+                };
+            let label = match cause {
+                Some(Cause::Retry) => {
+                    retries += 1;
+                    "retry"
+                }
+                Some(Cause::Fault(f)) => {
+                    if f.kind.hits_node() && !lease_out(&f) {
+                        retries += 1; // a crash, then a retry
+                    }
+                    f.kind.name()
+                }
+                None => {
+                    out.counts.reruns_unexplained += 1;
+                    // The faults of that time, and why none counts.
+                    let near: Vec<String> = h
+                        .faults
+                        .iter()
+                        .filter(in_time)
+                        .map(|f| {
+                            let why = if f.kind.hits_worker() && !worker {
+                                "a worker fault, and this is not a worker job".to_string()
+                            } else if !on_node(&f) && !on_worker(&f) {
+                                format!("not on node {}", prev.node_id)
+                            } else {
+                                format!(
+                                    "the re-run came {} ms after it began, within the lease ({} ms){}",
+                                    next.received_ms - f.from_ms,
+                                    p.lease_ms,
+                                    if f.kind.crashes_node() {
+                                        ", and no retry was left"
+                                    } else {
+                                        ""
+                                    }
+                                )
+                            };
+                            format!(
+                                "{} of nodes {:?} from {} to {} ms: {why}",
+                                f.kind.name(),
+                                f.nodes,
+                                f.from_ms,
+                                f.to_ms
+                            )
+                        })
+                        .collect();
+                    out.violations.push(Violation {
+                        kind: Kind::UnexplainedRerun,
+                        job_id: job_id.to_string(),
+                        occurrence_id: Some(occ.to_string()),
+                        detail: format!(
+                            "{} re-ran {}; no fault on node {} explains it, nor a retry (max_retries {}, {} used, {} job){}",
+                            attempt_desc(next),
+                            attempt_desc(prev),
+                            prev.node_id,
+                            max_retries,
+                            retries,
+                            if worker { "worker" } else { "http" },
+                            if near.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; faults of that time: {}", near.join("; "))
+                            }
+                        ),
+                    });
+                    continue;
+                }
+            };
+            *out.counts
+                .reruns_explained
+                .entry(label.to_string())
+                .or_default() += 1;
         }
     }
 }

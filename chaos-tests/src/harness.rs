@@ -14,6 +14,16 @@ use proto::v1::job_service_client::JobServiceClient;
 /// Default deadline of [`wait_for`]: generous for a loaded 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// The election timeout maximum of the harness's nodes (ms): slower than
+/// schedulerd's default, so a loaded 2-core machine does not depose healthy
+/// leaders. Their lease is `store::model::LEASE_ELECTIONS` times this.
+pub const ELECTION_MAX_MS: u64 = 1200;
+/// The flags that give it (with a minimum of half of it).
+const ELECTION_ARGS: [&str; 4] = ["--election-min-ms", "600", "--election-max-ms", "1200"];
+
+/// The lease of the harness's nodes, in ms.
+pub const LEASE_MS: u64 = store::model::LEASE_ELECTIONS * ELECTION_MAX_MS;
+
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -157,7 +167,7 @@ impl Proc {
             } else {
                 // Tests: slower elections than the defaults, so a loaded
                 // 2-core machine does not depose healthy leaders.
-                &["--election-min-ms", "600", "--election-max-ms", "1200"][..]
+                &ELECTION_ARGS[..]
             })
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -337,4 +347,12 @@ pub async fn create(addr: &str, id: &str) -> Result<pb::Job, tonic::Status> {
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     c.create_job(daily_job(id)).await.map(|r| r.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_election_flags_say_what_the_constant_says() {
+        assert_eq!(super::ELECTION_ARGS[3], super::ELECTION_MAX_MS.to_string());
+    }
 }

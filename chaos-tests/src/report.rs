@@ -205,6 +205,21 @@ impl Report {
         );
         let _ = writeln!(
             s,
+            "  reruns explained: {} ({} re-runs, {} unexplained)",
+            if c.reruns_explained.is_empty() {
+                "none".to_string()
+            } else {
+                c.reruns_explained
+                    .iter()
+                    .map(|(k, n)| format!("{k} x{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            c.reruns,
+            c.reruns_unexplained
+        );
+        let _ = writeln!(
+            s,
             "  expected occurrences: {} ({} delivered, {} recorded not run); {} not-run records in all",
             c.expected, c.expected_delivered, c.expected_recorded, c.recorded_not_run
         );

@@ -2,7 +2,7 @@
 //! start, lost job and second leader, each with its occurrence id.
 
 use super::*;
-use crate::history::{LeaderSample, Recorded, Span, Window};
+use crate::history::{FaultSpan, LeaderSample, Recorded, Span, Window};
 use store::schedule::ScheduleSpec;
 
 /// 2026-01-01T00:00:00Z.
@@ -350,4 +350,310 @@ fn a_paused_stretch_and_max_runs_are_respected() {
     let out = check(&h, &CheckParams::default());
     let kinds: Vec<Kind> = out.violations.iter().map(|v| v.kind).collect();
     assert_eq!(kinds, [Kind::OverMaxRuns], "{:?}", out.violations);
+}
+
+/// Occurrence 7 of [`clean`] (token 700 on node 2, accepted 5 ms late)
+/// again: token `token`, attempt 2, node 3, received `after` ms past its
+/// instant, refused by the sink as a duplicate.
+fn rerun_of_7(token: u64, after: Ms) -> Delivery {
+    let mut d = delivery("j", at(7), token, at(7) + after);
+    d.attempt = 2;
+    d.node_id = 3;
+    d.accepted = false;
+    d
+}
+
+fn span(kind: crate::run::Fault, nodes: &[u64], from: Ms, to: Ms) -> FaultSpan {
+    FaultSpan {
+        kind,
+        nodes: nodes.to_vec(),
+        from_ms: from,
+        to_ms: to,
+    }
+}
+
+/// The lease the re-run tests assume (not the default, so they do not
+/// move with the harness's timing).
+fn params() -> CheckParams {
+    CheckParams {
+        lease_ms: 3_000,
+        fault_slack_ms: 2_000,
+        ..CheckParams::default()
+    }
+}
+
+fn kinds(out: &Outcome) -> Vec<Kind> {
+    out.violations.iter().map(|v| v.kind).collect()
+}
+
+#[test]
+fn an_unexplained_rerun_is_flagged_with_both_attempts_and_nothing_else() {
+    let mut h = clean();
+    h.deliveries.push(rerun_of_7(5_000, 4_500));
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+    let v = &out.violations[0];
+    assert_eq!(
+        v.occurrence_id.as_deref(),
+        Some("j@2026-01-01T00:00:07.000Z")
+    );
+    assert!(v.kind.is_safety());
+    for part in [
+        "token 5000 (attempt 2, node 3, received 2026-01-01T00:00:11.500Z",
+        "token 700 (attempt 1, node 2, received 2026-01-01T00:00:07.005Z",
+    ] {
+        assert!(v.detail.contains(part), "{part:?} not in {}", v.detail);
+    }
+    assert_eq!(out.counts.reruns, 1);
+    assert_eq!(out.counts.reruns_unexplained, 1);
+    assert!(out.counts.reruns_explained.is_empty());
+    // The sink refused it: the old counts see only a refused duplicate.
+    assert_eq!(out.counts.refused_duplicate, 1);
+}
+
+#[test]
+fn a_rerun_after_a_kill_of_the_first_node_past_its_lease_is_explained() {
+    use crate::run::Fault;
+    let mut h = clean();
+    // Node 2 killed 100 ms after it delivered occurrence 7, down 5 s; the
+    // leader moved the attempt to node 3 past the lease.
+    h.faults = vec![span(Fault::Kill, &[2], at(7) + 100, at(12) + 100)];
+    h.deliveries.push(rerun_of_7(5_000, 3_400));
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(out.counts.reruns, 1);
+    assert_eq!(out.counts.reruns_unexplained, 0);
+    assert_eq!(
+        out.counts.reruns_explained,
+        [("kill".to_string(), 1)].into()
+    );
+}
+
+#[test]
+fn a_fault_on_another_node_explains_nothing() {
+    use crate::run::Fault;
+    let mut h = clean();
+    h.faults = vec![
+        span(Fault::Kill, &[1], at(7) + 100, at(12) + 100),
+        // A worker fault does not explain an HTTP job's re-run.
+        span(Fault::StopWorker, &[2], at(7) + 100, at(12) + 100),
+    ];
+    h.deliveries.push(rerun_of_7(5_000, 3_400));
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+    let d = &out.violations[0].detail;
+    assert!(
+        d.contains("kill of nodes [1]") && d.contains("not on node 2"),
+        "{d}"
+    );
+    assert!(d.contains("not a worker job"), "{d}");
+}
+
+#[test]
+fn a_rerun_within_the_lease_is_flagged() {
+    use crate::run::Fault;
+    // Cut off at 7.1 s, re-run at 9.1 s: 2 s, within the 3 s lease, so
+    // node 2 may still have been starting runs.
+    for fault in [Fault::Partition, Fault::Kill, Fault::Stop] {
+        let mut h = clean();
+        h.faults = vec![span(fault, &[2], at(7) + 100, at(12) + 100)];
+        h.deliveries.push(rerun_of_7(5_000, 2_100));
+        let out = check(&h, &params());
+        assert_eq!(
+            kinds(&out),
+            [Kind::UnexplainedRerun],
+            "{fault:?}: {:?}",
+            out.violations
+        );
+        assert!(
+            out.violations[0]
+                .detail
+                .contains("within the lease (3000 ms)"),
+            "{}",
+            out.violations[0].detail
+        );
+    }
+    // A partition fails nothing by itself, so retries do not help it; a
+    // kill does (the restarted node reports its attempt failed, retried
+    // at once).
+    for (fault, flagged) in [(Fault::Partition, true), (Fault::Kill, false)] {
+        let mut h = clean();
+        h.jobs[0].versions[0].max_retries = 2;
+        h.faults = vec![span(fault, &[2], at(7) + 100, at(12) + 100)];
+        h.deliveries.push(rerun_of_7(5_000, 2_100));
+        let out = check(&h, &params());
+        assert_eq!(
+            out.of(Kind::UnexplainedRerun).len(),
+            usize::from(flagged),
+            "{fault:?}: {:?}",
+            out.violations
+        );
+    }
+    // A fault healed long before the first attempt ran explains nothing.
+    let mut h = clean();
+    h.faults = vec![span(Fault::Kill, &[2], at(1), at(4))];
+    h.deliveries.push(rerun_of_7(5_000, 9_000));
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+}
+
+#[test]
+fn a_retry_within_the_policy_after_a_refusal_is_explained() {
+    // The sink refused occurrence 7's first attempt (a 409, which the HTTP
+    // executor counts as failed); the retry, attempt 2, came 600 ms later.
+    let history = |max_retries: u32, retries: u64| {
+        let mut h = clean();
+        h.jobs[0].versions[0].max_retries = max_retries;
+        for d in &mut h.deliveries {
+            if d.occurrence_id == "j@2026-01-01T00:00:07.000Z" {
+                d.accepted = false;
+            }
+        }
+        for k in 1..=retries {
+            let mut d = delivery("j", at(7), 700 + 10 * k, at(7) + 300 * k as Ms);
+            d.attempt = 1 + k as u32;
+            d.accepted = k == retries;
+            h.deliveries.push(d);
+        }
+        h
+    };
+    let out = check(&history(2, 1), &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(
+        out.counts.reruns_explained,
+        [("retry".to_string(), 1)].into()
+    );
+    let out = check(&history(2, 2), &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(
+        out.counts.reruns_explained,
+        [("retry".to_string(), 2)].into()
+    );
+
+    // Beyond the policy: flagged.
+    let out = check(&history(0, 1), &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+    let out = check(&history(1, 2), &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+    assert_eq!(
+        out.counts.reruns_explained,
+        [("retry".to_string(), 1)].into()
+    );
+
+    // The test worker reports success whatever the sink said: a worker
+    // job's refused attempt did not fail, so its retry needs a fault.
+    let mut h = history(2, 1);
+    h.jobs[0].versions[0].worker = true;
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+}
+
+#[test]
+fn a_worker_fault_explains_a_worker_jobs_rerun_on_its_node() {
+    use crate::run::Fault;
+    let history = |nodes: &[u64]| {
+        let mut h = clean();
+        h.jobs[0].versions[0].worker = true;
+        h.jobs[0].versions[0].max_retries = 1;
+        h.faults = vec![span(Fault::KillWorker, nodes, at(7) + 50, at(12))];
+        h.deliveries.push(rerun_of_7(5_000, 4_100));
+        h
+    };
+    for nodes in [&[2][..], &[]] {
+        let out = check(&history(nodes), &params());
+        assert!(out.violations.is_empty(), "{nodes:?}: {:?}", out.violations);
+        assert_eq!(
+            out.counts.reruns_explained,
+            [("kill-worker".to_string(), 1)].into()
+        );
+    }
+    let out = check(&history(&[1]), &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+}
+
+#[test]
+fn a_stopped_nodes_late_attempt_is_judged_in_token_order() {
+    use crate::run::Fault;
+    // Node 2 was SIGSTOPped in mid-start of occurrence 7 (token 700) at
+    // 6.99 s; the leader moved it to node 3 (token 1050, accepted at
+    // 11 s); node 2, continued at 12 s, sent its start then, refused.
+    let mut h = clean();
+    h.faults = vec![span(Fault::Stop, &[2], at(7) - 10, at(12))];
+    for d in &mut h.deliveries {
+        if d.occurrence_id == "j@2026-01-01T00:00:07.000Z" {
+            d.received_ms = at(12) + 20;
+            d.accepted = false;
+        }
+    }
+    let mut moved = rerun_of_7(1_050, 4_000);
+    moved.accepted = true;
+    h.deliveries.push(moved);
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(
+        out.counts.reruns_explained,
+        [("stop".to_string(), 1)].into()
+    );
+
+    // Continued 3 s before it sent that start: not the stop's doing.
+    h.faults[0].to_ms = at(12) + 20 - 3_000;
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+}
+
+#[test]
+fn a_history_written_before_faults_and_retries_were_recorded_still_reads() {
+    let mut json = serde_json::to_value(clean()).expect("serialize");
+    json.as_object_mut().expect("object").remove("faults");
+    for job in json["jobs"].as_array_mut().expect("jobs") {
+        for v in job["versions"].as_array_mut().expect("versions") {
+            let v = v.as_object_mut().expect("version");
+            v.remove("max_retries");
+            v.remove("worker");
+        }
+    }
+    let h: History = serde_json::from_value(json).expect("an older history reads");
+    assert!(h.faults.is_empty());
+    assert_eq!(h.jobs[0].versions[0], every_second());
+    assert!(check(&h, &params()).violations.is_empty());
 }
