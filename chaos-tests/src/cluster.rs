@@ -32,6 +32,14 @@ pub enum ClusterError {
     Io(#[from] std::io::Error),
 }
 
+/// Whether disk-full can be injected here: it needs root and a tmpfs
+/// mount (a container may refuse one). Mounts a small one in a temp dir
+/// and unmounts it; `Err` says why not.
+pub fn disk_full_available() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    Tmpfs::mount(&dir.path().join("probe")).map(drop)
+}
+
 /// A tmpfs mounted on a node's data dir; unmounted on drop.
 struct Tmpfs {
     dir: PathBuf,
