@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AttemptOutcome, Job, JobSpec, NodeId, OccKey, UnixMs, ValidationError};
+use crate::model::{
+    AttemptOutcome, Job, JobSpec, NodeId, OccKey, TokenRecord, UnixMs, ValidationError,
+};
 
 /// What to do when a created job's id exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +143,12 @@ pub enum Command {
     RemoveNode { id: NodeId },
     /// Set how many finished occurrences are kept per job.
     SetRetention { per_job: u32 },
+    /// Make the first admin token; refused once any bootstrap happened.
+    AclBootstrap { token: TokenRecord },
+    /// Add a token; refused if its name is taken.
+    CreateToken { token: TokenRecord },
+    /// Remove a token by name.
+    RevokeToken { name: String },
     /// No node has a worker for these worker jobs: their instants already
     /// past the misfire grace at `now` are recorded as missed, with the
     /// reason "no worker for queue Q (function F)". Instants still within
@@ -181,6 +189,9 @@ impl Command {
             Command::SetNode { .. } => "SetNode",
             Command::RemoveNode { .. } => "RemoveNode",
             Command::SetRetention { .. } => "SetRetention",
+            Command::AclBootstrap { .. } => "AclBootstrap",
+            Command::CreateToken { .. } => "CreateToken",
+            Command::RevokeToken { .. } => "RevokeToken",
             Command::Unserved { .. } => "Unserved",
             Command::Backfill { .. } => "Backfill",
             Command::Batch(_) => "Batch",
@@ -209,7 +220,10 @@ impl Command {
             Command::Noop
             | Command::SetNode { .. }
             | Command::RemoveNode { .. }
-            | Command::SetRetention { .. } => {}
+            | Command::SetRetention { .. }
+            | Command::AclBootstrap { .. }
+            | Command::CreateToken { .. }
+            | Command::RevokeToken { .. } => {}
         }
     }
 }
@@ -236,6 +250,18 @@ pub enum CommandError {
     /// A batch inside a batch (never proposed by a node).
     #[error("a batch may not contain a batch")]
     NestedBatch,
+    /// The ACL was bootstrapped already.
+    #[error("the ACL was bootstrapped already; ask an admin for a token")]
+    AclBootstrapped,
+    /// A token with this name exists.
+    #[error("token {0:?} already exists")]
+    TokenExists(String),
+    /// No token with this name.
+    #[error("token {0:?} not found")]
+    TokenNotFound(String),
+    /// The cluster keeps at most this many tokens.
+    #[error("the cluster keeps at most {0} tokens; revoke one first")]
+    TooManyTokens(usize),
 }
 
 /// The fate of one report.

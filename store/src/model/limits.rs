@@ -88,3 +88,9 @@ pub const DEFAULT_HISTORY_PER_JOB: u32 = 100;
 /// Most occurrences of one job queued behind the one in flight (a
 /// `coalesce: all` backlog draining in order); beyond it, instants are skipped.
 pub const MAX_QUEUED_PER_JOB: usize = 1000;
+
+/// Most tokens a cluster keeps.
+pub const MAX_TOKENS: usize = 1_000;
+
+/// Longest token name (also a certificate's user name).
+pub const MAX_TOKEN_NAME: usize = 64;

@@ -5,6 +5,7 @@
 //! are `u64` milliseconds: compact in snapshots, cheap to compare, and
 //! identical on every replica. [`time`] converts to and from chrono.
 
+mod acl;
 mod executor;
 mod job;
 mod limits;
@@ -14,6 +15,7 @@ pub mod time;
 mod token;
 mod validate;
 
+pub use acl::{Permission, Role, TokenRecord};
 pub use executor::{Capability, ExecutorSpec, HttpSpec, ShellSpec, WorkerSpec};
 pub use job::{Job, JobSpec, JobState, Labels};
 pub use limits::*;

@@ -13,6 +13,7 @@
 //! Only `jobs`, `occurrences`, `nodes`, `scheduler_paused` and `retention`
 //! are encoded in snapshots; the indexes are rebuilt on decode.
 
+mod acl;
 mod attempts;
 mod events;
 mod fire;
@@ -52,6 +53,7 @@ struct Persisted {
     nodes: BTreeMap<NodeId, NodeInfo>,
     scheduler_paused: bool,
     retention: u32,
+    acl: acl::Acl,
 }
 
 /// The replicated state.
@@ -62,7 +64,10 @@ pub struct State {
     nodes: BTreeMap<NodeId, NodeInfo>,
     scheduler_paused: bool,
     retention: u32,
+    acl: acl::Acl,
     // Indexes, rebuilt on decode.
+    /// Token hash -> token name.
+    token_by_hash: HashMap<String, String>,
     due: BTreeSet<(UnixMs, String)>,
     open: BTreeSet<OccKey>,
     by_label: BTreeMap<(String, String), BTreeSet<String>>,
@@ -81,6 +86,8 @@ impl Default for State {
             nodes: BTreeMap::new(),
             scheduler_paused: false,
             retention: DEFAULT_HISTORY_PER_JOB,
+            acl: acl::Acl::default(),
+            token_by_hash: HashMap::new(),
             due: BTreeSet::new(),
             open: BTreeSet::new(),
             by_label: BTreeMap::new(),
@@ -188,6 +195,9 @@ impl State {
                 self.nodes.remove(id);
                 Response::Ok
             }
+            Command::AclBootstrap { token } => self.acl_bootstrap(token),
+            Command::CreateToken { token } => self.create_token(token),
+            Command::RevokeToken { name } => self.revoke_token(name),
             Command::SetRetention { per_job } => {
                 self.retention = (*per_job).max(1);
                 Response::Ok
@@ -220,6 +230,7 @@ impl State {
             nodes: &'a BTreeMap<NodeId, NodeInfo>,
             scheduler_paused: bool,
             retention: u32,
+            acl: &'a acl::Acl,
         }
         Ok(postcard::to_allocvec(&PersistedRef {
             jobs: &self.jobs,
@@ -227,6 +238,7 @@ impl State {
             nodes: &self.nodes,
             scheduler_paused: self.scheduler_paused,
             retention: self.retention,
+            acl: &self.acl,
         })?)
     }
 
@@ -239,6 +251,7 @@ impl State {
             nodes: p.nodes,
             scheduler_paused: p.scheduler_paused,
             retention: p.retention,
+            acl: p.acl,
             ..State::default()
         };
         state.rebuild_indexes();
@@ -300,6 +313,12 @@ impl State {
         self.open.clear();
         self.by_label.clear();
         self.dependents.clear();
+        self.token_by_hash = self
+            .acl
+            .tokens
+            .values()
+            .map(|t| (t.hash.clone(), t.name.clone()))
+            .collect();
         for (id, job) in &self.jobs {
             Self::index_upstream(&mut self.dependents, id, None, Some(&job.spec.schedule));
         }

@@ -1178,6 +1178,8 @@ enum Op {
     Unserved(Vec<u8>, i64),
     /// A backfill of a job over a past range, at a time.
     Backfill(u8, i64, i64),
+    /// Token k: 0 bootstraps, 1 creates, 2 revokes.
+    Token(u8, u8),
     /// Client writes grouped into one entry (as a node's write batcher does).
     Batch(Vec<Op>),
 }
@@ -1208,6 +1210,7 @@ fn single_op() -> impl Strategy<Value = Op> {
         (proptest::collection::vec(0u8..4, 1..4), 0i64..30_000)
             .prop_map(|(j, n)| Op::Unserved(j, n)),
         (0u8..4, 0i64..20_000, 0i64..10_000).prop_map(|(j, f, l)| Op::Backfill(j, f, l)),
+        (0u8..3, 0u8..3).prop_map(|(k, what)| Op::Token(k, what)),
     ]
 }
 
@@ -1313,6 +1316,24 @@ fn resolve(state: &State, op: &Op) -> (Command, bool) {
             },
             true,
         ),
+        Op::Token(k, what) => {
+            let token = crate::model::TokenRecord {
+                name: format!("t{k}"),
+                role: crate::model::Role::ALL[usize::from(*k) % 5],
+                hash: format!("{k:064x}"),
+                queues: Vec::new(),
+                created_at: T0,
+                created_by: "test".into(),
+            };
+            let cmd = match what {
+                0 => Command::AclBootstrap { token },
+                1 => Command::CreateToken { token },
+                _ => Command::RevokeToken {
+                    name: format!("t{k}"),
+                },
+            };
+            (cmd, true)
+        }
         Op::Unserved(jobs, now) => (
             Command::Unserved {
                 now: T0 + now,
@@ -1439,4 +1460,61 @@ proptest! {
         d.state.check_invariants();
         prop_assert_eq!(a.state.encode().expect("encode"), d.state.encode().expect("encode"));
     }
+}
+
+#[test]
+fn acl_bootstraps_once_and_tokens_are_found_by_hash_until_revoked() {
+    use crate::model::{Role, TokenRecord};
+    let mut log = Log::new();
+    let token = |name: &str, hash: &str, role| TokenRecord {
+        name: name.into(),
+        role,
+        hash: hash.into(),
+        queues: Vec::new(),
+        created_at: T0,
+        created_by: "test".into(),
+    };
+    assert!(!log.state.acl_bootstrapped());
+    let r = log.apply(Command::AclBootstrap {
+        token: token("root", "aa", Role::Admin),
+    });
+    assert_eq!(r, Response::Ok);
+    assert!(log.state.acl_bootstrapped());
+    // Never twice, even after the first token is revoked.
+    let r = log.apply(Command::RevokeToken {
+        name: "root".into(),
+    });
+    assert_eq!(r, Response::Ok);
+    let r = log.apply(Command::AclBootstrap {
+        token: token("again", "bb", Role::Admin),
+    });
+    assert_eq!(r, Response::Error(CommandError::AclBootstrapped));
+    assert!(log.state.token_by_hash("bb").is_none());
+    let r = log.apply(Command::CreateToken {
+        token: token("ci", "cc", Role::Writer),
+    });
+    assert_eq!(r, Response::Ok);
+    let r = log.apply(Command::CreateToken {
+        token: token("ci", "dd", Role::Reader),
+    });
+    assert_eq!(r, Response::Error(CommandError::TokenExists("ci".into())));
+    assert_eq!(
+        log.state.token_by_hash("cc").map(|t| t.role),
+        Some(Role::Writer)
+    );
+    assert!(log.state.token_by_hash("dd").is_none());
+    // The index survives a snapshot.
+    let back = State::decode(&log.state.encode().expect("encode")).expect("decode");
+    assert_eq!(
+        back.token_by_hash("cc").map(|t| t.name.as_str()),
+        Some("ci")
+    );
+    assert!(back.acl_bootstrapped());
+    let r = log.apply(Command::RevokeToken { name: "ci".into() });
+    assert_eq!(r, Response::Ok);
+    assert!(log.state.token_by_hash("cc").is_none());
+    assert_eq!(
+        log.apply(Command::RevokeToken { name: "ci".into() }),
+        Response::Error(CommandError::TokenNotFound("ci".into()))
+    );
 }
