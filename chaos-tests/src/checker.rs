@@ -26,8 +26,10 @@
 //! - **Schedule** (`missing_occurrence`, `unexpected_occurrence`,
 //!   `over_max_runs`): every occurrence that the schedule engine says was
 //!   due while the job was certainly active reached the sink or was
-//!   recorded as not run with a reason (G3); and nothing reached it that
-//!   the schedule never named, nor more than max_runs.
+//!   recorded as not run with a reason (G3), or recorded as failed while a
+//!   fault was on (a worker or node lost in mid-run, before the effect);
+//!   and nothing reached it that the schedule never named, nor more than
+//!   max_runs.
 //! - **Jobs** (`lost_job`): acknowledged jobs exist at the end,
 //!   acknowledged deletes stay deleted (G4).
 //! - **Leaders** (`two_leaders`): at most one leader per term, as sampled.
@@ -44,7 +46,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::schedule::{Bounds, Schedule, jitter_ms};
 
-use crate::history::{Delivery, FaultSpan, FinalJob, History, JobRecord, Ms, SpecVersion};
+use crate::history::{
+    Delivery, FaultSpan, FinalJob, History, JobRecord, Ms, Recorded, SpecVersion,
+};
 
 /// Margins of the checker, in milliseconds.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -166,6 +170,9 @@ pub struct Counts {
     pub expected: usize,
     pub expected_delivered: usize,
     pub expected_recorded: usize,
+    /// Expected, no effect at the sink, recorded failed or timed out while
+    /// a fault was on (its worker or node lost in mid-run, no retry left).
+    pub expected_failed: usize,
     pub recorded_not_run: usize,
     pub jobs: usize,
     pub leader_samples: usize,
@@ -655,8 +662,14 @@ fn check_timing(
     }
 }
 
+/// Whether a record says the occurrence ran and did not succeed (rather
+/// than that it did not run).
+fn ran_and_failed(r: &Recorded) -> bool {
+    matches!(r.state.as_str(), "failed" | "timed_out")
+}
+
 /// Every occurrence due while the job was certainly active was delivered
-/// or recorded as not run.
+/// or recorded as not run (or as failed, during a fault).
 fn check_expected(
     h: &History,
     compiled: &HashMap<&str, Vec<Compiled>>,
@@ -667,8 +680,14 @@ fn check_expected(
     let recorded: BTreeSet<&str> = h
         .recorded
         .iter()
-        .filter(|r| !r.occurrence_id.is_empty())
+        .filter(|r| !r.occurrence_id.is_empty() && !ran_and_failed(r))
         .map(|r| r.occurrence_id.as_str())
+        .collect();
+    let failed: BTreeMap<&str, &Recorded> = h
+        .recorded
+        .iter()
+        .filter(|r| ran_and_failed(r))
+        .map(|r| (r.occurrence_id.as_str(), r))
         .collect();
     let ranges: Vec<(&str, Ms, Ms)> = h
         .recorded
@@ -711,12 +730,31 @@ fn check_expected(
                         .any(|(j, a, b)| *j == rec.id && *a <= at && at <= *b)
                 {
                     out.counts.expected_recorded += 1;
+                } else if failed.contains_key(occ.as_str())
+                    && h.faults
+                        .iter()
+                        .any(|s| s.from_ms <= at + p.slack_ms && s.to_ms >= at - p.fault_slack_ms)
+                {
+                    // It ran and failed before its effect reached the sink:
+                    // its node or worker died or was stopped in mid-run
+                    // (kill-worker, stop-worker, a crash), with no retry
+                    // left. Not silently dropped (the cluster recorded why),
+                    // but accepted only while a fault was on: the workload's
+                    // jobs fail in no other way.
+                    out.counts.expected_failed += 1;
                 } else {
+                    let detail = match failed.get(occ.as_str()) {
+                        Some(f) => format!(
+                            "due while the job was active; recorded {} ({:?}) with no effect at the sink, and no fault was on within {} ms before to {} ms after its instant",
+                            f.state, f.reason, p.fault_slack_ms, p.slack_ms
+                        ),
+                        None => "due while the job was active; never reached the sink and was not recorded as missed or skipped".into(),
+                    };
                     out.violations.push(Violation {
                         kind: Kind::MissingOccurrence,
                         job_id: rec.id.clone(),
                         occurrence_id: Some(occ),
-                        detail: "due while the job was active; never reached the sink and was not recorded as missed or skipped".into(),
+                        detail,
                     });
                 }
             }
@@ -792,7 +830,7 @@ fn stats(
     c.deliveries = h.deliveries.len();
     c.accepted = h.deliveries.iter().filter(|d| d.accepted).count();
     c.occurrences_delivered = by_occ.len();
-    c.recorded_not_run = h.recorded.len();
+    c.recorded_not_run = h.recorded.iter().filter(|r| !ran_and_failed(r)).count();
     c.jobs = h.jobs.len();
     c.leader_samples = h.leaders.len();
     // Refusals, re-judged by the sink rule in receive order.

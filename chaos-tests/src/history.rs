@@ -103,15 +103,16 @@ pub struct JobRecord {
     pub uncertain_from: Option<Ms>,
 }
 
-/// An occurrence that the cluster recorded as not run, with its reason
-/// (events and ListRuns: missed, skipped, cancelled). A backlog cut short
-/// is one record without an occurrence id, whose detail names the range.
+/// An occurrence that the cluster recorded as not run, or as run without
+/// success, with its reason (events and ListRuns: missed, skipped,
+/// cancelled; failed, timed out). A backlog cut short is one record
+/// without an occurrence id, whose detail names the range.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Recorded {
     pub job_id: String,
     /// Empty for a range record.
     pub occurrence_id: String,
-    /// `missed`, `skipped`, `cancelled`.
+    /// `missed`, `skipped`, `cancelled`; `failed`, `timed_out`.
     pub state: String,
     pub reason: String,
 }

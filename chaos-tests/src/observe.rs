@@ -1,6 +1,7 @@
 //! Background observers of a chaos run: who leads in which term (every
 //! node, sampled), and which occurrences the cluster recorded as not run
-//! (missed, skipped, cancelled) with their reasons. Deleted jobs lose their
+//! (missed, skipped, cancelled) or as run without success (failed, timed
+//! out) with their reasons. Deleted jobs lose their
 //! runs and history is capped per job, so records come from two sources:
 //! the event stream of every node (reconnected as nodes come and go) and
 //! a periodic ListRuns per not-run state.
@@ -59,6 +60,10 @@ fn not_run(kind: i32) -> Option<&'static str> {
         pb::EventKind::OccurrenceMissed => Some("missed"),
         pb::EventKind::OccurrenceSkipped | pb::EventKind::MaxInstancesReached => Some("skipped"),
         pb::EventKind::OccurrenceCancelled => Some("cancelled"),
+        // Run, but ended without success: the checker accepts these for an
+        // occurrence with no effect at the sink only during a fault.
+        pb::EventKind::OccurrenceFailed => Some("failed"),
+        pb::EventKind::OccurrenceTimedOut => Some("timed_out"),
         _ => None,
     }
 }
@@ -104,12 +109,8 @@ impl Observers {
     }
 
     /// Records seen so far (for the drain's "all accounted for" poll).
-    pub fn recorded(&self) -> BTreeSet<String> {
-        lock(&self.seen)
-            .recorded
-            .iter()
-            .map(|r| r.occurrence_id.clone())
-            .collect()
+    pub fn recorded(&self) -> Vec<Recorded> {
+        lock(&self.seen).recorded.iter().cloned().collect()
     }
 }
 
@@ -188,6 +189,8 @@ async fn list_not_run(addrs: &[String], seen: &Mutex<Seen>) {
         pb::RunState::Missed,
         pb::RunState::Skipped,
         pb::RunState::Cancelled,
+        pb::RunState::Failed,
+        pb::RunState::TimedOut,
     ] {
         for addr in addrs {
             let Some(ch) = connect(addr).await else {

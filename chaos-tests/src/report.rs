@@ -220,8 +220,12 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  expected occurrences: {} ({} delivered, {} recorded not run); {} not-run records in all",
-            c.expected, c.expected_delivered, c.expected_recorded, c.recorded_not_run
+            "  expected occurrences: {} ({} delivered, {} recorded not run, {} failed during a fault); {} not-run records in all",
+            c.expected,
+            c.expected_delivered,
+            c.expected_recorded,
+            c.expected_failed,
+            c.recorded_not_run
         );
         let _ = writeln!(
             s,

@@ -743,17 +743,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
     };
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let recorded: Vec<_> = observers
-            .recorded()
-            .into_iter()
-            .map(|occurrence_id| crate::history::Recorded {
-                job_id: String::new(),
-                occurrence_id,
-                state: String::new(),
-                reason: String::new(),
-            })
-            .collect();
-        let out = checker::check(&history(recorded), &cfg.check);
+        let out = checker::check(&history(observers.recorded()), &cfg.check);
         let missing = out.of(checker::Kind::MissingOccurrence).len();
         if missing == 0 && drain_start.elapsed() >= Duration::from_secs(5) {
             break;

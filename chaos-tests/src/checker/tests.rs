@@ -657,3 +657,36 @@ fn a_history_written_before_faults_and_retries_were_recorded_still_reads() {
     assert_eq!(h.jobs[0].versions[0], every_second());
     assert!(check(&h, &params()).violations.is_empty());
 }
+
+#[test]
+fn an_occurrence_that_failed_without_effect_counts_only_during_a_fault() {
+    use crate::run::Fault;
+    let mut h = clean();
+    h.deliveries
+        .retain(|d| d.occurrence_id != "j@2026-01-01T00:00:09.000Z");
+    h.recorded.push(Recorded {
+        job_id: "j".into(),
+        occurrence_id: "j@2026-01-01T00:00:09.000Z".into(),
+        state: "failed".into(),
+        reason: "worker lost: silent for 4000 ms".into(),
+    });
+    // No fault: a failure the workload cannot cause.
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::MissingOccurrence],
+        "{:?}",
+        out.violations
+    );
+    assert!(
+        out.violations[0].detail.contains("recorded failed"),
+        "{}",
+        out.violations[0].detail
+    );
+    // Its worker stopped 30 ms after the instant: accepted, and counted.
+    h.faults = vec![span(Fault::StopWorker, &[2], at(9) + 30, at(14))];
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(out.counts.expected_failed, 1);
+    assert_eq!(out.counts.recorded_not_run, 0);
+}
