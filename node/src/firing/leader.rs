@@ -393,15 +393,25 @@ pub fn reassignments(
             break;
         }
         let Some(a) = occ.current() else { continue };
+        // Heard from lately: its report of what its workers serve is
+        // current, and it is not cut off.
+        let in_contact = a.node_id == node.id
+            || node
+                .contacts
+                .last(a.node_id)
+                .is_some_and(|c| c.elapsed() <= MAX_ASSIGN_SILENCE);
         if a.state == AttemptState::Armed
             && a.due_at + WORKER_WAIT_MS < now
+            && in_contact
             && let Some(job) = s.job(&occ.key.job_id)
             && let Some(w) = job.spec.executor.worker()
             && picker.worker_slots(a.node_id, w) == 0
         {
-            // A worker attempt whose node has no worker for it any more
-            // (it left, or this is a retry on the node whose worker was
-            // lost): move it to a node that has one, under a new token.
+            // A worker attempt whose node, in contact, has no worker for
+            // it any more (it left, or this is a retry on the node whose
+            // worker was lost): move it to a node that has one, under a
+            // new token. A node out of contact may have started it (its
+            // report lost with it): only its lease settles that, below.
             if let Some(assignee) =
                 picker.pick_excluding(&job.spec.node_selector, &job.spec.executor, Some(a.node_id))
             {
