@@ -33,5 +33,6 @@ pub mod node;
 pub mod peers;
 pub mod raft;
 pub mod server;
+pub mod tls;
 pub mod workers;
 pub mod write_batch;
