@@ -4,10 +4,41 @@
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use proto::v1::acl_service_client::AclServiceClient;
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::job_service_client::JobServiceClient;
 use proto::v1::worker_service_client::WorkerServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+/// A channel whose calls carry the `--token` (if any).
+pub type Ch = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call. `Debug` never shows
+/// the token.
+#[derive(Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Bearer(<redacted>)"
+        } else {
+            "Bearer(none)"
+        })
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
 
 /// How long to wait for a TCP/HTTP2 connection to one address.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -18,6 +49,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(150);
 #[derive(Clone, Debug)]
 pub struct Cluster {
     addrs: Vec<String>,
+    bearer: Bearer,
 }
 
 impl Cluster {
@@ -32,7 +64,26 @@ impl Cluster {
         if addrs.is_empty() {
             return Err(anyhow!("--cluster: give at least one HOST:PORT"));
         }
-        Ok(Cluster { addrs })
+        Ok(Cluster {
+            addrs,
+            bearer: Bearer::default(),
+        })
+    }
+
+    /// The same addresses, calling with `token` (`--token`,
+    /// `$CLUSTERCTL_TOKEN`).
+    pub fn with_token(mut self, token: Option<&str>) -> anyhow::Result<Cluster> {
+        self.bearer = match token.map(str::trim).filter(|t| !t.is_empty()) {
+            None => Bearer(None),
+            Some(t) => Bearer(Some(format!("Bearer {t}").parse().map_err(|_| {
+                anyhow!("--token: a token is printable ASCII (sdt_ and 64 hex digits)")
+            })?)),
+        };
+        Ok(self)
+    }
+
+    fn wrap(&self, ch: Channel) -> Ch {
+        InterceptedService::new(ch, self.bearer.clone())
     }
 
     async fn channel_to(addr: &str) -> anyhow::Result<Channel> {
@@ -46,11 +97,11 @@ impl Cluster {
     }
 
     /// A channel to the first address that answers.
-    pub async fn channel(&self) -> anyhow::Result<Channel> {
+    pub async fn channel(&self) -> anyhow::Result<Ch> {
         let mut errors = Vec::new();
         for addr in &self.addrs {
             match Self::channel_to(addr).await {
-                Ok(ch) => return Ok(ch),
+                Ok(ch) => return Ok(self.wrap(ch)),
                 Err(e) => errors.push(format!("{e:#}")),
             }
         }
@@ -64,7 +115,7 @@ impl Cluster {
     /// it once more against the hinted leader.
     pub async fn with_jobs<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
     where
-        F: Fn(JobServiceClient<Channel>) -> Fut,
+        F: Fn(JobServiceClient<Ch>) -> Fut,
         Fut: std::future::Future<Output = Result<T, tonic::Status>>,
     {
         let ch = self.channel().await?;
@@ -72,7 +123,7 @@ impl Cluster {
             Ok(v) => Ok(v),
             Err(s) => match leader_hint(&s) {
                 Some(addr) => {
-                    let ch = Self::channel_to(&addr).await?;
+                    let ch = self.wrap(Self::channel_to(&addr).await?);
                     call(JobServiceClient::new(ch)).await.map_err(status_error)
                 }
                 None => Err(status_error(s)),
@@ -83,7 +134,7 @@ impl Cluster {
     /// Like [`Cluster::with_jobs`], for the worker service.
     pub async fn with_workers<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
     where
-        F: Fn(WorkerServiceClient<Channel>) -> Fut,
+        F: Fn(WorkerServiceClient<Ch>) -> Fut,
         Fut: std::future::Future<Output = Result<T, tonic::Status>>,
     {
         let ch = self.channel().await?;
@@ -92,10 +143,30 @@ impl Cluster {
             .map_err(status_error)
     }
 
+    /// Like [`Cluster::with_jobs`], for the ACL service (writes follow a
+    /// leader hint the same way).
+    pub async fn with_acl<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
+    where
+        F: Fn(AclServiceClient<Ch>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let ch = self.channel().await?;
+        match call(AclServiceClient::new(ch)).await {
+            Ok(v) => Ok(v),
+            Err(s) => match leader_hint(&s) {
+                Some(addr) => {
+                    let ch = self.wrap(Self::channel_to(&addr).await?);
+                    call(AclServiceClient::new(ch)).await.map_err(status_error)
+                }
+                None => Err(status_error(s)),
+            },
+        }
+    }
+
     /// Like [`Cluster::with_jobs`], for the cluster service.
     pub async fn with_cluster<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
     where
-        F: Fn(ClusterServiceClient<Channel>) -> Fut,
+        F: Fn(ClusterServiceClient<Ch>) -> Fut,
         Fut: std::future::Future<Output = Result<T, tonic::Status>>,
     {
         let ch = self.channel().await?;
@@ -103,7 +174,7 @@ impl Cluster {
             Ok(v) => Ok(v),
             Err(s) => match leader_hint(&s) {
                 Some(addr) => {
-                    let ch = Self::channel_to(&addr).await?;
+                    let ch = self.wrap(Self::channel_to(&addr).await?);
                     call(ClusterServiceClient::new(ch))
                         .await
                         .map_err(status_error)

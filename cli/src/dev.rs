@@ -49,6 +49,7 @@ pub async fn run(
             },
             peers: Vec::new(),
             enable_shell_executor: shell,
+            join_token: None,
             config: None,
             metrics: None,
             heartbeat_ms: 100,

@@ -1,5 +1,7 @@
 //! clusterctl: drives the scheduler cluster.
 
+mod acl_cmd;
+mod certs;
 mod client;
 mod cluster_cmd;
 mod dev;
@@ -36,6 +38,10 @@ struct Cli {
         default_value = "127.0.0.1:7100"
     )]
     cluster: String,
+    /// A token (see `clusterctl acl bootstrap`, `token create`). Prefer the
+    /// environment variable: a flag shows in the process list.
+    #[arg(long, global = true, env = "CLUSTERCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Output format.
     #[arg(
         short = 'o',
@@ -75,6 +81,19 @@ enum Command {
     },
     /// Members, leader, term, log and applied index, lag, health.
     Status,
+    /// The ACL: `acl bootstrap` makes the first admin token, once.
+    Acl {
+        #[command(subcommand)]
+        command: acl_cmd::AclCommand,
+    },
+    /// Create a cluster CA and node or client certificates.
+    #[command(subcommand)]
+    Certs(certs::CertsCmd),
+    /// Tokens with roles (admin only): create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: acl_cmd::TokenCommand,
+    },
     /// Add a node: learner, catch up, voter.
     Join {
         /// The new node's id.
@@ -186,7 +205,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let cluster = || client::Cluster::parse(&cli.cluster);
+        let token = cli.token.clone();
+        let cluster = || client::Cluster::parse(&cli.cluster)?.with_token(token.as_deref());
         match cli.command {
             Command::Dev {
                 nodes,
@@ -195,6 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 enable_shell_executor,
             } => dev::run(nodes, data_dir, port, enable_shell_executor).await,
             Command::Status => cluster_cmd::status(&cluster()?, cli.output).await,
+            Command::Certs(cmd) => certs::run(cmd),
+            Command::Acl { command } => acl_cmd::acl(&cluster()?, command, cli.output).await,
+            Command::Token { command } => acl_cmd::token(&cluster()?, command, cli.output).await,
             Command::Join { id, addr } => {
                 cluster_cmd::join(&cluster()?, id, addr, cli.output).await
             }

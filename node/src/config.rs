@@ -53,6 +53,12 @@ pub struct Args {
     /// Run shell jobs on this node.
     #[arg(long, env = "SCHEDULERD_ENABLE_SHELL_EXECUTOR")]
     pub enable_shell_executor: bool,
+    /// An admin token this node presents when it asks to join (`--join`,
+    /// `--peers`) a cluster whose ACL is bootstrapped and that cannot
+    /// authenticate it by a node certificate. Prefer the environment
+    /// variable: a flag shows in the process list.
+    #[arg(long, env = "SCHEDULERD_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<crate::auth::secret::Bearer>,
     /// A TOML file of flags (keys are the long names, e.g. `data-dir = "/d"`); the command line and the environment win over it.
     #[arg(long, env = "SCHEDULERD_CONFIG")]
     pub config: Option<PathBuf>,

@@ -79,6 +79,10 @@ impl From<CommandError> for ApiError {
             CommandError::AlreadyExists(_) => ApiError::AlreadyExists(e.to_string()),
             CommandError::VersionConflict { .. } => ApiError::Conflict(e.to_string()),
             CommandError::NestedBatch => ApiError::Internal(e.to_string()),
+            CommandError::AclBootstrapped => ApiError::Conflict(e.to_string()),
+            CommandError::TokenExists(_) => ApiError::AlreadyExists(e.to_string()),
+            CommandError::TokenNotFound(_) => ApiError::NotFound(e.to_string()),
+            CommandError::TooManyTokens(_) => ApiError::ResourceExhausted(e.to_string()),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`error`]: `ApiError`, the transport-neutral error of every operation.
 //! - [`peers`]: channels to peers, their last contact, and the typed peer calls.
 //! - [`clock`]: the schedule's clock rules (wall clock, hints, lease).
+//! - [`auth`]: callers, the policy table and the auth layer (tokens, roles).
 //! - [`app`]: the application layer: every public operation once, on
 //!   model types, with a transport-neutral error.
 //! - [`api`]: the gRPC adapters over it, and the internal services.
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod app;
 pub mod attempt;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod config_file;

@@ -11,6 +11,8 @@ use proto::internal::ForwardWriteRequest;
 use proto::internal::node_service_client::NodeServiceClient;
 use proto::v1 as pb;
 use proto::v1::cluster_service_client::ClusterServiceClient;
+
+use crate::auth::secret::Bearer;
 use store::command::{Command, Response};
 use store::raft::NodeId;
 use tonic::Code;
@@ -152,21 +154,38 @@ pub async fn probe(
     }
 }
 
+/// `msg` as a request that carries the original caller's bearer token: a
+/// follower passes a client's membership change on to the leader, which
+/// checks the same principal (without TLS a node has no credential of its
+/// own).
+fn with_bearer<T>(msg: T, bearer: Option<&Bearer>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(value) = bearer.and_then(|b| format!("Bearer {}", b.0).parse().ok()) {
+        req.metadata_mut().insert("authorization", value);
+    }
+    req
+}
+
 /// Passes a join to the leader at `leader`.
 pub async fn add_member(
     channels: &Channels,
     leader: &str,
     id: NodeId,
     addr: &str,
+    bearer: Option<&Bearer>,
 ) -> Result<pb::ClusterStatus, ApiError> {
     let ch = channels
         .get(leader)
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    ClusterServiceClient::new(ch)
-        .add_member(pb::AddMemberRequest {
+    let req = with_bearer(
+        pb::AddMemberRequest {
             id,
             addr: addr.to_string(),
-        })
+        },
+        bearer,
+    );
+    ClusterServiceClient::new(ch)
+        .add_member(req)
         .await
         .map(tonic::Response::into_inner)
         .map_err(|s| from_status(&s))
@@ -177,12 +196,14 @@ pub async fn remove_member(
     channels: &Channels,
     leader: &str,
     id: NodeId,
+    bearer: Option<&Bearer>,
 ) -> Result<pb::ClusterStatus, ApiError> {
     let ch = channels
         .get(leader)
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let req = with_bearer(pb::RemoveMemberRequest { id }, bearer);
     ClusterServiceClient::new(ch)
-        .remove_member(pb::RemoveMemberRequest { id })
+        .remove_member(req)
         .await
         .map(tonic::Response::into_inner)
         .map_err(|s| from_status(&s))

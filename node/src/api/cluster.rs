@@ -5,7 +5,8 @@ use proto::v1 as pb;
 use proto::v1::cluster_service_server::ClusterService;
 use tonic::{Request, Response, Status};
 
-use crate::app::{App, Caller};
+use super::caller;
+use crate::app::App;
 
 /// Serves the cluster API on one node.
 pub struct Cluster {
@@ -23,22 +24,18 @@ impl Cluster {
 impl ClusterService for Cluster {
     async fn status(
         &self,
-        _req: Request<pb::StatusRequest>,
+        req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
-        Ok(Response::new(
-            self.app.cluster_status(&Caller::default()).await,
-        ))
+        Ok(Response::new(self.app.cluster_status(&caller(&req)).await))
     }
 
     async fn add_member(
         &self,
         req: Request<pb::AddMemberRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
+        let who = caller(&req);
         let req = req.into_inner();
-        let status = self
-            .app
-            .add_member(&Caller::default(), req.id, &req.addr)
-            .await?;
+        let status = self.app.add_member(&who, req.id, &req.addr).await?;
         Ok(Response::new(status))
     }
 
@@ -46,10 +43,8 @@ impl ClusterService for Cluster {
         &self,
         req: Request<pb::RemoveMemberRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
-        let status = self
-            .app
-            .remove_member(&Caller::default(), req.into_inner().id)
-            .await?;
+        let who = caller(&req);
+        let status = self.app.remove_member(&who, req.into_inner().id).await?;
         Ok(Response::new(status))
     }
 }

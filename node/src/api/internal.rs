@@ -25,7 +25,10 @@ pub fn forwardable(cmd: &Command) -> bool {
         | Command::RunNow { .. }
         | Command::SetNode { .. }
         | Command::Report { .. }
-        | Command::Backfill { .. } => true,
+        | Command::Backfill { .. }
+        | Command::AclBootstrap { .. }
+        | Command::CreateToken { .. }
+        | Command::RevokeToken { .. } => true,
         Command::Batch(cmds) => cmds
             .iter()
             .all(|c| !matches!(c, Command::Batch(_)) && forwardable(c)),

@@ -15,7 +15,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::app::{ApiError, App, Caller};
+use crate::app::{ApiError, App};
 use crate::node::now_ms;
 
 /// Serves the job API on one node.
@@ -30,10 +30,7 @@ impl Jobs {
     }
 }
 
-/// The caller of a request (anonymous until the security issue).
-fn caller<T>(_req: &Request<T>) -> Caller {
-    Caller::default()
-}
+use super::caller;
 
 fn spec_of(job: Option<pb::JobSpec>) -> Result<pb::JobSpec, ApiError> {
     job.ok_or_else(|| ApiError::invalid("job", "is required"))

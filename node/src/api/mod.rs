@@ -7,12 +7,23 @@
 //!   leadership transfer).
 //! - [`events`] maps store events to protobuf.
 //! - [`workers`] serves `WorkerService` (worker sessions, `ListWorkers`).
+//! - [`acl`] serves `AclService` (tokens).
 //! - [`status`] maps `app::ApiError` to gRPC statuses and back.
 //!
 //! The services are thin adapters over `crate::app`, where the operations live.
 
+pub mod acl;
 pub mod cluster;
 pub mod convert;
+
+/// The caller the auth layer found for `req` (anonymous and unchecked when
+/// the layer is not installed, as in the adapters' own tests).
+pub fn caller<T>(req: &tonic::Request<T>) -> crate::auth::Caller {
+    req.extensions()
+        .get::<crate::auth::Caller>()
+        .cloned()
+        .unwrap_or_default()
+}
 pub mod events;
 pub mod internal;
 pub mod jobs;

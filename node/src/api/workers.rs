@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::app::{App, Caller};
+use crate::app::App;
 use crate::node::{Node, now_ms};
 use crate::workers::WorkerHub;
 use crate::workers::hub::{NotPending, Outgoing};
@@ -99,6 +99,7 @@ impl WorkerService for Workers {
         &self,
         req: Request<Streaming<pb::WorkerMessage>>,
     ) -> Result<Response<NodeStream>, Status> {
+        let who = super::caller(&req);
         let mut inbound = req.into_inner();
         let first = tokio::time::timeout(HELLO_WAIT, inbound.message())
             .await
@@ -112,6 +113,14 @@ impl WorkerService for Workers {
             }
         };
         check_hello(&hello)?;
+        // A worker token may name the queues it serves.
+        if let Some(q) = hello.queues.iter().find(|q| !who.may_serve(q)) {
+            return Err(Status::permission_denied(format!(
+                "hello.queues: token {} may not serve queue {q:?} (it may serve: {})",
+                who.name,
+                who.queues.join(", ")
+            )));
+        }
         let (tx, rx) = mpsc::channel(OUTBOX);
         let attached = self.hub.attach(&hello, tx.clone());
         let timing = self.hub.timing;
@@ -208,9 +217,9 @@ impl WorkerService for Workers {
 
     async fn list_workers(
         &self,
-        _req: Request<pb::ListWorkersRequest>,
+        req: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
-        let list = self.app.list_workers(&Caller::default()).await;
+        let list = self.app.list_workers(&super::caller(&req)).await;
         Ok(Response::new(pb::ListWorkersResponse {
             workers: list.workers,
             unreachable: list.unreachable,

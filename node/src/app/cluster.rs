@@ -74,9 +74,15 @@ impl App {
         addr: &str,
     ) -> Result<pb::ClusterStatus, ApiError> {
         if let Leader::At(leader) = self.membership_leader()? {
-            return peers::add_member(&self.node.channels, &leader, id, addr).await;
+            return peers::add_member(
+                &self.node.channels,
+                &leader,
+                id,
+                addr,
+                caller.bearer.as_ref(),
+            )
+            .await;
         }
-        let _ = caller;
         // One membership change at a time on this leader.
         let _guard = self.membership_lock.lock().await;
         if addr.is_empty() {
@@ -136,11 +142,12 @@ impl App {
     /// forgets its assignment properties.
     pub async fn remove_member(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         id: NodeId,
     ) -> Result<pb::ClusterStatus, ApiError> {
         if let Leader::At(leader) = self.membership_leader()? {
-            return peers::remove_member(&self.node.channels, &leader, id).await;
+            return peers::remove_member(&self.node.channels, &leader, id, caller.bearer.as_ref())
+                .await;
         }
         let _guard = self.membership_lock.lock().await;
         let membership = self.node.membership();

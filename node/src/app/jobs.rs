@@ -40,6 +40,23 @@ fn job_of(r: CmdResponse) -> Result<Job, ApiError> {
     }
 }
 
+/// A shell job runs commands on the nodes: only a principal with the
+/// `shell` (or `admin`) role may create or change one (DESIGN.md,
+/// "Unsafe is explicit"), beside the nodes' `--enable-shell-executor`.
+fn check_shell_role(caller: &Caller, spec: &JobSpec) -> Result<(), ApiError> {
+    if spec.executor.capability() == Capability::Shell
+        && !caller.may(store::model::Permission::WriteShell)
+    {
+        return Err(ApiError::PermissionDenied(format!(
+            "job.executor.shell: {} ({}) may not write shell jobs: that needs the shell or \
+             admin role",
+            caller.name,
+            caller.role.map_or("no role", |r| r.as_str())
+        )));
+    }
+    Ok(())
+}
+
 impl App {
     /// Refuses a job whose executor kind no member runs (a shell job on a
     /// cluster without `--enable-shell-executor`): every run would fail.
@@ -79,7 +96,7 @@ impl App {
     /// job). Acknowledged once committed and applied here.
     pub async fn create_job(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         mut spec: JobSpec,
         on_conflict: OnConflict,
     ) -> Result<Job, ApiError> {
@@ -91,6 +108,7 @@ impl App {
         }
         // Validate before proposing: bad input never reaches the log (G5).
         store::model::validate_spec(&spec)?;
+        check_shell_role(caller, &spec)?;
         self.check_runnable(&spec)?;
         let w = self
             .writes
@@ -143,11 +161,12 @@ impl App {
     /// Replaces a job's spec when `expected_version` matches (0: any).
     pub async fn update_job(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         spec: JobSpec,
         expected_version: u64,
     ) -> Result<Job, ApiError> {
         store::model::validate_spec(&spec)?;
+        check_shell_role(caller, &spec)?;
         self.check_runnable(&spec)?;
         let w = self
             .writes

@@ -8,7 +8,9 @@
 //! - [`jobs`]: jobs, runs and events.
 //! - [`cluster`]: status, join and leave.
 //! - [`workers`]: the connected workers.
+//! - [`acl`]: tokens (bootstrap, create, list, revoke).
 
+pub mod acl;
 pub mod cluster;
 pub mod jobs;
 pub mod workers;
@@ -19,13 +21,7 @@ use crate::node::Node;
 use crate::workers::WorkerHub;
 use crate::write_batch::WriteBatcher;
 
-/// Who is calling. Today every caller is anonymous; the security issue
-/// fills in the token's or certificate's name and role.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Caller {
-    /// The principal's name, when authenticated.
-    pub name: Option<String>,
-}
+pub use crate::auth::Caller;
 
 /// The application context of one node, built once at start-up and shared
 /// by every adapter. Cheap to clone.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use openraft::BasicNode;
 
+use crate::auth::secret::Bearer;
 use crate::node::Node;
 
 /// How long a joining node keeps asking to be added.
@@ -55,7 +56,12 @@ fn refuse_if_member(node: &Node, s: &proto::v1::ClusterStatus, dir: &Path) -> an
 
 /// Asks each of `seeds` in turn to add this node until one does or the
 /// deadline passes; refuses first if a seed lists this node already.
-pub(super) async fn join(node: &Node, seeds: &[String], dir: &Path) -> anyhow::Result<()> {
+pub(super) async fn join(
+    node: &Node,
+    seeds: &[String],
+    dir: &Path,
+    token: Option<&Bearer>,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last_error = String::new();
     // Once asked, this node may be listed because of its own request (an
@@ -79,7 +85,7 @@ pub(super) async fn join(node: &Node, seeds: &[String], dir: &Path) -> anyhow::R
             }
             asked = true;
             let attempt = async {
-                crate::peers::add_member(&node.channels, seed, node.id, &node.addr)
+                crate::peers::add_member(&node.channels, seed, node.id, &node.addr, token)
                     .await
                     .map_err(|e| match e {
                         crate::error::ApiError::AlreadyExists(m) => format!("AlreadyExists: {m}"),
@@ -121,6 +127,7 @@ pub(super) async fn join_or_bootstrap(
     node: &Node,
     peers: &[String],
     dir: &Path,
+    token: Option<&Bearer>,
 ) -> anyhow::Result<()> {
     let first = peers.first().is_some_and(|p| *p == node.addr);
     let others: Vec<&String> = peers.iter().filter(|p| **p != node.addr).collect();
@@ -145,7 +152,7 @@ pub(super) async fn join_or_bootstrap(
             refuse_if_member(node, &s, dir)?;
             tracing::info!(leader = ?s.leader, "a cluster exists: joining it");
             let seeds: Vec<String> = others.iter().map(|p| (*p).clone()).collect();
-            return join(node, &seeds, dir).await;
+            return join(node, &seeds, dir, token).await;
         }
         if first && silent.is_empty() {
             return bootstrap(node).await;

@@ -24,6 +24,7 @@ use anyhow::Context;
 use openraft::Raft;
 use proto::internal::node_service_server::NodeServiceServer;
 use proto::internal::raft_service_server::RaftServiceServer;
+use proto::v1::acl_service_server::AclServiceServer;
 use proto::v1::cluster_service_server::ClusterServiceServer;
 use proto::v1::job_service_server::JobServiceServer;
 use proto::v1::worker_service_server::WorkerServiceServer;
@@ -160,6 +161,8 @@ pub async fn run(
         // larger, per service below).
         .timeout(Duration::from_secs(MAX_REQUEST_SECS))
         .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
+        // Every call passes the policy table first (auth/policy.rs).
+        .layer(crate::auth::layer::AuthLayer::new(node.clone(), false))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -186,6 +189,10 @@ pub async fn run(
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
         )
         .add_service(
+            AclServiceServer::new(crate::api::acl::Acl::new(app.clone()))
+                .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
+        )
+        .add_service(
             ClusterServiceServer::new(Cluster::new(app.clone()))
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
         )
@@ -200,9 +207,9 @@ pub async fn run(
         if args.bootstrap {
             bootstrap(&node).await?;
         } else if !args.join.is_empty() {
-            join(&node, &args.join, &args.data_dir).await?;
+            join(&node, &args.join, &args.data_dir, args.join_token.as_ref()).await?;
         } else if !args.peers.is_empty() {
-            join_or_bootstrap(&node, &args.peers, &args.data_dir).await?;
+            join_or_bootstrap(&node, &args.peers, &args.data_dir, args.join_token.as_ref()).await?;
         }
         write_id(&args.data_dir, id)?;
     } else if args.bootstrap || !args.join.is_empty() || !args.peers.is_empty() {

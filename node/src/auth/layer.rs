@@ -1,0 +1,344 @@
+//! The tower layer in front of every gRPC service: finds the caller (a
+//! bearer token, else the connection's certificate), applies the policy
+//! table, and hands the [`Caller`] to the handlers in the request's
+//! extensions. A refusal is a gRPC status: UNAUTHENTICATED when the
+//! caller is not known, PERMISSION_DENIED when it may not. Neither names
+//! a secret.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use store::model::{Permission, Role};
+use store::state::State;
+use tonic::Status;
+
+use super::policy::{self, Need};
+use super::secret::{self, Bearer};
+use super::{Caller, CertPrincipal};
+use crate::node::Node;
+
+/// The layer: [`Auth`] around every service of the server.
+#[derive(Clone)]
+pub struct AuthLayer {
+    node: Node,
+    secure: bool,
+}
+
+impl AuthLayer {
+    /// Checks calls against `node`'s replicated ACL. `secure`: the node
+    /// serves TLS, so calls are checked from the start and peer services
+    /// need a node certificate.
+    pub fn new(node: Node, secure: bool) -> Self {
+        AuthLayer { node, secure }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            node: self.node.clone(),
+            secure: self.secure,
+        }
+    }
+}
+
+/// The service the layer makes.
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+    node: Node,
+    secure: bool,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for Auth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let cert = req.extensions().get::<CertPrincipal>().cloned();
+        let bearer = bearer(req.headers());
+        let verdict = self.node.state.read(|s| {
+            check(
+                s,
+                self.secure,
+                req.uri().path(),
+                bearer.as_deref(),
+                cert.as_ref(),
+            )
+        });
+        match verdict {
+            Ok(mut caller) => {
+                caller.bearer = bearer.map(Bearer);
+                req.extensions_mut().insert(caller);
+                Box::pin(self.inner.call(req))
+            }
+            Err(status) => {
+                tracing::debug!(path = %req.uri().path(), code = ?status.code(), "call refused");
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
+
+/// The bearer token of `authorization: Bearer <secret>`, if any.
+fn bearer(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// The whole decision, on the applied state: who calls `path`, and may
+/// they. Pure, so the tests drive it without a server.
+pub fn check(
+    s: &State,
+    secure: bool,
+    path: &str,
+    bearer: Option<&str>,
+    cert: Option<&CertPrincipal>,
+) -> Result<Caller, Status> {
+    let Some(need) = policy::need(path) else {
+        return Err(Status::permission_denied(format!(
+            "{path} is not in the policy table, so nobody may call it"
+        )));
+    };
+    let enforced = secure || s.acl_bootstrapped();
+    let caller = principal(s, enforced, bearer, cert)?;
+    let ok = match need {
+        Need::Open => true,
+        Need::Peer => !secure || caller.node.is_some(),
+        Need::AdminOrPeer => caller.node.is_some() || caller.may(Permission::Admin),
+        Need::Perm(p) => caller.may(p),
+    };
+    if ok {
+        return Ok(caller);
+    }
+    Err(refusal(&caller, path, need))
+}
+
+/// Who is calling: the token's principal, else the certificate's.
+fn principal(
+    s: &State,
+    enforced: bool,
+    bearer: Option<&str>,
+    cert: Option<&CertPrincipal>,
+) -> Result<Caller, Status> {
+    let mut caller = Caller::anonymous(enforced);
+    if let Some(secret) = bearer {
+        match s.token_by_hash(&secret::hash(secret)) {
+            Some(t) => {
+                caller.name = t.name.clone();
+                caller.role = Some(t.role);
+                caller.queues = t.queues.clone();
+                return Ok(caller);
+            }
+            None if enforced => {
+                return Err(Status::unauthenticated(
+                    "the token is not known to this cluster (revoked, or never issued here)",
+                ));
+            }
+            None => {}
+        }
+    }
+    match cert {
+        Some(CertPrincipal::Node(id)) => {
+            caller.name = format!("node-{id}");
+            caller.node = Some(*id);
+        }
+        Some(CertPrincipal::User(user)) => match s.token(user) {
+            Some(t) => {
+                caller.name = t.name.clone();
+                caller.role = Some(t.role);
+                caller.queues = t.queues.clone();
+            }
+            None if enforced => {
+                return Err(Status::unauthenticated(format!(
+                    "client certificate user {user:?} has no token of that name, so no role"
+                )));
+            }
+            None => {}
+        },
+        None => {}
+    }
+    Ok(caller)
+}
+
+fn refusal(caller: &Caller, path: &str, need: Need) -> Status {
+    let needs = match need {
+        Need::Peer => {
+            return Status::unauthenticated(format!(
+                "{path} is for cluster members: it needs a node certificate of the cluster's CA"
+            ));
+        }
+        Need::AdminOrPeer | Need::Perm(Permission::Admin) => "the admin role",
+        Need::Perm(Permission::Read) => "a role that reads (reader, writer, shell or admin)",
+        Need::Perm(Permission::Write) => "a role that writes (writer, shell or admin)",
+        Need::Perm(Permission::WriteShell) => "the shell or admin role",
+        Need::Perm(Permission::Work) => "the worker or admin role",
+        Need::Open => "nothing",
+    };
+    match caller.role {
+        None if caller.node.is_none() => Status::unauthenticated(format!(
+            "{path} needs a token ({needs}): pass --token or set $CLUSTERCTL_TOKEN"
+        )),
+        role => Status::permission_denied(format!(
+            "{} ({}) may not call {path}: it needs {needs}",
+            caller.name,
+            role.map_or("a node", Role::as_str)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::command::Command;
+    use store::model::TokenRecord;
+    use tonic::Code;
+
+    fn state_with(tokens: &[(&str, Role, &str)]) -> State {
+        let mut s = State::default();
+        for (i, (name, role, secret)) in tokens.iter().enumerate() {
+            let token = TokenRecord {
+                name: (*name).into(),
+                role: *role,
+                hash: secret::hash(secret),
+                queues: Vec::new(),
+                created_at: 0,
+                created_by: "test".into(),
+            };
+            let cmd = if i == 0 {
+                Command::AclBootstrap { token }
+            } else {
+                Command::CreateToken { token }
+            };
+            s.apply(i as u64 + 1, &cmd);
+        }
+        s
+    }
+
+    const CREATE: &str = "/scheduler.v1.JobService/CreateJob";
+    const LIST: &str = "/scheduler.v1.JobService/ListJobs";
+    const JOIN: &str = "/scheduler.v1.ClusterService/AddMember";
+    const APPEND: &str = "/scheduler.internal.v1.RaftService/Append";
+
+    #[test]
+    fn open_until_bootstrapped_then_default_deny() {
+        let open = State::default();
+        let c = check(&open, false, CREATE, None, None).expect("open before bootstrap");
+        assert!(!c.enforced);
+        let s = state_with(&[
+            ("root", Role::Admin, "sdt_root"),
+            ("r", Role::Reader, "sdt_r"),
+            ("w", Role::Writer, "sdt_w"),
+        ]);
+        let code = |path, token| {
+            check(&s, false, path, token, None)
+                .map(|c| c.name)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(code(CREATE, None), Err(Code::Unauthenticated));
+        assert_eq!(
+            code(CREATE, Some("sdt_revoked")),
+            Err(Code::Unauthenticated)
+        );
+        assert_eq!(code(CREATE, Some("sdt_r")), Err(Code::PermissionDenied));
+        assert_eq!(code(LIST, Some("sdt_r")), Ok("r".into()));
+        assert_eq!(code(CREATE, Some("sdt_w")), Ok("w".into()));
+        assert_eq!(code(JOIN, Some("sdt_w")), Err(Code::PermissionDenied));
+        assert_eq!(code(JOIN, Some("sdt_root")), Ok("root".into()));
+        assert_eq!(
+            code("/scheduler.v1.ClusterService/Status", None),
+            Ok("anonymous".into())
+        );
+        assert_eq!(
+            code("/grpc.health.v1.Health/Check", None),
+            Ok("anonymous".into())
+        );
+        assert_eq!(
+            code("/no.Such/Method", Some("sdt_root")),
+            Err(Code::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn peers_need_a_node_certificate_under_tls() {
+        let s = State::default();
+        assert!(
+            check(&s, false, APPEND, None, None).is_ok(),
+            "no TLS: peers open"
+        );
+        let refused = check(&s, true, APPEND, None, None).expect_err("no cert under TLS");
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        let user = CertPrincipal::User("alice".into());
+        assert!(
+            check(&s, true, APPEND, None, Some(&user)).is_err(),
+            "a user's certificate"
+        );
+        let node = CertPrincipal::Node(2);
+        let c = check(&s, true, APPEND, None, Some(&node)).expect("a node certificate");
+        assert_eq!(c.node, Some(2));
+        assert!(
+            check(&s, true, JOIN, None, Some(&node)).is_ok(),
+            "a node joins"
+        );
+        // Under TLS, calls are checked before any bootstrap.
+        assert_eq!(
+            check(&s, true, CREATE, None, None)
+                .map_err(|e| e.code())
+                .err(),
+            Some(Code::Unauthenticated)
+        );
+    }
+
+    #[test]
+    fn refusals_never_name_the_secret() {
+        let s = state_with(&[
+            ("root", Role::Admin, "sdt_root"),
+            ("r", Role::Reader, "sdt_rrr"),
+        ]);
+        for (path, token) in [(CREATE, "sdt_rrr"), (CREATE, "sdt_unknownsecret")] {
+            let e = check(&s, false, path, Some(token), None).expect_err("refused");
+            assert!(!e.message().contains(token), "{}", e.message());
+        }
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer sdt_x".parse().expect("header"),
+        );
+        assert_eq!(bearer(&h).as_deref(), Some("sdt_x"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            "bearer  sdt_y ".parse().expect("header"),
+        );
+        assert_eq!(bearer(&h).as_deref(), Some("sdt_y"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Basic abc".parse().expect("header"),
+        );
+        assert_eq!(bearer(&h), None);
+    }
+}

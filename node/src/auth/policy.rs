@@ -1,0 +1,133 @@
+//! The policy table: what every RPC needs. Default deny: a method that is
+//! not listed is refused, and `every_served_method_has_an_entry` fails on
+//! any method of the generated service descriptors without one.
+
+use store::model::Permission;
+
+/// What a call needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: health, status (probes and joining nodes need it), the
+    /// ACL bootstrap (refused by the state once done), who-am-I.
+    Open,
+    /// A principal whose role carries the permission.
+    Perm(Permission),
+    /// A peer: a node certificate of the cluster's CA when the node serves
+    /// TLS (without TLS, peer services cannot authenticate; see
+    /// docs/security.md).
+    Peer,
+    /// An admin, or a peer node (a joining node adds itself; a follower
+    /// forwards a member change to the leader).
+    AdminOrPeer,
+}
+
+use Need::*;
+use Permission::*;
+
+/// Every method, by its gRPC path.
+pub const TABLE: &[(&str, Need)] = &[
+    // Jobs.
+    ("/scheduler.v1.JobService/CreateJob", Perm(Write)),
+    ("/scheduler.v1.JobService/UpdateJob", Perm(Write)),
+    ("/scheduler.v1.JobService/DeleteJob", Perm(Write)),
+    ("/scheduler.v1.JobService/PauseJobs", Perm(Write)),
+    ("/scheduler.v1.JobService/ResumeJobs", Perm(Write)),
+    ("/scheduler.v1.JobService/RunJobNow", Perm(Write)),
+    ("/scheduler.v1.JobService/BackfillJob", Perm(Write)),
+    ("/scheduler.v1.JobService/GetJob", Perm(Read)),
+    ("/scheduler.v1.JobService/ListJobs", Perm(Read)),
+    ("/scheduler.v1.JobService/ListRuns", Perm(Read)),
+    ("/scheduler.v1.JobService/WatchEvents", Perm(Read)),
+    // Cluster.
+    ("/scheduler.v1.ClusterService/Status", Open),
+    ("/scheduler.v1.ClusterService/AddMember", AdminOrPeer),
+    ("/scheduler.v1.ClusterService/RemoveMember", AdminOrPeer),
+    // Workers.
+    ("/scheduler.v1.WorkerService/Session", Perm(Work)),
+    ("/scheduler.v1.WorkerService/ListWorkers", Perm(Read)),
+    // Tokens.
+    ("/scheduler.v1.AclService/Bootstrap", Open),
+    ("/scheduler.v1.AclService/WhoAmI", Open),
+    ("/scheduler.v1.AclService/CreateToken", Perm(Admin)),
+    ("/scheduler.v1.AclService/ListTokens", Perm(Admin)),
+    ("/scheduler.v1.AclService/RevokeToken", Perm(Admin)),
+    // Node to node.
+    ("/scheduler.internal.v1.RaftService/Append", Peer),
+    ("/scheduler.internal.v1.RaftService/Vote", Peer),
+    ("/scheduler.internal.v1.RaftService/InstallSnapshot", Peer),
+    ("/scheduler.internal.v1.NodeService/Dispatch", Peer),
+    ("/scheduler.internal.v1.NodeService/ReportResults", Peer),
+    ("/scheduler.internal.v1.NodeService/ForwardWrite", Peer),
+    (
+        "/scheduler.internal.v1.NodeService/TransferLeadership",
+        Peer,
+    ),
+    ("/scheduler.internal.v1.NodeService/WorkerCapacity", Peer),
+    ("/scheduler.internal.v1.NodeService/LocalWorkers", Peer),
+    // Health is open; reflection describes the API to readers.
+    ("/grpc.health.v1.Health/Check", Open),
+    ("/grpc.health.v1.Health/Watch", Open),
+    (
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        Perm(Read),
+    ),
+    (
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        Perm(Read),
+    ),
+];
+
+/// What `path` needs; `None` (refused) for anything not in the table.
+pub fn need(path: &str) -> Option<Need> {
+    TABLE.iter().find(|(p, _)| *p == path).map(|(_, n)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn methods(set: &[u8]) -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(set).expect("a descriptor set");
+        set.file
+            .iter()
+            .flat_map(|f| {
+                let package = f.package().to_string();
+                f.service.iter().flat_map(move |s| {
+                    let package = package.clone();
+                    s.method
+                        .iter()
+                        .map(move |m| format!("/{package}.{}/{}", s.name(), m.name()))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_served_method_has_an_entry() {
+        let mut all = methods(proto::FILE_DESCRIPTOR_SET);
+        all.extend(methods(tonic_health::pb::FILE_DESCRIPTOR_SET));
+        all.extend(methods(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET));
+        all.extend(methods(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET));
+        assert!(all.len() > 30, "too few methods found: {all:?}");
+        let missing: Vec<&String> = all.iter().filter(|m| need(m).is_none()).collect();
+        assert!(
+            missing.is_empty(),
+            "methods without a policy entry: {missing:?}"
+        );
+        // And no entry names a method that does not exist (a typo would
+        // leave the real one denied, and the table lying).
+        let stale: Vec<&str> = TABLE
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| !all.iter().any(|m| m == p))
+            .collect();
+        assert!(stale.is_empty(), "entries for no method: {stale:?}");
+    }
+
+    #[test]
+    fn unknown_methods_are_denied() {
+        assert_eq!(need("/scheduler.v1.JobService/DropEverything"), None);
+        assert_eq!(need(""), None);
+    }
+}
