@@ -50,6 +50,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(150);
 pub struct Cluster {
     addrs: Vec<String>,
     bearer: Bearer,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Cluster {
@@ -67,6 +68,7 @@ impl Cluster {
         Ok(Cluster {
             addrs,
             bearer: Bearer::default(),
+            tls: None,
         })
     }
 
@@ -86,21 +88,46 @@ impl Cluster {
         InterceptedService::new(ch, self.bearer.clone())
     }
 
-    async fn channel_to(addr: &str) -> anyhow::Result<Channel> {
-        Endpoint::from_shared(format!("http://{addr}"))
+    async fn channel_to(&self, addr: &str) -> anyhow::Result<Channel> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .with_context(|| format!("--cluster: {addr:?} is not a valid HOST:PORT"))?
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {addr}"))
+            .timeout(CALL_TIMEOUT);
+        match &self.tls {
+            Some(config) => {
+                endpoint
+                    .connect_with_connector(node::tls::TlsConnector::new(config.clone()))
+                    .await
+            }
+            None => endpoint.connect().await,
+        }
+        .with_context(|| format!("cannot connect to {addr}"))
+    }
+
+    /// The same addresses, over TLS that trusts `ca` (`--tls-ca`), with a
+    /// client certificate when `cert` is given (`--tls-cert`, `--tls-key`).
+    pub fn with_tls(
+        mut self,
+        ca: Option<&std::path::Path>,
+        cert: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> anyhow::Result<Cluster> {
+        self.tls = match ca {
+            None => {
+                anyhow::ensure!(cert.is_none(), "--tls-cert needs --tls-ca");
+                None
+            }
+            Some(ca) => {
+                Some(node::tls::client_config_from_files(ca, cert).context("--tls-ca/--tls-cert")?)
+            }
+        };
+        Ok(self)
     }
 
     /// A channel to the first address that answers.
     pub async fn channel(&self) -> anyhow::Result<Ch> {
         let mut errors = Vec::new();
         for addr in &self.addrs {
-            match Self::channel_to(addr).await {
+            match self.channel_to(addr).await {
                 Ok(ch) => return Ok(self.wrap(ch)),
                 Err(e) => errors.push(format!("{e:#}")),
             }
@@ -123,7 +150,7 @@ impl Cluster {
             Ok(v) => Ok(v),
             Err(s) => match leader_hint(&s) {
                 Some(addr) => {
-                    let ch = self.wrap(Self::channel_to(&addr).await?);
+                    let ch = self.wrap(self.channel_to(&addr).await?);
                     call(JobServiceClient::new(ch)).await.map_err(status_error)
                 }
                 None => Err(status_error(s)),
@@ -155,7 +182,7 @@ impl Cluster {
             Ok(v) => Ok(v),
             Err(s) => match leader_hint(&s) {
                 Some(addr) => {
-                    let ch = self.wrap(Self::channel_to(&addr).await?);
+                    let ch = self.wrap(self.channel_to(&addr).await?);
                     call(AclServiceClient::new(ch)).await.map_err(status_error)
                 }
                 None => Err(status_error(s)),
@@ -174,7 +201,7 @@ impl Cluster {
             Ok(v) => Ok(v),
             Err(s) => match leader_hint(&s) {
                 Some(addr) => {
-                    let ch = self.wrap(Self::channel_to(&addr).await?);
+                    let ch = self.wrap(self.channel_to(&addr).await?);
                     call(ClusterServiceClient::new(ch))
                         .await
                         .map_err(status_error)
@@ -209,6 +236,9 @@ fn code_name(c: tonic::Code) -> &'static str {
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::DeadlineExceeded => "deadline exceeded",
         tonic::Code::Unimplemented => "not implemented",
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::PermissionDenied => "permission denied",
+        tonic::Code::ResourceExhausted => "resource exhausted",
         _ => "error",
     }
 }

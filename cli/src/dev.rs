@@ -13,12 +13,71 @@ use node::config::Args;
 
 use crate::client::Cluster;
 
-/// Runs `nodes` nodes on ports `port..port+nodes` until Ctrl-C.
+/// What `--secure` set up: where the CA is, and the admin token.
+struct Secure {
+    ca_pem: PathBuf,
+    token: String,
+}
+
+/// A CA under `dir/ca` and a certificate directory per node under
+/// `dir/tls-N` (kept across runs: a restarted dev cluster keeps its CA).
+fn make_certs(dir: &std::path::Path, nodes: u64) -> anyhow::Result<PathBuf> {
+    use node::tls::certgen::{CA_DAYS, Ca, LEAF_DAYS, Validity, write_node_dir};
+    let ca_dir = dir.join("ca");
+    let ca = if ca_dir.join(node::tls::CA_FILE).exists() {
+        Ca::load(&ca_dir).context("loading the dev cluster's CA")?
+    } else {
+        let ca = Ca::generate("schedulerd dev cluster", Validity::days(CA_DAYS))?;
+        ca.write(&ca_dir, false)?;
+        ca
+    };
+    for id in 1..=nodes {
+        let out = dir.join(format!("tls-{id}"));
+        if out.join(node::tls::CERT_FILE).exists() {
+            continue;
+        }
+        let hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let leaf = ca.node(id, &hosts, Validity::days(LEAF_DAYS))?;
+        write_node_dir(&out, &ca, &leaf)?;
+    }
+    Ok(ca_dir.join(node::tls::CA_FILE))
+}
+
+/// The admin token: bootstrapped now, or kept from an earlier run in
+/// `dir/admin.token` (mode 0600).
+async fn admin_token(cluster: &Cluster, dir: &std::path::Path) -> anyhow::Result<String> {
+    let file = dir.join("admin.token");
+    let boot = cluster
+        .with_acl(|mut c| async move {
+            c.bootstrap(proto::v1::AclBootstrapRequest::default())
+                .await
+                .map(tonic::Response::into_inner)
+        })
+        .await;
+    match boot {
+        Ok(t) => {
+            node::tls::certgen::write_file(&file, format!("{}\n", t.secret).as_bytes(), 0o600)?;
+            Ok(t.secret)
+        }
+        Err(e) => std::fs::read_to_string(&file)
+            .map(|s| s.trim().to_string())
+            .with_context(|| {
+                format!(
+                    "the ACL was bootstrapped before ({e:#}) and {} is gone",
+                    file.display()
+                )
+            }),
+    }
+}
+
+/// Runs `nodes` nodes on ports `port..port+nodes` until Ctrl-C; with
+/// `secure`, over TLS with a bootstrapped ACL.
 pub async fn run(
     nodes: u64,
     data_dir: Option<PathBuf>,
     port: u16,
     shell: bool,
+    secure: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=9).contains(&nodes),
@@ -29,6 +88,11 @@ pub async fn run(
         None => std::env::temp_dir().join(format!("scheduler-dev-{port}")),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca_pem = if secure {
+        Some(make_certs(&dir, nodes)?)
+    } else {
+        None
+    };
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let first = format!("127.0.0.1:{port}");
     let mut tasks = Vec::new();
@@ -50,6 +114,8 @@ pub async fn run(
             peers: Vec::new(),
             enable_shell_executor: shell,
             join_token: None,
+            tls_dir: ca_pem.as_ref().map(|_| dir.join(format!("tls-{id}"))),
+            insecure: false,
             config: None,
             metrics: None,
             heartbeat_ms: 100,
@@ -71,13 +137,31 @@ pub async fn run(
         }));
         if id == 1 {
             // Let the first node bootstrap before the others ask to join.
-            wait_for_leader(&first).await?;
+            wait_for_leader(&first, ca_pem.as_deref()).await?;
         }
     }
     let addrs: Vec<String> = (0..nodes)
         .map(|i| format!("127.0.0.1:{}", u64::from(port) + i))
         .collect();
-    println!("dev cluster: {nodes} nodes");
+    let secure = match &ca_pem {
+        Some(ca) => {
+            let cluster = Cluster::parse(&addrs.join(","))?.with_tls(Some(ca), None)?;
+            let token = admin_token(&cluster, &dir).await?;
+            Some(Secure {
+                ca_pem: ca.clone(),
+                token,
+            })
+        }
+        None => None,
+    };
+    println!(
+        "dev cluster: {nodes} nodes{}",
+        if secure.is_some() {
+            ", TLS and tokens"
+        } else {
+            ""
+        }
+    );
     for (i, a) in addrs.iter().enumerate() {
         println!(
             "  node {}: {a}   data: {}",
@@ -85,7 +169,24 @@ pub async fn run(
             dir.join(format!("node-{}", i + 1)).display()
         );
     }
-    println!("try:  clusterctl --cluster {} status", addrs.join(","));
+    match &secure {
+        Some(s) => {
+            println!("use it with:");
+            println!("  export CLUSTERCTL_CLUSTER={}", addrs.join(","));
+            println!("  export CLUSTERCTL_TLS_CA={}", s.ca_pem.display());
+            println!(
+                "  export CLUSTERCTL_TOKEN=$(cat {})",
+                dir.join("admin.token").display()
+            );
+            println!("  clusterctl status; clusterctl token create ci --role writer");
+            println!(
+                "the admin token (also in {}): {}",
+                dir.join("admin.token").display(),
+                s.token
+            );
+        }
+        None => println!("try:  clusterctl --cluster {} status", addrs.join(",")),
+    }
     println!(
         "Ctrl-C stops the cluster (data stays in {}).",
         dir.display()
@@ -105,8 +206,8 @@ pub async fn run(
     Ok(())
 }
 
-async fn wait_for_leader(addr: &str) -> anyhow::Result<()> {
-    let cluster = Cluster::parse(addr)?;
+async fn wait_for_leader(addr: &str, ca: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let cluster = Cluster::parse(addr)?.with_tls(ca, None)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(s) = cluster

@@ -42,6 +42,15 @@ struct Cli {
     /// environment variable: a flag shows in the process list.
     #[arg(long, global = true, env = "CLUSTERCTL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Talk TLS, trusting this CA certificate (`ca.pem` of `clusterctl certs`).
+    #[arg(long, global = true, env = "CLUSTERCTL_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// A client certificate naming a user (with --tls-key), instead of a token.
+    #[arg(long, global = true, env = "CLUSTERCTL_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's key.
+    #[arg(long, global = true, env = "CLUSTERCTL_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Output format.
     #[arg(
         short = 'o',
@@ -78,6 +87,10 @@ enum Command {
         /// Enable the shell executor on every node.
         #[arg(long)]
         enable_shell_executor: bool,
+        /// TLS between everyone (a CA and node certificates made in the data
+        /// dir) and a bootstrapped ACL; prints how to use it.
+        #[arg(long)]
+        secure: bool,
     },
     /// Members, leader, term, log and applied index, lag, health.
     Status,
@@ -206,14 +219,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let token = cli.token.clone();
-        let cluster = || client::Cluster::parse(&cli.cluster)?.with_token(token.as_deref());
+        let (ca, cert, key) = (
+            cli.tls_ca.clone(),
+            cli.tls_cert.clone(),
+            cli.tls_key.clone(),
+        );
+        let cluster = || {
+            client::Cluster::parse(&cli.cluster)?
+                .with_token(token.as_deref())?
+                .with_tls(ca.as_deref(), cert.as_deref().zip(key.as_deref()))
+        };
         match cli.command {
             Command::Dev {
                 nodes,
                 data_dir,
                 port,
                 enable_shell_executor,
-            } => dev::run(nodes, data_dir, port, enable_shell_executor).await,
+                secure,
+            } => dev::run(nodes, data_dir, port, enable_shell_executor, secure).await,
             Command::Status => cluster_cmd::status(&cluster()?, cli.output).await,
             Command::Certs(cmd) => certs::run(cmd),
             Command::Acl { command } => acl_cmd::acl(&cluster()?, command, cli.output).await,

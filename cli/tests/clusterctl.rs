@@ -426,3 +426,128 @@ fn ledger_verify_catches_a_duplicate_a_gap_and_a_stale_token() {
     let (ok, out) = verify_ledger(&early);
     assert!(!ok && out.contains("early:"), "{out}");
 }
+
+/// `clusterctl dev --secure`: TLS between everyone and a bootstrapped ACL;
+/// `acl`, `token` and `--token`/`--tls-ca` as a user drives them.
+#[test]
+fn a_secure_dev_cluster_needs_tls_and_tokens() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_ports();
+    let data = tmp.path().join("data");
+    let errlog = tmp.path().join("dev.err");
+    let child = Command::new(BIN)
+        .args(["dev", "--secure", "--port", &port.to_string(), "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&errlog).expect("stderr file"))
+        .spawn()
+        .expect("start clusterctl dev --secure");
+    let mut dev = Dev(child);
+    let stdout = dev.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = wait_for(
+        "`clusterctl dev --secure` to say Ctrl-C stops it",
+        Duration::from_secs(120),
+        || match lines.next() {
+            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
+            Some(Ok(_)) => None,
+            _ => Some(false),
+        },
+    );
+    assert!(
+        ready,
+        "clusterctl dev --secure ended early: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    let all = format!("127.0.0.1:{},127.0.0.1:{}", port, port + 1);
+    let ca = data.join("ca").join("ca.pem");
+    let admin = std::fs::read_to_string(data.join("admin.token"))
+        .expect("the admin token file")
+        .trim()
+        .to_string();
+    let ca_s = ca.display().to_string();
+    let secure = |token: Option<&str>, args: &[&str]| {
+        let mut full = vec!["--tls-ca", ca_s.as_str()];
+        if let Some(t) = token {
+            full.extend(["--token", t]);
+        }
+        full.extend(args);
+        ctl(&all, &full)
+    };
+    // Plaintext gets nothing; TLS without a token gets no jobs.
+    assert!(
+        !ctl(&all, &["job", "list"]).status.success(),
+        "plaintext answered"
+    );
+    let anon = secure(None, &["job", "list"]);
+    assert!(!anon.status.success());
+    assert!(
+        String::from_utf8_lossy(&anon.stderr).contains("needs a token"),
+        "{}",
+        String::from_utf8_lossy(&anon.stderr)
+    );
+    // The admin makes a writer and a reader.
+    let writer = json(&secure(
+        Some(&admin),
+        &["token", "create", "ci", "--role", "writer", "-o", "json"],
+    ));
+    let writer = writer["secret"].as_str().expect("a secret").to_string();
+    let reader = json(&secure(
+        Some(&admin),
+        &["token", "create", "ro", "--role", "reader", "-o", "json"],
+    ));
+    let reader = reader["secret"].as_str().expect("a secret").to_string();
+    let add = [
+        "job",
+        "add",
+        "nightly",
+        "--schedule",
+        "0 3 * * *",
+        "--http",
+        "http://127.0.0.1:9/x",
+    ];
+    let denied = secure(Some(&reader), &add);
+    assert!(!denied.status.success(), "a reader added a job");
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("permission denied")
+            || String::from_utf8_lossy(&denied.stderr).contains("may not"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(
+        secure(Some(&writer), &add).status.success(),
+        "the writer adds a job"
+    );
+    let listed = json(&secure(Some(&reader), &["job", "list", "-o", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let tokens = json(&secure(Some(&admin), &["token", "list", "-o", "json"]));
+    let names: Vec<&str> = tokens
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["admin", "ci", "ro"]);
+    assert!(
+        !tokens.to_string().contains(&writer),
+        "a secret in the token list"
+    );
+    assert!(
+        secure(Some(&admin), &["token", "revoke", "ci"])
+            .status
+            .success()
+    );
+    let revoked = wait_for(
+        "the revoked token to be refused",
+        Duration::from_secs(30),
+        || {
+            let out = secure(Some(&writer), &["job", "list"]);
+            (!out.status.success()).then_some(out)
+        },
+    );
+    assert!(
+        String::from_utf8_lossy(&revoked.stderr).contains("not known"),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+}

@@ -59,6 +59,17 @@ pub struct Args {
     /// variable: a flag shows in the process list.
     #[arg(long, env = "SCHEDULERD_JOIN_TOKEN", hide_env_values = true)]
     pub join_token: Option<crate::auth::secret::Bearer>,
+    /// Serve TLS from this directory (`ca.pem`, `node.pem`, `node-key.pem`,
+    /// as `clusterctl certs node` writes them): clients use TLS, peers use
+    /// mutual TLS with node certificates of the same CA, calls are checked
+    /// from the start, and changed files are reloaded without a restart.
+    #[arg(long, env = "SCHEDULERD_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS anyway: anyone who
+    /// reaches the port can then speak Raft to this node and, until the ACL
+    /// is bootstrapped, call anything.
+    #[arg(long, env = "SCHEDULERD_INSECURE")]
+    pub insecure: bool,
     /// A TOML file of flags (keys are the long names, e.g. `data-dir = "/d"`); the command line and the environment win over it.
     #[arg(long, env = "SCHEDULERD_CONFIG")]
     pub config: Option<PathBuf>,

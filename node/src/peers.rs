@@ -35,6 +35,9 @@ pub struct Channels {
     inner: Arc<Mutex<HashMap<String, Channel>>>,
     /// `--dial-via`: peer address -> address actually dialled (a test proxy).
     dial_via: Arc<HashMap<String, String>>,
+    /// `--tls-dir`: peers are dialled with mutual TLS (this node's
+    /// certificate, the cluster's CA; reloaded with the files).
+    tls: Option<crate::tls::ReloadingTls>,
 }
 
 impl Channels {
@@ -43,7 +46,14 @@ impl Channels {
         Channels {
             inner: Arc::default(),
             dial_via: Arc::new(dial_via),
+            tls: None,
         }
+    }
+
+    /// The same channels, dialled with mutual TLS.
+    pub fn with_tls(mut self, tls: Option<crate::tls::ReloadingTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The channel to `addr`, created (lazily connected) on first use.
@@ -53,11 +63,16 @@ impl Channels {
             return Ok(ch.clone());
         }
         let target = self.dial_via.get(addr).map_or(addr, String::as_str);
-        let ch = Endpoint::from_shared(format!("http://{target}"))?
+        let endpoint = Endpoint::from_shared(format!("http://{target}"))?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .connect_lazy();
+            .http2_keep_alive_interval(Duration::from_secs(10));
+        // With TLS the connector dials (and sets TCP_NODELAY itself); the
+        // server name checked is the address's host.
+        let ch = match &self.tls {
+            Some(tls) => endpoint.connect_with_connector_lazy(tls.connector()),
+            None => endpoint.connect_lazy(),
+        };
         map.insert(addr.to_string(), ch.clone());
         Ok(ch)
     }

@@ -71,7 +71,10 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let cert = req.extensions().get::<CertPrincipal>().cloned();
+        let cert = req
+            .extensions()
+            .get::<crate::tls::PeerInfo>()
+            .and_then(|p| p.identity.clone());
         let bearer = bearer(req.headers());
         let verdict = self.node.state.read(|s| {
             check(

@@ -68,12 +68,6 @@ impl Caller {
     }
 }
 
-/// A connection's authenticated certificate identity, put into each
-/// request's extensions by the TLS acceptor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CertPrincipal {
-    /// A node certificate of the cluster's CA, naming its node id.
-    Node(u64),
-    /// A client certificate naming a user (looked up as a token name).
-    User(String),
-}
+/// A connection's verified certificate identity (a node of the cluster's
+/// CA, or a user looked up as a token name), from the TLS acceptor.
+pub use crate::tls::CertIdentity as CertPrincipal;

@@ -1,7 +1,16 @@
 //! The follower's lease: the last time (monotonic) this node heard from a
-//! leader, updated by every accepted append (heartbeats included). A node
-//! starts an armed attempt only within its lease, so an assignee cut off
-//! from the leader stops starting runs before the leader may reassign them.
+//! leader *and knows the leader heard from it*, updated by every accepted
+//! append (heartbeats included). A node starts an armed attempt only within
+//! its lease, so an assignee cut off from the leader stops starting runs
+//! before the leader may reassign them.
+//!
+//! Each append's reply carries this node's monotonic time and process
+//! epoch; the leader echoes the latest pair it received in its next append,
+//! and the lease is renewed as of that echoed time, not as of the append's
+//! arrival. The leader counts a node's silence from when it last received a
+//! reply, which is later than the echoed time, so even under a one-way cut
+//! (appends arrive, replies are lost) the lease here runs out before the
+//! leader moves this node's attempts.
 //!
 //! A lease that is renewed after a gap (first contact after a start, a
 //! pause or a partition) also sets a catch-up barrier: the leader's commit
@@ -57,6 +66,9 @@ impl ClockSample {
 #[derive(Clone)]
 pub struct Lease {
     origin: Instant,
+    /// This process's lease epoch: an echoed time of another process (a
+    /// restart) is never taken as a confirmation.
+    epoch: u64,
     last_ms: Arc<AtomicU64>,
     length: Duration,
     barrier: Arc<AtomicU64>,
@@ -66,8 +78,14 @@ pub struct Lease {
 impl Lease {
     /// A lease of `length` that has never been renewed.
     pub fn new(length: Duration) -> Self {
+        let epoch = getrandom::u64().unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
         Lease {
             origin: Instant::now(),
+            epoch: epoch.max(1),
             last_ms: Arc::new(AtomicU64::new(0)),
             length,
             barrier: Arc::new(AtomicU64::new(0)),
@@ -78,13 +96,43 @@ impl Lease {
     /// Records contact with a leader now, whose commit index was
     /// `leader_commit`.
     pub fn renew(&self, leader_commit: u64) {
+        self.renew_as_of(self.origin.elapsed().as_millis() as u64, leader_commit);
+    }
+
+    /// This process's epoch and its monotonic time (µs since the lease
+    /// origin) at `at`: what an append's reply carries for the leader to
+    /// echo.
+    pub fn stamp(&self, at: Instant) -> (u64, u64) {
+        (
+            self.epoch,
+            at.saturating_duration_since(self.origin).as_micros().max(1) as u64,
+        )
+    }
+
+    /// Renews the lease as of a time this node stamped on an earlier reply
+    /// that the leader echoes: the leader heard from this node after then,
+    /// so it counts this node's silence from no earlier. A one-way cut (the
+    /// leader's appends arrive, the replies do not) thus lets the lease run
+    /// out here before the leader may reassign. An echo of another epoch (a
+    /// previous process) or none confirms nothing.
+    pub fn renew_confirmed(&self, epoch: u64, mono_us: u64, leader_commit: u64) {
+        if epoch != self.epoch || mono_us == 0 {
+            return;
+        }
+        let now_us = self.origin.elapsed().as_micros() as u64;
+        if mono_us > now_us {
+            return; // not a time this process stamped
+        }
+        self.renew_as_of(mono_us / 1_000, leader_commit);
+    }
+
+    fn renew_as_of(&self, ms: u64, leader_commit: u64) {
         if !self.valid() {
             // After a gap: catch up to what the leader had committed before
             // starting anything. (Raised before the lease becomes valid, so
             // no reader sees a valid lease without its barrier.)
             self.barrier.fetch_max(leader_commit, Ordering::SeqCst);
         }
-        let ms = self.origin.elapsed().as_millis() as u64;
         self.last_ms.fetch_max(ms.max(1), Ordering::SeqCst);
     }
 

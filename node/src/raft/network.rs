@@ -26,12 +26,22 @@ use crate::peers::{Channels, Contacts, MAX_MESSAGE_BYTES};
 pub struct Network {
     channels: Channels,
     contacts: Contacts,
+    echoes: Echoes,
 }
+
+/// Per peer, the latest (epoch, monotonic µs) its append replies carried,
+/// echoed in the next append (clock::lease, `renew_confirmed`). Shared by
+/// every client openraft makes for a peer.
+type Echoes = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<NodeId, (u64, u64)>>>;
 
 impl Network {
     /// A network that shares `channels` and `contacts` with the rest of the node.
     pub fn new(channels: Channels, contacts: Contacts) -> Self {
-        Network { channels, contacts }
+        Network {
+            channels,
+            contacts,
+            echoes: Echoes::default(),
+        }
     }
 }
 
@@ -44,6 +54,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             addr: node.addr.clone(),
             channels: self.channels.clone(),
             contacts: self.contacts.clone(),
+            echoes: self.echoes.clone(),
         }
     }
 }
@@ -54,6 +65,7 @@ pub struct PeerClient {
     addr: String,
     channels: Channels,
     contacts: Contacts,
+    echoes: Echoes,
 }
 
 /// Why a call failed before the peer's Raft answered.
@@ -110,9 +122,21 @@ impl PeerClient {
         } else {
             0
         };
+        let (peer_epoch, peer_mono_us) = if method == RaftRpc::Append {
+            self.echoes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&self.target)
+                .copied()
+                .unwrap_or((0, 0))
+        } else {
+            (0, 0)
+        };
         let mut request = tonic::Request::new(RaftPayload {
             data,
             leader_wall_us,
+            peer_mono_us,
+            peer_epoch,
         });
         request.set_timeout(option.hard_ttl());
         let reply = match method {
@@ -134,7 +158,14 @@ impl PeerClient {
                 self.target, self.addr
             )),
         })?;
-        postcard::from_bytes(&reply.into_inner().data)
+        let reply = reply.into_inner();
+        if method == RaftRpc::Append && reply.peer_epoch != 0 {
+            self.echoes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(self.target, (reply.peer_epoch, reply.peer_mono_us));
+        }
+        postcard::from_bytes(&reply.data)
             .map_err(|e| CallError::Network(format!("decode {method} reply: {e}")))
     }
 }
@@ -173,7 +204,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         if let Ok(Ok(resp)) = &reply
             && resp.is_success()
         {
-            // The peer renewed its lease no later than now.
+            // The peer renews its lease only as of a time it stamped on a
+            // reply this leader received (echoed back), so its lease never
+            // outlasts this contact plus the lease.
             self.contacts.record(self.target);
         }
         map_reply!(self, reply)

@@ -34,7 +34,7 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
         .map_err(|e| Status::internal(format!("encode raft reply: {e}")))?;
     Ok(Response::new(RaftPayload {
         data,
-        leader_wall_us: 0,
+        ..Default::default()
     }))
 }
 
@@ -43,6 +43,7 @@ impl RaftService for RaftTransport {
     async fn append(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let arrived = std::time::Instant::now();
         let leader_wall_us = req.get_ref().leader_wall_us;
+        let (echo_epoch, echo_us) = (req.get_ref().peer_epoch, req.get_ref().peer_mono_us);
         let req: openraft::raft::AppendEntriesRequest<TypeConfig> = decode(req)?;
         let leader_commit = req.leader_commit.map_or(0, |l| l.index);
         let leader = LeaderTerm {
@@ -51,13 +52,22 @@ impl RaftService for RaftTransport {
         };
         let result = self.raft.append_entries(req).await;
         // A successful append (heartbeats included) means a leader of the
-        // current term reached us: renew the lease that lets us start runs,
-        // and learn its clock.
-        if result.as_ref().is_ok_and(|r| r.is_success()) {
+        // current term reached us: learn its clock, and renew the lease that
+        // lets us start runs as of the time it echoes, the last time it
+        // provably heard from us.
+        let ok = result.as_ref().is_ok_and(|r| r.is_success());
+        if ok {
             self.lease.observe_clock(leader, leader_wall_us, arrived);
-            self.lease.renew(leader_commit);
+            self.lease
+                .renew_confirmed(echo_epoch, echo_us, leader_commit);
         }
-        encode(&result)
+        let mut reply = encode(&result)?;
+        if ok {
+            let (epoch, mono_us) = self.lease.stamp(arrived);
+            reply.get_mut().peer_epoch = epoch;
+            reply.get_mut().peer_mono_us = mono_us;
+        }
+        Ok(reply)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

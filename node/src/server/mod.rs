@@ -56,6 +56,7 @@ pub async fn run(
     let id = args.node_id()?;
     let pinned = pinned_id(&args.data_dir, id)?;
     let advertise = args.advertise();
+    let tls = load_tls(&args, id)?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
@@ -81,7 +82,7 @@ pub async fn run(
     let lease = Lease::new(Duration::from_millis(
         store::model::LEASE_ELECTIONS * args.election_max_ms,
     ));
-    let channels = Channels::with_dial_via(args.dial_via()?);
+    let channels = Channels::with_dial_via(args.dial_via()?).with_tls(tls.clone());
     let timing = RaftTiming {
         heartbeat_ms: args.heartbeat_ms,
         election_min_ms: args.election_min_ms,
@@ -162,7 +163,10 @@ pub async fn run(
         .timeout(Duration::from_secs(MAX_REQUEST_SECS))
         .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
         // Every call passes the policy table first (auth/policy.rs).
-        .layer(crate::auth::layer::AuthLayer::new(node.clone(), false))
+        .layer(crate::auth::layer::AuthLayer::new(
+            node.clone(),
+            tls.is_some(),
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -195,10 +199,18 @@ pub async fn run(
         .add_service(
             ClusterServiceServer::new(Cluster::new(app.clone()))
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
-        )
-        .serve_with_incoming_shutdown(incoming(listener), async {
-            let _ = stop_rx.await;
-        });
+        );
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let server: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
+    > = match tls {
+        Some(tls) => {
+            Box::pin(server.serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), stop))
+        }
+        None => Box::pin(server.serve_with_incoming_shutdown(incoming(listener), stop)),
+    };
     let server = tokio::spawn(server);
     tracing::info!(id, listen = %args.listen, advertise = %advertise, fresh, "schedulerd started");
     tokio::spawn(track_health(node.clone(), health));
@@ -276,4 +288,41 @@ fn incoming(
             }
         })
     })
+}
+
+/// `--tls-dir` loaded and watched for changes, or `None`; refuses a
+/// non-loopback `--listen` without TLS unless `--insecure` says so.
+fn load_tls(args: &Args, id: u64) -> anyhow::Result<Option<crate::tls::ReloadingTls>> {
+    let Some(dir) = &args.tls_dir else {
+        let loopback = args
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or_else(|_| args.listen.starts_with("localhost:"));
+        if !loopback && !args.insecure {
+            anyhow::bail!(
+                "refusing to listen on {} without TLS: give --tls-dir (see `clusterctl certs`), \
+                 or --insecure to accept that anyone who reaches the port can speak Raft to this \
+                 node and, until `clusterctl acl bootstrap`, call anything",
+                args.listen
+            );
+        }
+        if !loopback {
+            tracing::warn!(
+                listen = %args.listen,
+                "INSECURE: no TLS (--insecure): peer services are not authenticated"
+            );
+        }
+        return Ok(None);
+    };
+    let tls = crate::tls::ReloadingTls::load(dir)
+        .with_context(|| format!("--tls-dir {}", dir.display()))?;
+    anyhow::ensure!(
+        tls.node_id() == id,
+        "--tls-dir {}: node.pem names node {}, but this is node {id}",
+        dir.display(),
+        tls.node_id()
+    );
+    tls.watch(crate::tls::RELOAD_EVERY);
+    Ok(Some(tls))
 }
