@@ -121,6 +121,9 @@ class Run:
     reason: str
     output_tail: str
     due_at: datetime | None
+    # Why it did not run, as a type (``"misfire_grace"``, ``"max_instances"``,
+    # ...), for missed, skipped and cancelled runs; ``None`` otherwise.
+    cause: str | None = None
 
     @classmethod
     def from_proto(cls, r: pb.Run) -> Run:
@@ -138,6 +141,7 @@ class Run:
             reason=r.reason,
             output_tail=r.output_tail,
             due_at=cv.opt_timestamp(r, "due_at"),
+            cause=None if r.cause == 0 else _enum_name(pb.NotRunCause, r.cause, "NOT_RUN_CAUSE_"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -154,6 +158,7 @@ class Run:
             "finished_at": cv.rfc3339(self.finished_at),
             "exit_code": self.exit_code,
             "reason": self.reason,
+            "cause": self.cause,
         }
 
 
