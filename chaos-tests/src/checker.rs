@@ -400,6 +400,10 @@ enum Cause<'a> {
 ///   attempt after the worker's lease (retried under the policy) or moves
 ///   an armed one to a node that still has a worker.
 ///
+/// A fault on the node that led when `prev` ran counts as one on `prev`'s
+/// node when it cuts the leader's links without ending its process (see
+/// `on_node` below).
+///
 /// Attempt numbers (`SCHEDULER_ATTEMPT`) are 1-based and count every
 /// attempt of the occurrence, whatever made it: a reassignment takes the
 /// moved attempt's number + 1, a retry the number of attempts so far + 1.
@@ -442,7 +446,17 @@ fn check_reruns(
             let in_time = |f: &&FaultSpan| {
                 f.from_ms < next.received_ms && f.to_ms >= prev.received_ms - p.fault_slack_ms
             };
-            let on_node = |f: &&FaultSpan| f.kind.hits_node() && f.nodes.contains(&prev.node_id);
+            // The leader when prev ran: a fault that cuts the leader's links
+            // without ending it (delay, partition, blackhole, one-way, stop)
+            // cuts every assignee off from it, as a cut of the assignee
+            // would: its start report cannot commit, and the leader counts
+            // it silent. (A killed leader's successor hears the assignee.)
+            let leader = leader_at(h, prev.received_ms);
+            let on_node = |f: &&FaultSpan| {
+                f.kind.hits_node()
+                    && (f.nodes.contains(&prev.node_id)
+                        || (!f.kind.crashes_node() && leader.is_some_and(|l| f.nodes.contains(&l))))
+            };
             let on_worker = |f: &&FaultSpan| {
                 worker
                     && f.kind.hits_worker()
@@ -890,3 +904,13 @@ fn stats(
 
 #[cfg(test)]
 mod tests;
+
+/// The node that led at `t`, by the latest leader sample at or before it
+/// (the highest term among equals).
+fn leader_at(h: &History, t: Ms) -> Option<u64> {
+    h.leaders
+        .iter()
+        .filter(|s| s.at_ms <= t && s.leader != 0)
+        .max_by_key(|s| (s.at_ms, s.term))
+        .map(|s| s.leader)
+}

@@ -690,3 +690,30 @@ fn an_occurrence_that_failed_without_effect_counts_only_during_a_fault() {
     assert_eq!(out.counts.expected_failed, 1);
     assert_eq!(out.counts.recorded_not_run, 0);
 }
+
+#[test]
+fn a_cut_of_the_leaders_links_explains_a_rerun_of_any_nodes_attempt_but_its_kill_does_not() {
+    use crate::run::Fault;
+    // Node 1 leads (clean()); node 2 ran occurrence 7; the leader's links
+    // were delayed past its append timeout, so node 2 went silent to it.
+    let mut h = clean();
+    h.faults = vec![span(Fault::Delay, &[1], at(7) - 200, at(12))];
+    h.deliveries.push(rerun_of_7(5_000, 5_200));
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(
+        out.counts.reruns_explained,
+        [("delay".to_string(), 1)].into()
+    );
+    // A kill of the leader does not cut node 2 off from its successor.
+    let mut h = clean();
+    h.faults = vec![span(Fault::KillLeader, &[1], at(7) - 200, at(12))];
+    h.deliveries.push(rerun_of_7(5_000, 5_200));
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+}
