@@ -12,11 +12,13 @@ from . import fencing
 from .client import Client, EventStream
 from .context import JobContext
 from .errors import (
+    AuthenticationError,
     ConflictingIdError,
     InvalidArgument,
     InvalidSchedule,
     JobLookupError,
     NotSerializableError,
+    PermissionDeniedError,
     SchedulerError,
     UnavailableError,
     VersionConflict,
@@ -30,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NOT_GIVEN",
+    "AuthenticationError",
     "Client",
     "ClusterStatus",
     "ConflictingIdError",
@@ -46,6 +49,7 @@ __all__ = [
     "JobLookupError",
     "Member",
     "NotSerializableError",
+    "PermissionDeniedError",
     "Run",
     "SchedulerError",
     "UnavailableError",

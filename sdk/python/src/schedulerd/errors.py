@@ -79,6 +79,16 @@ class VersionConflict(SchedulerError):
     """The job changed since it was read (FAILED_PRECONDITION on expected_version)."""
 
 
+class AuthenticationError(SchedulerError):
+    """The cluster does not know the caller (UNAUTHENTICATED): no token, or one that is
+    revoked or was never issued; or, for peers, no node certificate."""
+
+
+class PermissionDeniedError(SchedulerError, PermissionError):
+    """The caller's role does not allow the call (PERMISSION_DENIED); the message names the
+    role it needs."""
+
+
 class UnavailableError(SchedulerError, ConnectionError):
     """No member of the cluster could answer (UNAVAILABLE or unreachable) before the deadline."""
 
@@ -108,4 +118,8 @@ def from_rpc_error(err: grpc.RpcError) -> SchedulerError:
         return InvalidArgument(message, field, code)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return UnavailableError(message, field, code)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return AuthenticationError(message, field, code)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDeniedError(message, field, code)
     return SchedulerError(message, field, code)
