@@ -115,12 +115,15 @@ pub enum Kind {
     /// An occurrence started again under a new token, with neither a
     /// retry nor a fault to explain it.
     UnexplainedRerun,
+    /// An occurrence recorded as not run with no typed cause, or with one
+    /// that the job's policy and the run's events do not allow.
+    UnjustifiedRecord,
 }
 
 impl Kind {
     /// Safety (must never happen) rather than liveness (must happen in time).
     pub fn is_safety(self) -> bool {
-        !matches!(self, Kind::MissingOccurrence)
+        !matches!(self, Kind::MissingOccurrence | Kind::UnjustifiedRecord)
     }
 }
 
@@ -295,6 +298,7 @@ pub fn check(h: &History, p: &CheckParams) -> Outcome {
 
     check_effects(h, &by_occ, &mut out);
     check_reruns(h, &jobs, &by_occ, p, &mut out);
+    records::check_records(h, &jobs, p, &mut out);
     check_tokens(h, &mut out);
     check_timing(h, &jobs, &compiled, &by_occ, p, &mut out);
     check_expected(h, &compiled, &by_occ, p, &mut out);
@@ -902,6 +906,7 @@ fn stats(
         .collect();
 }
 
+mod records;
 #[cfg(test)]
 mod tests;
 

@@ -64,6 +64,13 @@ pub struct SpecVersion {
     /// the sink's refusal (409) as a failure, the test worker does not.
     #[serde(default)]
     pub worker: bool,
+    /// The misfire grace (`None`: no limit). Absent before it was recorded.
+    #[serde(default)]
+    pub misfire_grace_ms: Option<u64>,
+    /// The overlap policy: `allow`, `skip`, `buffer_one`, `replace` (empty
+    /// before it was recorded).
+    #[serde(default)]
+    pub overlap: String,
 }
 
 /// A client request: sent at `lo`, answered at `hi`. Its effect was
@@ -115,6 +122,11 @@ pub struct Recorded {
     /// `missed`, `skipped`, `cancelled`; `failed`, `timed_out`.
     pub state: String,
     pub reason: String,
+    /// The typed cause of a missed, skipped or cancelled record
+    /// (`misfire_grace`, `max_instances`, ...; empty when the record
+    /// carried none, as a `max_instances_reached` event does).
+    #[serde(default)]
+    pub cause: String,
 }
 
 /// One answer of a node to "who leads, in which term".

@@ -55,6 +55,19 @@ async fn connect(addr: &str) -> Option<tonic::transport::Channel> {
         .ok()
 }
 
+/// A typed not-run cause's snake-case name; empty for none.
+fn cause_name(cause: i32) -> String {
+    pb::NotRunCause::try_from(cause)
+        .ok()
+        .filter(|c| *c != pb::NotRunCause::Unspecified)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("NOT_RUN_CAUSE_")
+                .to_lowercase()
+        })
+        .unwrap_or_default()
+}
+
 fn not_run(kind: i32) -> Option<&'static str> {
     match pb::EventKind::try_from(kind).ok()? {
         pb::EventKind::OccurrenceMissed => Some("missed"),
@@ -169,6 +182,7 @@ async fn watch_events(addr: String, seen: Arc<Mutex<Seen>>, mut stop: watch::Rec
                                     occurrence_id: e.occurrence_id,
                                     state: state.to_string(),
                                     reason: e.detail,
+                                    cause: cause_name(e.cause),
                                 });
                             }
                         }
@@ -212,6 +226,7 @@ async fn list_not_run(addrs: &[String], seen: &Mutex<Seen>) {
                             .trim_start_matches("RUN_STATE_")
                             .to_lowercase(),
                         reason: run.reason,
+                        cause: cause_name(run.cause),
                     });
                 }
                 break; // one answering node is enough per state

@@ -385,6 +385,21 @@ impl Workload {
                 spec.executor.as_ref().and_then(|e| e.kind.as_ref()),
                 Some(pb::executor::Kind::Worker(_))
             ),
+            misfire_grace_ms: spec
+                .policies
+                .as_ref()
+                .and_then(|p| p.misfire_grace)
+                .map(|d| d.seconds as u64 * 1000 + d.nanos as u64 / 1_000_000),
+            overlap: spec
+                .policies
+                .as_ref()
+                .and_then(|p| pb::Overlap::try_from(p.overlap).ok())
+                .map(|o| {
+                    o.as_str_name()
+                        .trim_start_matches("OVERLAP_")
+                        .to_lowercase()
+                })
+                .unwrap_or_default(),
         };
         let (span, outcome) = self.run(Op::Create(spec.clone()), &id).await;
         let mut rec = JobRecord {

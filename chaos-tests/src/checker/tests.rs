@@ -18,6 +18,8 @@ fn every_second() -> SpecVersion {
         max_runs: 0,
         max_retries: 0,
         worker: false,
+        misfire_grace_ms: Some(1_000),
+        overlap: "allow".into(),
     }
 }
 
@@ -160,10 +162,89 @@ fn a_gap_is_flagged_unless_recorded_with_a_reason() {
         occurrence_id: "j@2026-01-01T00:00:09.000Z".into(),
         state: "missed".into(),
         reason: "misfire grace of 1000 ms exceeded: 2400 ms late".into(),
+        cause: "misfire_grace".into(),
     });
+    // A miss needs something that made the cluster late: here, a stop of
+    // the leader just before the instant.
+    h.faults = vec![span(
+        crate::run::Fault::Stop,
+        &[1],
+        at(9) - 500,
+        at(9) + 3_000,
+    )];
     let out = check(&h, &CheckParams::default());
     assert!(out.violations.is_empty(), "{:?}", out.violations);
     assert_eq!(out.counts.expected_recorded, 1);
+}
+
+#[test]
+fn a_record_that_nothing_justifies_is_flagged_and_only_it() {
+    use crate::run::Fault;
+    let missed = |cause: &str| Recorded {
+        job_id: "j".into(),
+        occurrence_id: "j@2026-01-01T00:00:09.000Z".into(),
+        state: "missed".into(),
+        reason: "whatever the text".into(),
+        cause: cause.into(),
+    };
+    let mut h = clean();
+    h.deliveries
+        .retain(|d| d.occurrence_id != "j@2026-01-01T00:00:09.000Z");
+    // A miss with no fault and no change near: recorded instead of run.
+    h.recorded.push(missed("misfire_grace"));
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnjustifiedRecord],
+        "{:?}",
+        out.violations
+    );
+    assert!(
+        out.violations[0].detail.contains("no fault"),
+        "{:?}",
+        out.violations
+    );
+    // No typed cause at all.
+    h.recorded = vec![missed("")];
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnjustifiedRecord],
+        "{:?}",
+        out.violations
+    );
+    // A skip under a policy the job does not have (it allows instances).
+    let mut skip = missed("overlap_skip");
+    skip.state = "skipped".into();
+    h.recorded = vec![skip];
+    h.faults = vec![span(Fault::Stop, &[1], at(9) - 500, at(9) + 3_000)];
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnjustifiedRecord],
+        "{:?}",
+        out.violations
+    );
+    assert!(
+        out.violations[0].detail.contains("overlap policy"),
+        "{:?}",
+        out.violations
+    );
+    // A cancel as deleted of a job never deleted.
+    let mut gone = missed("deleted");
+    gone.state = "cancelled".into();
+    h.recorded = vec![gone];
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnjustifiedRecord],
+        "{:?}",
+        out.violations
+    );
+    // The same miss with a fault near is justified.
+    h.recorded = vec![missed("misfire_grace")];
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
 }
 
 #[test]
@@ -177,6 +258,7 @@ fn a_backlog_range_record_covers_its_instants() {
         occurrence_id: String::new(),
         state: "missed".into(),
         reason: "backlog over 1000: occurrences from 2026-01-01T00:00:05.000Z up to 2026-01-01T00:00:08.000Z were not created".into(),
+        cause: String::new(),
     });
     let out = check(&h, &CheckParams::default());
     assert!(out.violations.is_empty(), "{:?}", out.violations);
@@ -669,6 +751,7 @@ fn an_occurrence_that_failed_without_effect_counts_only_during_a_fault() {
         occurrence_id: "j@2026-01-01T00:00:09.000Z".into(),
         state: "failed".into(),
         reason: "worker lost: silent for 4000 ms".into(),
+        cause: String::new(),
     });
     // No fault: a failure the workload cannot cause.
     let out = check(&h, &params());
