@@ -208,6 +208,14 @@ async fn late_joiner_catches_up_through_a_snapshot() {
         .map(|_| ())
     })
     .await;
+    // And it got there through a snapshot (the store logs each install),
+    // not by replaying a log that should have been purged.
+    let log = std::fs::read_to_string(late.dir.with_extension("log")).unwrap_or_default();
+    assert!(
+        log.contains("installed snapshot"),
+        "the late joiner never installed a snapshot; its log:\n{}",
+        log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,11 +398,15 @@ async fn the_leader_fires_and_followers_run_each_occurrence_once() {
     let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
     let leader = s.leader.expect("leader");
     let addr = procs[0].addr.clone();
+    // Into a fencing sink that records every request, so that a second run
+    // of an occurrence would show (the job succeeds, so no retry hides it).
+    let sink = chaos_tests::sink::Sink::start().await.expect("sink");
     let mut req = harness::daily_job("every-second");
     if let Some(spec) = req.job.as_mut() {
         spec.schedule = Some(pb::Schedule {
             kind: Some(pb::schedule::Kind::Human("every 1 second".into())),
         });
+        spec.executor = Some(chaos_tests::pb::http(&sink.url()));
     }
     let mut c = JobServiceClient::connect(format!("http://{addr}"))
         .await
@@ -436,6 +448,20 @@ async fn the_leader_fires_and_followers_run_each_occurrence_once() {
             "the leader ran a job although followers were eligible: {r:?}"
         );
         assert_eq!(r.attempt, 1, "{r:?}");
+        assert_eq!(
+            pb::RunState::try_from(r.state),
+            Ok(pb::RunState::Succeeded),
+            "{r:?}"
+        );
+        // Exactly one request reached the sink for it, with its token.
+        let hits: Vec<_> = sink
+            .hits()
+            .into_iter()
+            .filter(|h| h.occurrence_id == r.occurrence_id)
+            .collect();
+        assert_eq!(hits.len(), 1, "{}: {hits:?}", r.occurrence_id);
+        assert_eq!(hits[0].fencing_token, r.fencing_token, "{hits:?}");
+        assert!(hits[0].accepted, "{hits:?}");
     }
 }
 
