@@ -168,6 +168,35 @@ async fn a_tls_cluster_forms_and_refuses_what_it_must() {
         .expect_err("a peer call with a user's certificate");
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 
+    // A member cannot speak for another: node 2's certificate with a vote
+    // that claims node 3 is refused; claiming itself, it is heard (and the
+    // stale vote, term 0, turned down by Raft itself).
+    let tls2 = r.join("tls-2");
+    let node2_ch = tls_channel(
+        &follower.addr,
+        &ca_dir,
+        Some((&tls2.join("node.pem"), &tls2.join("node-key.pem"))),
+    )
+    .await
+    .expect("a TLS channel with node 2's certificate");
+    let vote = |claimed: u64| proto::internal::RaftPayload {
+        data: postcard::to_allocvec(&openraft::raft::VoteRequest::<u64> {
+            vote: openraft::Vote::new(0, claimed),
+            last_log_id: None,
+        })
+        .expect("encode a vote"),
+        ..Default::default()
+    };
+    let e = RaftServiceClient::new(node2_ch.clone())
+        .vote(vote(3))
+        .await
+        .expect_err("node 2 speaking for node 3");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    RaftServiceClient::new(node2_ch)
+        .vote(vote(2))
+        .await
+        .expect("node 2 speaking for itself is heard");
+
     // A node with a certificate of another CA cannot join.
     let other = Ca::generate("another cluster", Validity::days(1)).expect("CA");
     let stray = other

@@ -29,6 +29,28 @@ fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
         .map_err(|e| Status::invalid_argument(format!("undecodable raft payload: {e}")))
 }
 
+/// `to` with the TLS peer info of `from` (the payload is consumed by
+/// decoding; the identity is checked after).
+fn carry_identity<T, U>(from: &Request<T>, mut to: Request<U>) -> Request<U> {
+    if let Some(info) = from.extensions().get::<crate::tls::PeerInfo>() {
+        to.extensions_mut().insert(info.clone());
+    }
+    to
+}
+
+/// Under TLS, the node a Raft message claims to come from (the leader or
+/// candidate of its vote) must be the node its certificate names: a member
+/// cannot speak for another. Without TLS there is no certificate to match.
+fn check_sender<T>(req: &Request<T>, claimed: u64) -> Result<(), Status> {
+    match crate::tls::peer_identity(req) {
+        None => Ok(()),
+        Some(crate::tls::CertIdentity::Node(n)) if *n == claimed => Ok(()),
+        Some(id) => Err(Status::permission_denied(format!(
+            "a Raft message from node {claimed} over a connection whose certificate names {id:?}"
+        ))),
+    }
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
     let data = postcard::to_allocvec(value)
         .map_err(|e| Status::internal(format!("encode raft reply: {e}")))?;
@@ -44,7 +66,10 @@ impl RaftService for RaftTransport {
         let arrived = std::time::Instant::now();
         let leader_wall_us = req.get_ref().leader_wall_us;
         let (echo_epoch, echo_us) = (req.get_ref().peer_epoch, req.get_ref().peer_mono_us);
+        let identity = Request::new(());
+        let identity = carry_identity(&req, identity);
         let req: openraft::raft::AppendEntriesRequest<TypeConfig> = decode(req)?;
+        check_sender(&identity, req.vote.leader_id().node_id)?;
         let leader_commit = req.leader_commit.map_or(0, |l| l.index);
         let leader = LeaderTerm {
             term: req.vote.leader_id().term,
@@ -71,7 +96,10 @@ impl RaftService for RaftTransport {
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let result = self.raft.vote(decode(req)?).await;
+        let identity = carry_identity(&req, Request::new(()));
+        let vote: openraft::raft::VoteRequest<u64> = decode(req)?;
+        check_sender(&identity, vote.vote.leader_id().node_id)?;
+        let result = self.raft.vote(vote).await;
         encode(&result)
     }
 
@@ -79,7 +107,10 @@ impl RaftService for RaftTransport {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let result = self.raft.install_snapshot(decode(req)?).await;
+        let identity = carry_identity(&req, Request::new(()));
+        let snap: openraft::raft::InstallSnapshotRequest<TypeConfig> = decode(req)?;
+        check_sender(&identity, snap.vote.leader_id().node_id)?;
+        let result = self.raft.install_snapshot(snap).await;
         encode(&result)
     }
 }
