@@ -387,6 +387,8 @@ fn job_json(j: &pb::Job) -> serde_json::Value {
         "executor": executor_json(spec.executor.as_ref()),
         "policies": policies_json(spec.policies.as_ref()),
         "pause_reason": (!j.pause_reason.is_empty()).then(|| j.pause_reason.clone()),
+        "created_by": j.created_by,
+        "updated_by": j.updated_by,
     })
 }
 

@@ -163,13 +163,19 @@ async fn tokens_roles_and_default_deny() {
         .expect_err("a reader creates a job");
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     // A writer writes HTTP jobs, not shell jobs, and cannot change the membership.
-    jobs_c
+    let w1 = jobs_c
         .create_job(req(
             create("w1", http("http://127.0.0.1:9/x")),
             Some(&writer),
         ))
         .await
-        .expect("a writer creates an HTTP job");
+        .expect("a writer creates an HTTP job")
+        .into_inner();
+    // Who did it is on the job (audit), through a follower too.
+    assert_eq!(
+        (w1.created_by.as_str(), w1.updated_by.as_str()),
+        ("ci", "ci")
+    );
     let e = jobs_c
         .create_job(req(create("w2", shell("true")), Some(&writer)))
         .await

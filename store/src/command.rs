@@ -149,6 +149,12 @@ pub enum Command {
     CreateToken { token: TokenRecord },
     /// Remove a token by name.
     RevokeToken { name: String },
+    /// `cmd`, asked for by `principal`: jobs record who created and last
+    /// changed them, and events who caused them (audit).
+    By {
+        principal: String,
+        cmd: Box<Command>,
+    },
     /// No node has a worker for these worker jobs: their instants already
     /// past the misfire grace at `now` are recorded as missed, with the
     /// reason "no worker for queue Q (function F)". Instants still within
@@ -192,6 +198,7 @@ impl Command {
             Command::AclBootstrap { .. } => "AclBootstrap",
             Command::CreateToken { .. } => "CreateToken",
             Command::RevokeToken { .. } => "RevokeToken",
+            Command::By { cmd, .. } => cmd.name(),
             Command::Unserved { .. } => "Unserved",
             Command::Backfill { .. } => "Backfill",
             Command::Batch(_) => "Batch",
@@ -217,6 +224,7 @@ impl Command {
             | Command::Unserved { now, .. }
             | Command::Backfill { now, .. } => *now = at,
             Command::Batch(cmds) => cmds.iter_mut().for_each(|c| c.restamp(at)),
+            Command::By { cmd, .. } => cmd.restamp(at),
             Command::Noop
             | Command::SetNode { .. }
             | Command::RemoveNode { .. }

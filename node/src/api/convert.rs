@@ -356,6 +356,8 @@ pub fn job_to_pb(job: &Job) -> pb::Job {
         } as i32,
         pause_reason: job.pause_reason.clone().unwrap_or_default(),
         failing_occurrences: job.failures.clone(),
+        created_by: job.created_by.clone(),
+        updated_by: job.updated_by.clone(),
     }
 }
 

@@ -38,5 +38,6 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         log_index: e.log_index,
         detail: e.detail.clone(),
         cause: super::convert::cause_to_pb(e.cause) as i32,
+        by: e.by.clone(),
     }
 }

@@ -32,6 +32,7 @@ pub fn forwardable(cmd: &Command) -> bool {
         Command::Batch(cmds) => cmds
             .iter()
             .all(|c| !matches!(c, Command::Batch(_)) && forwardable(c)),
+        Command::By { cmd, .. } => !matches!(**cmd, Command::Batch(_)) && forwardable(cmd),
         Command::Noop
         | Command::Fire { .. }
         | Command::Reassign { .. }

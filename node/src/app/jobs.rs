@@ -112,11 +112,11 @@ impl App {
         self.check_runnable(&spec)?;
         let w = self
             .writes
-            .write(Command::CreateJob {
+            .write(caller.by(Command::CreateJob {
                 spec,
                 on_conflict,
                 now: now_ms(),
-            })
+            }))
             .await?;
         job_of(w.response)
     }
@@ -170,11 +170,11 @@ impl App {
         self.check_runnable(&spec)?;
         let w = self
             .writes
-            .write(Command::UpdateJob {
+            .write(caller.by(Command::UpdateJob {
                 spec,
                 expected_version,
                 now: now_ms(),
-            })
+            }))
             .await?;
         job_of(w.response)
     }
@@ -182,7 +182,7 @@ impl App {
     /// Deletes a job (its open occurrences are cancelled).
     pub async fn delete_job(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         id: &str,
         expected_version: u64,
     ) -> Result<(), ApiError> {
@@ -191,7 +191,7 @@ impl App {
             expected_version,
             now: now_ms(),
         };
-        match self.writes.write(cmd).await?.response {
+        match self.writes.write(caller.by(cmd)).await?.response {
             CmdResponse::Error(e) => Err(e.into()),
             _ => Ok(()),
         }
@@ -200,7 +200,7 @@ impl App {
     /// Pauses (`paused`) or resumes jobs or the scheduler; how many changed.
     pub async fn set_paused(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         target: PauseTarget,
         paused: bool,
     ) -> Result<u64, ApiError> {
@@ -211,11 +211,11 @@ impl App {
         }
         let w = self
             .node
-            .write(Command::SetPaused {
+            .write(caller.by(Command::SetPaused {
                 target,
                 paused,
                 now: now_ms(),
-            })
+            }))
             .await?;
         match w.response {
             CmdResponse::Affected(n) => Ok(n),
@@ -225,16 +225,16 @@ impl App {
     }
 
     /// Creates an occurrence now, outside the schedule, and returns it.
-    pub async fn run_now(&self, _caller: &Caller, id: &str) -> Result<Occurrence, ApiError> {
+    pub async fn run_now(&self, caller: &Caller, id: &str) -> Result<Occurrence, ApiError> {
         // The assignee of a manual run is this node; a worker job's attempt
         // moves to a node with a worker if this one has none.
         let w = self
             .node
-            .write(Command::RunNow {
+            .write(caller.by(Command::RunNow {
                 job_id: id.to_string(),
                 assignee: self.node.id,
                 now: now_ms(),
-            })
+            }))
             .await?;
         match w.response {
             CmdResponse::Fired { keys, .. } => {
@@ -251,20 +251,20 @@ impl App {
     /// number created and the number that existed already.
     pub async fn backfill(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         id: &str,
         from: store::model::UnixMs,
         to: store::model::UnixMs,
     ) -> Result<(u32, u32), ApiError> {
         let w = self
             .node
-            .write(Command::Backfill {
+            .write(caller.by(Command::Backfill {
                 job_id: id.to_string(),
                 from,
                 to,
                 assignee: self.node.id,
                 now: now_ms(),
-            })
+            }))
             .await?;
         match w.response {
             CmdResponse::Backfilled { created, existing } => Ok((created, existing)),

@@ -62,6 +62,15 @@ impl Caller {
         !self.enforced || self.role.is_some_and(|r| r.allows(p))
     }
 
+    /// `cmd` as asked for by this caller: the job and its events record
+    /// the principal (audit).
+    pub fn by(&self, cmd: store::command::Command) -> store::command::Command {
+        store::command::Command::By {
+            principal: self.name.clone(),
+            cmd: Box::new(cmd),
+        }
+    }
+
     /// Whether a worker with this caller's token may serve `queue`.
     pub fn may_serve(&self, queue: &str) -> bool {
         !self.enforced || self.queues.is_empty() || self.queues.iter().any(|q| q == queue)

@@ -75,6 +75,11 @@ pub struct Job {
     /// Why the job paused itself (after `pause_after_failures` failures in
     /// a row); cleared by a resume.
     pub pause_reason: Option<String>,
+    /// The principal that created it (a token's name, a certificate's
+    /// user, `anonymous` on an open cluster; empty if not known).
+    pub created_by: String,
+    /// The principal that last changed it (update, pause, resume).
+    pub updated_by: String,
 }
 
 impl Job {

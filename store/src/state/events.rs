@@ -74,4 +74,7 @@ pub struct Event {
     /// Why an occurrence did not run, as a type (missed, skipped and
     /// cancelled events).
     pub cause: Option<crate::model::NotRunCause>,
+    /// The principal whose request caused it (empty for the cluster's own
+    /// decisions: firing, reassignment, reports).
+    pub by: String,
 }

@@ -123,6 +123,8 @@ impl State {
             run_count: 0,
             failures: Vec::new(),
             pause_reason: None,
+            created_by: ctx.principal.clone(),
+            updated_by: ctx.principal.clone(),
             state: if spec.paused {
                 JobState::Paused
             } else {
@@ -199,6 +201,7 @@ impl State {
             job.spec = spec.clone();
             job.version += 1;
             job.updated_at = ctx.now;
+            job.updated_by = ctx.principal.clone();
             job.state = if spec.paused {
                 JobState::Paused
             } else {
@@ -317,6 +320,7 @@ impl State {
                 job.spec.paused = paused;
                 job.version += 1;
                 job.updated_at = ctx.now;
+                job.updated_by = ctx.principal.clone();
                 if !paused {
                     // A resume starts counting failures afresh.
                     job.failures.clear();

@@ -103,6 +103,9 @@ pub(crate) struct Ctx {
     index: u64,
     now: UnixMs,
     position: usize,
+    /// Who asked for the command being applied (`Command::By`); empty for
+    /// the cluster's own commands.
+    principal: String,
 }
 
 impl Ctx {
@@ -111,6 +114,7 @@ impl Ctx {
             index,
             now,
             position: 0,
+            principal: String::new(),
         }
     }
 
@@ -194,6 +198,12 @@ impl State {
             Command::RemoveNode { id } => {
                 self.nodes.remove(id);
                 Response::Ok
+            }
+            Command::By { principal, cmd } => {
+                let outer = std::mem::replace(&mut ctx.principal, principal.clone());
+                let r = self.apply_in(ctx, cmd);
+                ctx.principal = outer;
+                r
             }
             Command::AclBootstrap { token } => self.acl_bootstrap(token),
             Command::CreateToken { token } => self.create_token(token),
@@ -391,6 +401,7 @@ impl State {
             token: None,
             detail: String::new(),
             cause: None,
+            by: ctx.principal.clone(),
         });
         let last = self.events.len() - 1;
         &mut self.events[last]

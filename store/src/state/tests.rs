@@ -1518,3 +1518,54 @@ fn acl_bootstraps_once_and_tokens_are_found_by_hash_until_revoked() {
         Response::Error(CommandError::TokenNotFound("ci".into()))
     );
 }
+
+#[test]
+fn jobs_and_events_record_who_asked() {
+    let mut log = Log::new();
+    let by = |principal: &str, cmd: Command| Command::By {
+        principal: principal.into(),
+        cmd: Box::new(cmd),
+    };
+    let spec = every("a", 1);
+    let r = log.apply(Command::Batch(vec![by(
+        "alice",
+        Command::CreateJob {
+            spec: spec.clone(),
+            on_conflict: OnConflict::Fail,
+            now: T0,
+        },
+    )]));
+    assert!(matches!(r, Response::Batch(_)), "{r:?}");
+    let job = log.state.job("a").expect("created");
+    assert_eq!(
+        (job.created_by.as_str(), job.updated_by.as_str()),
+        ("alice", "alice")
+    );
+    let mut changed = spec.clone();
+    changed.name = "renamed".into();
+    log.apply(by(
+        "bob",
+        Command::UpdateJob {
+            spec: changed,
+            expected_version: 0,
+            now: T0 + 1,
+        },
+    ));
+    let job = log.state.job("a").expect("kept");
+    assert_eq!(
+        (job.created_by.as_str(), job.updated_by.as_str()),
+        ("alice", "bob")
+    );
+    let events = log.state.drain_events();
+    assert!(events.iter().any(|e| e.by == "bob"), "{events:?}");
+    // The cluster's own commands name nobody.
+    log.fire("a", T0 + 1000, T0 + 2000);
+    let fired = log.state.drain_events();
+    assert!(
+        !fired.is_empty() && fired.iter().all(|e| e.by.is_empty()),
+        "{fired:?}"
+    );
+    // And a snapshot keeps them.
+    let back = State::decode(&log.state.encode().expect("encode")).expect("decode");
+    assert_eq!(back.job("a").map(|j| j.updated_by.as_str()), Some("bob"));
+}

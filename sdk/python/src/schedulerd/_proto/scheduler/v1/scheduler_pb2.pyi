@@ -329,7 +329,7 @@ class HttpExecutor(_message.Message):
     def __init__(self, method: _Optional[str] = ..., url: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., body: _Optional[bytes] = ..., success_codes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("spec", "version", "created_at", "updated_at", "next_fire_at", "run_count", "state", "pause_reason", "failing_occurrences")
+    __slots__ = ("spec", "version", "created_at", "updated_at", "next_fire_at", "run_count", "state", "pause_reason", "failing_occurrences", "created_by", "updated_by")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +339,8 @@ class Job(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     PAUSE_REASON_FIELD_NUMBER: _ClassVar[int]
     FAILING_OCCURRENCES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     spec: JobSpec
     version: int
     created_at: _timestamp_pb2.Timestamp
@@ -348,7 +350,9 @@ class Job(_message.Message):
     state: JobState
     pause_reason: str
     failing_occurrences: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_fire_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., run_count: _Optional[int] = ..., state: _Optional[_Union[JobState, str]] = ..., pause_reason: _Optional[str] = ..., failing_occurrences: _Optional[_Iterable[str]] = ...) -> None: ...
+    created_by: str
+    updated_by: str
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_fire_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., run_count: _Optional[int] = ..., state: _Optional[_Union[JobState, str]] = ..., pause_reason: _Optional[str] = ..., failing_occurrences: _Optional[_Iterable[str]] = ..., created_by: _Optional[str] = ..., updated_by: _Optional[str] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job", "on_conflict")
@@ -544,7 +548,7 @@ class WatchEventsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("kind", "at", "job_id", "occurrence_id", "node_id", "log_index", "detail", "cause")
+    __slots__ = ("kind", "at", "job_id", "occurrence_id", "node_id", "log_index", "detail", "cause", "by")
     KIND_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -553,6 +557,7 @@ class Event(_message.Message):
     LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CAUSE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     kind: EventKind
     at: _timestamp_pb2.Timestamp
     job_id: str
@@ -561,7 +566,8 @@ class Event(_message.Message):
     log_index: int
     detail: str
     cause: NotRunCause
-    def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., node_id: _Optional[int] = ..., log_index: _Optional[int] = ..., detail: _Optional[str] = ..., cause: _Optional[_Union[NotRunCause, str]] = ...) -> None: ...
+    by: str
+    def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., occurrence_id: _Optional[str] = ..., node_id: _Optional[int] = ..., log_index: _Optional[int] = ..., detail: _Optional[str] = ..., cause: _Optional[_Union[NotRunCause, str]] = ..., by: _Optional[str] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ()
