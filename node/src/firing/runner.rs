@@ -550,6 +550,8 @@ mod tests {
             state: store::model::JobState::Active,
             failures: Vec::new(),
             pause_reason: None,
+            created_by: String::new(),
+            updated_by: String::new(),
         }
     }
 
