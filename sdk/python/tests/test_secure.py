@@ -128,6 +128,8 @@ def test_a_secure_cluster_runs_a_workers_function_with_tokens(secure: SecureClus
     try:
         with secure.client(token=writer) as w:
             w.add_job("secure-job", "secure:hello", "interval", seconds=1, misfire_grace_time=30)
+            job = w.get_job("secure-job")
+            assert (job.created_by, job.updated_by) == ("ci", "ci")
             wait_for(lambda: len(ran) >= 3, 60, "three runs of the function over TLS")
             assert ran == sorted(ran), f"tokens not rising: {ran}"
     finally:

@@ -53,6 +53,10 @@ class Job:
     created_at: datetime | None
     updated_at: datetime | None
     proto: pb.Job = field(repr=False, compare=False)
+    # Who created and last changed it: a token's name, a certificate's user,
+    # or "anonymous" on a cluster that checks nothing.
+    created_by: str = ""
+    updated_by: str = ""
 
     @classmethod
     def from_proto(cls, j: pb.Job) -> Job:
@@ -101,6 +105,8 @@ class Job:
             created_at=cv.opt_timestamp(j, "created_at"),
             updated_at=cv.opt_timestamp(j, "updated_at"),
             proto=j,
+            created_by=j.created_by,
+            updated_by=j.updated_by,
         )
 
 
