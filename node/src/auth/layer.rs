@@ -313,6 +313,34 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_gets_the_role_of_the_token_of_its_name() {
+        let s = state_with(&[
+            ("root", Role::Admin, "sdt_root"),
+            ("ci", Role::Writer, "sdt_ci"),
+        ]);
+        let ci = CertPrincipal::User("ci".into());
+        let c = check(&s, true, CREATE, None, Some(&ci)).expect("a writer's certificate");
+        assert_eq!((c.name.as_str(), c.role), ("ci", Some(Role::Writer)));
+        assert_eq!(
+            check(&s, true, JOIN, None, Some(&ci))
+                .map_err(|e| e.code())
+                .err(),
+            Some(Code::PermissionDenied)
+        );
+        let nobody = CertPrincipal::User("mallory".into());
+        assert_eq!(
+            check(&s, true, LIST, None, Some(&nobody))
+                .map_err(|e| e.code())
+                .err(),
+            Some(Code::Unauthenticated),
+            "a certificate user with no token of that name"
+        );
+        // A bearer token wins over the certificate.
+        let c = check(&s, true, JOIN, Some("sdt_root"), Some(&ci)).expect("the admin token");
+        assert_eq!(c.name, "root");
+    }
+
+    #[test]
     fn refusals_never_name_the_secret() {
         let s = state_with(&[
             ("root", Role::Admin, "sdt_root"),
