@@ -403,12 +403,13 @@ pub fn reassignments(
         if a.state == AttemptState::Armed
             && a.due_at + WORKER_WAIT_MS < now
             && in_contact
+            && picker.reported(a.node_id)
             && let Some(job) = s.job(&occ.key.job_id)
             && let Some(w) = job.spec.executor.worker()
             && picker.worker_slots(a.node_id, w) == 0
         {
-            // A worker attempt whose node, in contact, has no worker for
-            // it any more (it left, or this is a retry on the node whose
+            // A worker attempt whose node, in contact and reporting, has no
+            // worker for it any more (it left, or this is a retry on the node whose
             // worker was lost): move it to a node that has one, under a
             // new token. A node out of contact may have started it (its
             // report lost with it): only its lease settles that, below.
@@ -527,6 +528,13 @@ impl<'a> Picker<'a> {
     }
 
     /// The slots node `id`'s workers have for `w` (0: none serves it).
+    /// Whether node `id` has reported its workers lately. A new leader
+    /// learns the reports within a second; until then "no report" is not
+    /// "no worker" (its attempts may be running).
+    fn reported(&self, id: NodeId) -> bool {
+        self.workers.contains_key(&id)
+    }
+
     fn worker_slots(&self, id: NodeId, w: &WorkerSpec) -> u32 {
         slots_for(&self.workers, id, w)
     }

@@ -380,10 +380,10 @@ impl State {
                 attempts: Vec::new(),
             },
         );
-        let kind = if state == RunState::Missed {
-            EventKind::OccurrenceMissed
-        } else {
-            EventKind::OccurrenceSkipped
+        let kind = match state {
+            RunState::Missed => EventKind::OccurrenceMissed,
+            RunState::Cancelled => EventKind::OccurrenceCancelled,
+            _ => EventKind::OccurrenceSkipped,
         };
         let e = self.emit(ctx, kind, &key.job_id, Some(key));
         e.detail = reason.to_string();
@@ -459,6 +459,21 @@ impl State {
     /// became occurrences as missed, because update `version` replaces the
     /// schedule: nothing is dropped silently.
     pub(super) fn record_superseded(&mut self, ctx: &mut Ctx, id: &str, version: u64) {
+        let why = format!("not run: the job was updated (version {version}) before it ran");
+        self.record_due_unrun(ctx, id, NotRunCause::Updated, &why);
+    }
+
+    /// Records the instants of `id` that were due at `ctx.now` and never
+    /// became occurrences (held by the leader for the results of runs in
+    /// flight, say) as not run for `cause`, before the job's schedule is
+    /// replaced or the job deleted: nothing is dropped silently.
+    pub(super) fn record_due_unrun(
+        &mut self,
+        ctx: &mut Ctx,
+        id: &str,
+        cause: NotRunCause,
+        why: &str,
+    ) {
         let Some(job) = self.jobs.get(id) else { return };
         if !job.is_schedulable() {
             return;
@@ -478,8 +493,7 @@ impl State {
                 job_id: id.to_string(),
                 scheduled_at: at,
             };
-            let why = format!("not run: the job was updated (version {version}) before it ran");
-            self.record_not_run(ctx, &key, NotRunCause::Updated, &why, &mut tally);
+            self.record_not_run(ctx, &key, cause, why, &mut tally);
             recorded += 1;
             cursor = schedule
                 .next_after(time::to_datetime(at), seed)

@@ -238,6 +238,14 @@ impl State {
         for key in open {
             self.cancel_occurrence(ctx, &key, NotRunCause::Deleted, "job deleted");
         }
+        // Instants due but not yet made occurrences (held for a result on
+        // its way) are recorded, not lost with the job.
+        self.record_due_unrun(
+            ctx,
+            &job_id,
+            NotRunCause::Deleted,
+            "not run: the job was deleted before it ran",
+        );
         self.set_cursor(&job_id, None);
         if let Some(job) = self.jobs.remove(&job_id) {
             Self::index_labels(&mut self.by_label, &job_id, Some(&job.spec.labels), None);

@@ -1569,3 +1569,32 @@ fn jobs_and_events_record_who_asked() {
     let back = State::decode(&log.state.encode().expect("encode")).expect("decode");
     assert_eq!(back.job("a").map(|j| j.updated_by.as_str()), Some("bob"));
 }
+
+#[test]
+fn instants_held_when_the_job_is_deleted_are_recorded_not_lost() {
+    let mut log = Log::new();
+    log.create(every("a", 1));
+    // The leader held the instants at T0 and T0 + 1000 (no Fire entry);
+    // the job is deleted at T0 + 1500.
+    log.state.drain_events();
+    let r = log.apply(Command::DeleteJob {
+        id: "a".into(),
+        expected_version: 0,
+        now: T0 + 1500,
+    });
+    assert_eq!(r, Response::Ok);
+    let events = log.state.drain_events();
+    let cancelled: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::OccurrenceCancelled)
+        .filter_map(|e| e.occurrence.as_ref().map(|k| k.scheduled_at))
+        .collect();
+    assert_eq!(cancelled, vec![T0, T0 + 1000], "{events:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::OccurrenceCancelled)
+            .all(|e| e.cause == Some(NotRunCause::Deleted)),
+        "{events:?}"
+    );
+}
