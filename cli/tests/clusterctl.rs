@@ -73,8 +73,14 @@ fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T
 }
 
 fn start_dev(dir: &Path, port: u16, stderr: &Path) -> Dev {
+    start_dev_with(dir, port, stderr, &[])
+}
+
+fn start_dev_with(dir: &Path, port: u16, stderr: &Path, extra: &[&str]) -> Dev {
     let child = Command::new(BIN)
-        .args(["dev", "--port", &port.to_string(), "--data-dir"])
+        .arg("dev")
+        .args(extra)
+        .args(["--port", &port.to_string(), "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(stderr).expect("stderr file"))
@@ -435,14 +441,7 @@ fn a_secure_dev_cluster_needs_tls_and_tokens() {
     let port = free_ports();
     let data = tmp.path().join("data");
     let errlog = tmp.path().join("dev.err");
-    let child = Command::new(BIN)
-        .args(["dev", "--secure", "--port", &port.to_string(), "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&errlog).expect("stderr file"))
-        .spawn()
-        .expect("start clusterctl dev --secure");
-    let mut dev = Dev(child);
+    let mut dev = start_dev_with(&data, port, &errlog, &["--secure"]);
     let stdout = dev.0.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let ready = wait_for(

@@ -118,24 +118,19 @@ fn unjustified(
             needs(late, nothing_late)
         }
         "no_worker" => needs(v.worker, "not a worker job").or_else(|| needs(late, nothing_late)),
-        "max_instances" => policy("allow").or_else(|| {
-            needs(
-                late || ran_across,
-                "no earlier run ran across the instant, and no fault or change was near",
-            )
-        }),
-        "overlap_skip" => policy("skip").or_else(|| {
-            needs(
-                late || ran_across,
-                "no earlier run ran across the instant, and no fault or change was near",
-            )
-        }),
-        "buffer_full" => policy("buffer_one").or_else(|| {
-            needs(
-                late || ran_across,
-                "no earlier run ran across the instant, and no fault or change was near",
-            )
-        }),
+        "max_instances" | "overlap_skip" | "buffer_full" => {
+            let want = match r.cause.as_str() {
+                "max_instances" => "allow",
+                "overlap_skip" => "skip",
+                _ => "buffer_one",
+            };
+            policy(want).or_else(|| {
+                needs(
+                    late || ran_across,
+                    "no earlier run ran across the instant, and no fault or change was near",
+                )
+            })
+        }
         "deleted" => needs(
             job.deleted.is_some() || job.uncertain_from.is_some(),
             "the job was never deleted",

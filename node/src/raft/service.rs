@@ -29,22 +29,19 @@ fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
         .map_err(|e| Status::invalid_argument(format!("undecodable raft payload: {e}")))
 }
 
-/// `to` with the TLS peer info of `from` (the payload is consumed by
-/// decoding; the identity is checked after).
-fn carry_identity<T, U>(from: &Request<T>, mut to: Request<U>) -> Request<U> {
-    if let Some(info) = from.extensions().get::<crate::tls::PeerInfo>() {
-        to.extensions_mut().insert(info.clone());
-    }
-    to
+/// The node a connection's certificate names, under TLS (`None` without
+/// TLS: there is no certificate to match).
+fn cert_node<T>(req: &Request<T>) -> Option<crate::tls::CertIdentity> {
+    crate::tls::peer_identity(req).cloned()
 }
 
 /// Under TLS, the node a Raft message claims to come from (the leader or
 /// candidate of its vote) must be the node its certificate names: a member
-/// cannot speak for another. Without TLS there is no certificate to match.
-fn check_sender<T>(req: &Request<T>, claimed: u64) -> Result<(), Status> {
-    match crate::tls::peer_identity(req) {
+/// cannot speak for another.
+fn check_sender(cert: Option<crate::tls::CertIdentity>, claimed: u64) -> Result<(), Status> {
+    match cert {
         None => Ok(()),
-        Some(crate::tls::CertIdentity::Node(n)) if *n == claimed => Ok(()),
+        Some(crate::tls::CertIdentity::Node(n)) if n == claimed => Ok(()),
         Some(id) => Err(Status::permission_denied(format!(
             "a Raft message from node {claimed} over a connection whose certificate names {id:?}"
         ))),
@@ -66,10 +63,9 @@ impl RaftService for RaftTransport {
         let arrived = std::time::Instant::now();
         let leader_wall_us = req.get_ref().leader_wall_us;
         let (echo_epoch, echo_us) = (req.get_ref().peer_epoch, req.get_ref().peer_mono_us);
-        let identity = Request::new(());
-        let identity = carry_identity(&req, identity);
+        let cert = cert_node(&req);
         let req: openraft::raft::AppendEntriesRequest<TypeConfig> = decode(req)?;
-        check_sender(&identity, req.vote.leader_id().node_id)?;
+        check_sender(cert, req.vote.leader_id().node_id)?;
         let leader_commit = req.leader_commit.map_or(0, |l| l.index);
         let leader = LeaderTerm {
             term: req.vote.leader_id().term,
@@ -96,9 +92,9 @@ impl RaftService for RaftTransport {
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let identity = carry_identity(&req, Request::new(()));
+        let cert = cert_node(&req);
         let vote: openraft::raft::VoteRequest<u64> = decode(req)?;
-        check_sender(&identity, vote.vote.leader_id().node_id)?;
+        check_sender(cert, vote.vote.leader_id().node_id)?;
         let result = self.raft.vote(vote).await;
         encode(&result)
     }
@@ -107,9 +103,9 @@ impl RaftService for RaftTransport {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let identity = carry_identity(&req, Request::new(()));
+        let cert = cert_node(&req);
         let snap: openraft::raft::InstallSnapshotRequest<TypeConfig> = decode(req)?;
-        check_sender(&identity, snap.vote.leader_id().node_id)?;
+        check_sender(cert, snap.vote.leader_id().node_id)?;
         let result = self.raft.install_snapshot(snap).await;
         encode(&result)
     }
