@@ -15,6 +15,8 @@
 //! - [`app`]: the application layer: every public operation once, on
 //!   model types, with a transport-neutral error.
 //! - [`api`]: the gRPC adapters over it, and the internal services.
+//! - [`http`]: the JSON API under `/api/v1`, its OpenAPI document and the
+//!   dashboard, on the client port beside gRPC.
 //! - [`firing`]: the leader's firing loop and every node's runner.
 //! - [`metrics`]: Prometheus metrics at `--metrics HOST:PORT`.
 //! - [`workers`]: sessions of the user's worker processes, and what they
@@ -30,6 +32,7 @@ pub mod config_file;
 pub mod error;
 pub mod executor;
 pub mod firing;
+pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod peers;

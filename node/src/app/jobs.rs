@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use store::command::{Command, OnConflict, PauseTarget, Response as CmdResponse};
-use store::model::{Capability, Job, JobSpec, OccKey, Occurrence};
+use store::model::{Capability, Job, JobSpec, JobState, OccKey, Occurrence, UnixMs};
 use store::state::{Event, RunFilter};
 use tokio::sync::broadcast;
 
@@ -14,6 +14,9 @@ use crate::node::now_ms;
 use store::model::{
     DEFAULT_JOBS_PAGE as DEFAULT_PAGE, MAX_JOBS_PAGE as MAX_PAGE, MAX_RUNS_LISTED as MAX_RUNS,
 };
+
+/// The most fire instants one `next_fire_times` call computes.
+pub const MAX_NEXT_FIRES: usize = 100;
 
 /// One page of jobs.
 pub struct JobsPage {
@@ -132,8 +135,20 @@ impl App {
     /// A page of jobs whose labels contain `labels`, after `page_token`.
     pub fn list_jobs(
         &self,
+        caller: &Caller,
+        labels: &BTreeMap<String, String>,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> JobsPage {
+        self.list_jobs_in(caller, labels, None, page_size, page_token)
+    }
+
+    /// [`Self::list_jobs`], only jobs in `state` when given.
+    pub fn list_jobs_in(
+        &self,
         _caller: &Caller,
         labels: &BTreeMap<String, String>,
+        state: Option<JobState>,
         page_size: usize,
         page_token: Option<&str>,
     ) -> JobsPage {
@@ -142,7 +157,9 @@ impl App {
             n => n.min(MAX_PAGE),
         };
         let (jobs, more) = self.node.state.read(|s| {
-            let page = s.jobs_page(labels, page_token, limit + 1);
+            let page = s.jobs_page_where(labels, page_token, limit + 1, |j| {
+                state.is_none_or(|st| j.state == st)
+            });
             let more = page.len() > limit;
             (
                 page.into_iter().take(limit).cloned().collect::<Vec<_>>(),
@@ -283,6 +300,37 @@ impl App {
         self.node
             .state
             .read(|s| s.runs(&filter).into_iter().cloned().collect())
+    }
+
+    /// The next `count` (at most [`MAX_NEXT_FIRES`]) fire instants of job
+    /// `id`, before jitter, from its cursor on: what it will run if
+    /// nothing changes. Empty for a paused, finished or dependent job.
+    pub fn next_fire_times(
+        &self,
+        caller: &Caller,
+        id: &str,
+        count: usize,
+    ) -> Result<Vec<UnixMs>, ApiError> {
+        if count == 0 || count > MAX_NEXT_FIRES {
+            return Err(ApiError::invalid(
+                "count",
+                format!("{count} is out of range 1-{MAX_NEXT_FIRES}"),
+            ));
+        }
+        let job = self.get_job(caller, id)?;
+        let Some(first) = job.next_fire_at.filter(|_| job.state == JobState::Active) else {
+            return Ok(Vec::new());
+        };
+        let schedule = store::model::validate_spec(&job.spec)?;
+        let seed = store::schedule::job_seed(id);
+        let mut out = vec![first];
+        out.extend(
+            schedule
+                .upcoming(store::model::time::to_datetime(first), seed)
+                .take(count - 1)
+                .map(|t| t.timestamp_millis()),
+        );
+        Ok(out)
     }
 
     /// The events applied on this node from now on.

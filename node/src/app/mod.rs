@@ -9,9 +9,11 @@
 //! - [`cluster`]: status, join and leave.
 //! - [`workers`]: the connected workers.
 //! - [`acl`]: tokens (bootstrap, create, list, revoke).
+//! - [`events`]: the recent events, numbered, for watchers that resume.
 
 pub mod acl;
 pub mod cluster;
+pub mod events;
 pub mod jobs;
 pub mod workers;
 
@@ -33,6 +35,8 @@ pub struct App {
     pub writes: WriteBatcher,
     /// This node's worker sessions.
     pub workers: WorkerHub,
+    /// The recent events, numbered for resuming watchers.
+    pub events: events::EventLog,
     /// One membership change at a time on this node.
     membership_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -42,7 +46,9 @@ impl App {
     /// the write batcher).
     pub fn new(node: Node, workers: WorkerHub) -> Self {
         let writes = WriteBatcher::start(node.clone());
+        let events = events::EventLog::start(node.state.subscribe_events());
         App {
+            events,
             node,
             writes,
             workers,

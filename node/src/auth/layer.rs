@@ -76,14 +76,21 @@ where
             .get::<crate::tls::PeerInfo>()
             .and_then(|p| p.identity.clone());
         let bearer = bearer(req.headers());
+        let grpc = is_grpc(req.headers());
+        let path = req.uri().path().to_string();
         let verdict = self.node.state.read(|s| {
-            check(
-                s,
-                self.secure,
-                req.uri().path(),
-                bearer.as_deref(),
-                cert.as_ref(),
-            )
+            if grpc {
+                check(s, self.secure, &path, bearer.as_deref(), cert.as_ref())
+            } else {
+                check_http(
+                    s,
+                    self.secure,
+                    req.method().as_str(),
+                    &path,
+                    bearer.as_deref(),
+                    cert.as_ref(),
+                )
+            }
         });
         match verdict {
             Ok(mut caller) => {
@@ -92,21 +99,92 @@ where
                 Box::pin(self.inner.call(req))
             }
             Err(status) => {
-                tracing::debug!(path = %req.uri().path(), code = ?status.code(), "call refused");
-                Box::pin(async move { Ok(status.into_http()) })
+                tracing::debug!(path = %path, code = ?status.code(), "call refused");
+                if grpc {
+                    return Box::pin(async move { Ok(status.into_http()) });
+                }
+                let resp = http_refusal(&status, req.method(), &path);
+                Box::pin(async move { Ok(resp) })
             }
         }
     }
 }
 
-/// The bearer token of `authorization: Bearer <secret>`, if any.
+/// The cookie the dashboard's sign-in page sets (HttpOnly, SameSite=Strict).
+pub const TOKEN_COOKIE: &str = "schedulerd_token";
+
+/// Whether a request is gRPC (by its content type); anything else is
+/// judged by the HTTP routes' table.
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// An HTTP refusal: JSON for the API, a redirect to the sign-in page for
+/// a dashboard page that needs a token.
+fn http_refusal(
+    status: &Status,
+    method: &http::Method,
+    path: &str,
+) -> http::Response<tonic::body::Body> {
+    use axum::response::IntoResponse;
+    let (code, name) = match status.code() {
+        tonic::Code::Unauthenticated => (http::StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        tonic::Code::NotFound => (http::StatusCode::NOT_FOUND, "NOT_FOUND"),
+        _ => (http::StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+    };
+    let page = method == http::Method::GET && !path.starts_with("/api/");
+    let resp = if page && code == http::StatusCode::UNAUTHORIZED {
+        let next = form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>();
+        axum::response::Redirect::to(&format!("/login?next={next}")).into_response()
+    } else {
+        crate::http::error::refusal(code, name, status.message().to_string())
+    };
+    resp.map(tonic::body::Body::new)
+}
+
+/// The bearer token of `authorization: Bearer <secret>`, else of the
+/// dashboard's cookie, if any.
 fn bearer(headers: &http::HeaderMap) -> Option<String> {
-    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = v.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+            .filter(|t| !t.is_empty());
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == TOKEN_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
         .filter(|t| !t.is_empty())
+}
+
+/// [`check`] for an HTTP route (`method path`, by [`policy::HTTP_TABLE`]).
+/// A route not in the table does not exist: NOT_FOUND.
+pub fn check_http(
+    s: &State,
+    secure: bool,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    cert: Option<&CertPrincipal>,
+) -> Result<Caller, Status> {
+    let Some(need) = policy::need_http(method, path) else {
+        return Err(Status::not_found(format!(
+            "no route {method} {path}: see /api/v1/openapi.json for the API's routes"
+        )));
+    };
+    decide(s, secure, &format!("{method} {path}"), need, bearer, cert)
 }
 
 /// The whole decision, on the applied state: who calls `path`, and may
@@ -123,6 +201,17 @@ pub fn check(
             "{path} is not in the policy table, so nobody may call it"
         )));
     };
+    decide(s, secure, path, need, bearer, cert)
+}
+
+fn decide(
+    s: &State,
+    secure: bool,
+    what: &str,
+    need: Need,
+    bearer: Option<&str>,
+    cert: Option<&CertPrincipal>,
+) -> Result<Caller, Status> {
     let enforced = secure || s.acl_bootstrapped();
     let caller = principal(s, enforced, bearer, cert)?;
     let ok = match need {
@@ -134,7 +223,7 @@ pub fn check(
     if ok {
         return Ok(caller);
     }
-    Err(refusal(&caller, path, need))
+    Err(refusal(&caller, what, need))
 }
 
 /// Who is calling: the token's principal, else the certificate's.
@@ -200,7 +289,8 @@ fn refusal(caller: &Caller, path: &str, need: Need) -> Status {
     };
     match caller.role {
         None if caller.node.is_none() => Status::unauthenticated(format!(
-            "{path} needs a token ({needs}): pass --token or set $CLUSTERCTL_TOKEN"
+            "{path} needs a token ({needs}): pass --token or set $CLUSTERCTL_TOKEN \
+             (over HTTP: send Authorization: Bearer <token>)"
         )),
         role => Status::permission_denied(format!(
             "{} ({}) may not call {path}: it needs {needs}",

@@ -77,9 +77,79 @@ pub const TABLE: &[(&str, Need)] = &[
     ),
 ];
 
-/// What `path` needs; `None` (refused) for anything not in the table.
+/// Every HTTP route, as `METHOD /path` with `{name}` for one path
+/// segment: the JSON API (`/api/v1`) and the dashboard.
+pub const HTTP_TABLE: &[(&str, Need)] = &[
+    // The API: reads.
+    ("GET /api/v1/jobs", Perm(Read)),
+    ("GET /api/v1/jobs/{id}", Perm(Read)),
+    ("GET /api/v1/jobs/{id}/next", Perm(Read)),
+    ("GET /api/v1/runs", Perm(Read)),
+    ("GET /api/v1/events", Perm(Read)),
+    ("GET /api/v1/cluster", Open),
+    ("GET /api/v1/openapi.json", Open),
+    // The API: writes (a shell job needs the shell role besides: app::jobs).
+    ("POST /api/v1/jobs", Perm(Write)),
+    ("PUT /api/v1/jobs/{id}", Perm(Write)),
+    ("DELETE /api/v1/jobs/{id}", Perm(Write)),
+    ("POST /api/v1/jobs/{id}/pause", Perm(Write)),
+    ("POST /api/v1/jobs/{id}/resume", Perm(Write)),
+    ("POST /api/v1/jobs/{id}/run", Perm(Write)),
+    ("POST /api/v1/jobs/{id}/backfill", Perm(Write)),
+    ("POST /api/v1/scheduler/pause", Perm(Write)),
+    ("POST /api/v1/scheduler/resume", Perm(Write)),
+    // The dashboard: its pages read; its buttons call the API above.
+    ("GET /", Perm(Read)),
+    ("GET /jobs", Perm(Read)),
+    ("GET /jobs/{id}", Perm(Read)),
+    ("GET /timeline", Perm(Read)),
+    ("GET /events", Perm(Read)),
+    ("GET /fragments/{name}", Perm(Read)),
+    ("GET /fragments/jobs/{id}/{name}", Perm(Read)),
+    // Its own script and style (no secret in them), and the sign-in page
+    // that turns a token into a cookie.
+    ("GET /assets/{file}", Open),
+    ("GET /login", Open),
+    ("POST /login", Open),
+    ("POST /logout", Open),
+];
+
+/// What `path` (a gRPC method path) needs; `None` (refused) for anything
+/// not in the table.
 pub fn need(path: &str) -> Option<Need> {
     TABLE.iter().find(|(p, _)| *p == path).map(|(_, n)| *n)
+}
+
+/// What the HTTP route `method path` needs; `None` (refused) for anything
+/// not in [`HTTP_TABLE`]. `HEAD` is checked as `GET`.
+pub fn need_http(method: &str, path: &str) -> Option<Need> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    HTTP_TABLE
+        .iter()
+        .find(|(route, _)| {
+            route
+                .split_once(' ')
+                .is_some_and(|(m, p)| m == method && path_matches(p, path))
+        })
+        .map(|(_, n)| *n)
+}
+
+/// Whether `path` fits `pattern`, where `{x}` stands for one non-empty
+/// segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return false;
+                }
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +193,55 @@ mod tests {
             .filter(|p| !all.iter().any(|m| m == p))
             .collect();
         assert!(stale.is_empty(), "entries for no method: {stale:?}");
+    }
+
+    #[test]
+    fn every_api_route_in_the_openapi_document_has_an_entry() {
+        let doc = crate::http::openapi();
+        let mut routes = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            for (method, op) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ] {
+                if op.is_some() {
+                    routes.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(routes.len() >= 16, "too few routes: {routes:?}");
+        let missing: Vec<&String> = routes
+            .iter()
+            .filter(|r| !HTTP_TABLE.iter().any(|(t, _)| t == r))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "API routes without a policy entry: {missing:?}"
+        );
+        // Every API entry is a served route (the dashboard's are checked
+        // against its router in http::dashboard's tests).
+        let stale: Vec<&str> = HTTP_TABLE
+            .iter()
+            .map(|(r, _)| *r)
+            .filter(|r| r.contains(" /api/") && !routes.iter().any(|x| x == r))
+            .collect();
+        assert!(stale.is_empty(), "API entries for no route: {stale:?}");
+    }
+
+    #[test]
+    fn http_routes_match_by_method_and_segment() {
+        assert_eq!(need_http("GET", "/api/v1/jobs/a"), Some(Perm(Read)));
+        assert_eq!(need_http("HEAD", "/api/v1/jobs/a"), Some(Perm(Read)));
+        assert_eq!(need_http("PUT", "/api/v1/jobs/a"), Some(Perm(Write)));
+        assert_eq!(need_http("GET", "/api/v1/jobs/a/next"), Some(Perm(Read)));
+        assert_eq!(need_http("POST", "/api/v1/jobs/a/next"), None);
+        assert_eq!(need_http("GET", "/api/v1/jobs/"), None);
+        assert_eq!(need_http("GET", "/api/v1/jobs/a/b/c"), None);
+        assert_eq!(need_http("GET", "/api/v1/tokens"), None);
+        assert_eq!(need_http("GET", "/"), Some(Perm(Read)));
     }
 
     #[test]

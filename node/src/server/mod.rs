@@ -156,18 +156,10 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     use store::model::{MAX_CLIENT_MESSAGE_BYTES, MAX_CONCURRENT_PER_CONNECTION, MAX_REQUEST_SECS};
-    let server = tonic::transport::Server::builder()
-        // Every request is bounded in time and in concurrency per
-        // connection; clients' messages are bounded in size (peers'
-        // larger, per service below).
-        .timeout(Duration::from_secs(MAX_REQUEST_SECS))
-        .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
-        // Every call passes the policy table first (auth/policy.rs).
-        .layer(crate::auth::layer::AuthLayer::new(
-            node.clone(),
-            tls.is_some(),
-        ))
-        .add_service(health_service)
+    // gRPC services and the HTTP API and dashboard share the listener:
+    // tonic's router is an axum router, and the HTTP routes merge into it.
+    let mut grpc = tonic::service::RoutesBuilder::default();
+    grpc.add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(
@@ -200,6 +192,25 @@ pub async fn run(
             ClusterServiceServer::new(Cluster::new(app.clone()))
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
         );
+    let routes = tonic::service::Routes::from(
+        grpc.routes()
+            .into_axum_router()
+            .merge(crate::http::router(app.clone())),
+    );
+    let server = tonic::transport::Server::builder()
+        // HTTP/1.1 for browsers and curl; gRPC stays on HTTP/2.
+        .accept_http1(true)
+        // Every request is bounded in time and in concurrency per
+        // connection; clients' messages are bounded in size (peers'
+        // larger, per service above).
+        .timeout(Duration::from_secs(MAX_REQUEST_SECS))
+        .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
+        // Every call passes the policy table first (auth/policy.rs).
+        .layer(crate::auth::layer::AuthLayer::new(
+            node.clone(),
+            tls.is_some(),
+        ))
+        .add_routes(routes);
     let stop = async {
         let _ = stop_rx.await;
     };

@@ -41,6 +41,18 @@ impl State {
         after: Option<&str>,
         limit: usize,
     ) -> Vec<&Job> {
+        self.jobs_page_where(selector, after, limit, |_| true)
+    }
+
+    /// [`Self::jobs_page`] of the jobs that also satisfy `keep` (a state
+    /// filter, say). Scans in id order until the page is full.
+    pub fn jobs_page_where(
+        &self,
+        selector: &BTreeMap<String, String>,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Job) -> bool,
+    ) -> Vec<&Job> {
         let range = match after {
             Some(a) => self
                 .jobs
@@ -49,7 +61,7 @@ impl State {
         };
         range
             .map(|(_, j)| &**j)
-            .filter(|j| matches(&j.spec.labels, selector))
+            .filter(|j| matches(&j.spec.labels, selector) && keep(j))
             .take(limit)
             .collect()
     }
