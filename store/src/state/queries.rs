@@ -154,22 +154,13 @@ impl State {
                 && filter.until.is_none_or(|u| o.key.scheduled_at < u)
                 && filter.state.is_none_or(|s| o.state == s)
         };
-        let mut out: Vec<&Occurrence> = match &filter.job_id {
-            Some(id) => self
-                .occurrences_of(id)
-                .map(|(_, o)| o)
-                .filter(keep)
-                .collect(),
-            None => self.occurrences.values().filter(keep).collect(),
-        };
-        out.sort_by(|a, b| {
-            (a.key.scheduled_at, &a.key.job_id).cmp(&(b.key.scheduled_at, &b.key.job_id))
-        });
-        if filter.limit > 0 && out.len() > filter.limit {
-            // Keep the newest `limit`.
-            out.drain(..out.len() - filter.limit);
+        match &filter.job_id {
+            Some(id) => newest(
+                self.occurrences_of(id).map(|(_, o)| o).filter(keep),
+                filter.limit,
+            ),
+            None => newest(self.occurrences.values().filter(keep), filter.limit),
         }
-        out
     }
 
     /// Registered nodes and their assignment properties.
@@ -185,6 +176,64 @@ impl State {
     /// Finished occurrences kept per job.
     pub fn retention(&self) -> u32 {
         self.retention
+    }
+}
+
+/// The newest `limit` (all when 0) of `runs` in (scheduled_at, job id)
+/// order. Keeps at most `limit` in a heap while it scans, so listing the
+/// newest page of a million runs neither sorts nor copies them all.
+fn newest<'a>(runs: impl Iterator<Item = &'a Occurrence>, limit: usize) -> Vec<&'a Occurrence> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let order = |o: &'a Occurrence| (o.key.scheduled_at, &o.key.job_id, o);
+    if limit == 0 {
+        let mut all: Vec<&Occurrence> = runs.collect();
+        all.sort_by(|a, b| {
+            (a.key.scheduled_at, &a.key.job_id).cmp(&(b.key.scheduled_at, &b.key.job_id))
+        });
+        return all;
+    }
+    // A min-heap of the newest seen so far: the oldest of them on top.
+    let mut heap: BinaryHeap<Reverse<(UnixMs, &String, ByKey<'a>)>> =
+        BinaryHeap::with_capacity(limit + 1);
+    for o in runs {
+        let (at, job, _) = order(o);
+        if heap.len() == limit
+            && heap
+                .peek()
+                .is_some_and(|Reverse((a, j, _))| (at, job) <= (*a, *j))
+        {
+            continue;
+        }
+        heap.push(Reverse((at, job, ByKey(o))));
+        if heap.len() > limit {
+            heap.pop();
+        }
+    }
+    let mut out: Vec<&Occurrence> = heap.into_iter().map(|Reverse((_, _, o))| o.0).collect();
+    out.sort_by(|a, b| {
+        (a.key.scheduled_at, &a.key.job_id).cmp(&(b.key.scheduled_at, &b.key.job_id))
+    });
+    out
+}
+
+/// An occurrence ordered by its key alone (occurrences are not `Ord`).
+struct ByKey<'a>(&'a Occurrence);
+
+impl PartialEq for ByKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+impl Eq for ByKey<'_> {}
+impl PartialOrd for ByKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByKey<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key.cmp(&other.0.key)
     }
 }
 
@@ -210,4 +259,47 @@ impl LabelLookup for crate::model::Labels {
 /// Whether `labels` contain every entry of `selector`.
 pub fn matches(labels: &impl LabelLookup, selector: &BTreeMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.label(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn occ(job: u8, at: i64) -> Occurrence {
+        Occurrence {
+            key: OccKey {
+                job_id: format!("j{job}"),
+                scheduled_at: at,
+            },
+            state: RunState::Succeeded,
+            reason: None,
+            cause: None,
+            manual: false,
+            created_index: 0,
+            buffered: false,
+            attempts: Vec::new(),
+        }
+    }
+
+    proptest! {
+        /// The bounded scan keeps exactly what sorting all and keeping the
+        /// last `limit` keeps.
+        #[test]
+        fn newest_is_the_tail_of_the_sorted_runs(
+            keys in proptest::collection::btree_set((0u8..5, -50i64..50), 0..60),
+            limit in 0usize..20,
+        ) {
+            let all: Vec<Occurrence> = keys.iter().map(|(j, a)| occ(*j, *a)).collect();
+            let mut want: Vec<&Occurrence> = all.iter().collect();
+            want.sort_by(|a, b| {
+                (a.key.scheduled_at, &a.key.job_id).cmp(&(b.key.scheduled_at, &b.key.job_id))
+            });
+            if limit > 0 && want.len() > limit {
+                want.drain(..want.len() - limit);
+            }
+            let got = newest(all.iter(), limit);
+            prop_assert_eq!(got, want);
+        }
+    }
 }
