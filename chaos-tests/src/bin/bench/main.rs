@@ -10,11 +10,13 @@
 //! cargo run -p chaos-tests --release --bin bench -- registration [--secs 10]
 //! cargo run -p chaos-tests --release --bin bench -- failover [--kills 10] [--load 1000]
 //! cargo run -p chaos-tests --release --bin bench -- scale [--jobs 1000000]
+//! cargo run -p chaos-tests --release --bin bench -- api [--jobs 100000] [--runs-per-job 10]
 //! ```
 //!
 //! `schedulerd` is taken from beside this binary (or `$SCHEDULERD_BIN`);
 //! the bench builds it if missing.
 
+mod api;
 mod burst;
 mod cluster;
 mod deliveries;
@@ -57,6 +59,8 @@ enum Scenario {
     Failover(failover::Args),
     /// A million mostly-daily jobs: memory, disk, first fire, join.
     Scale(scale::Args),
+    /// HTTP API and dashboard answer times over a large history.
+    Api(api::Args),
 }
 
 #[tokio::main]
@@ -68,5 +72,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Registration(a) => registration::run(a).await,
         Scenario::Failover(a) => failover::run(a).await,
         Scenario::Scale(a) => scale::run(a).await,
+        Scenario::Api(a) => api::run(a).await,
     }
 }
