@@ -31,6 +31,15 @@ pub struct Args {
     /// Address peers and clients use to reach this node; defaults to --listen.
     #[arg(long, env = "SCHEDULERD_ADVERTISE")]
     pub advertise: Option<String>,
+    /// Serve the peer services (Raft, forwarding, dispatch, reports) on
+    /// their own listener, HOST:PORT, and no longer on --listen, so an
+    /// operator can firewall them off from clients. Every member of a
+    /// cluster must use it or none.
+    #[arg(long, env = "SCHEDULERD_PEER_LISTEN")]
+    pub peer_listen: Option<String>,
+    /// Address peers use to reach --peer-listen; defaults to it.
+    #[arg(long, env = "SCHEDULERD_PEER_ADVERTISE", requires = "peer_listen")]
+    pub peer_advertise: Option<String>,
     /// Start a new one-node cluster (only on an empty data dir).
     #[arg(long, env = "SCHEDULERD_BOOTSTRAP", conflicts_with = "join")]
     pub bootstrap: bool,
@@ -150,6 +159,17 @@ impl Args {
         self.advertise
             .clone()
             .unwrap_or_else(|| self.listen.clone())
+    }
+
+    /// The address peers dial: the peer listener's when there is one, else
+    /// the advertised address. It is this node's address in the Raft
+    /// membership.
+    pub fn peer_advertise(&self) -> String {
+        match (&self.peer_advertise, &self.peer_listen) {
+            (Some(a), _) => a.clone(),
+            (None, Some(l)) => l.clone(),
+            (None, None) => self.advertise(),
+        }
     }
 }
 

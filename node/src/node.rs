@@ -30,8 +30,13 @@ pub use crate::clock::{now_ms, now_us};
 pub struct Node {
     /// This node's id.
     pub id: NodeId,
-    /// The address peers and clients reach it at.
+    /// The address peers reach it at: its address in the membership (the
+    /// peer listener's with `--peer-listen`).
     pub addr: String,
+    /// The address clients reach it at (the same as `addr` without
+    /// `--peer-listen`); registered in the state, so that leader hints and
+    /// the status name addresses clients can use.
+    pub client_addr: String,
     /// The Raft handle.
     pub raft: ClusterRaft,
     /// Read access to the applied state.
@@ -78,8 +83,17 @@ impl Node {
     pub fn unavailable(&self, why: &str) -> ApiError {
         ApiError::Unavailable {
             message: why.to_string(),
-            leader: self.leader(),
+            leader: self
+                .leader()
+                .map(|(id, addr)| (id, self.client_addr_of(id).unwrap_or(addr))),
         }
+    }
+
+    /// The client address node `id` registered, if it has.
+    pub fn client_addr_of(&self, id: NodeId) -> Option<String> {
+        self.state
+            .read(|s| s.nodes().get(&id).map(|n| n.addr.clone()))
+            .filter(|a| !a.is_empty())
     }
 
     /// Commits `cmd` (here when leader, else through the leader) and waits
@@ -213,7 +227,9 @@ impl Node {
                 };
                 pb::Member {
                     id: *id,
-                    addr: node.addr.clone(),
+                    addr: self
+                        .client_addr_of(*id)
+                        .unwrap_or_else(|| node.addr.clone()),
                     voter,
                     state,
                     last_log_index: last_log,

@@ -1062,3 +1062,116 @@ async fn a_dependent_job_runs_once_per_upstream_success() {
         "once per upstream occurrence: {downs:?}"
     );
 }
+
+/// `--peer-listen`: Raft and the other peer services move to their own
+/// port, off the client port, so an operator can firewall them. The
+/// cluster forms and forwards through the peer ports, clients see the
+/// client addresses, and each port refuses the other's services.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_services_on_their_own_listener() {
+    use proto::internal::raft_service_client::RaftServiceClient;
+    let root = tempfile::tempdir().expect("tempdir");
+    let peer_ports: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let mut procs = vec![
+        Proc::start(
+            bin(),
+            1,
+            root.path(),
+            &["--bootstrap", "--peer-listen", &peer_ports[0]],
+        )
+        .expect("start node 1"),
+    ];
+    wait_cluster(&procs[0].addr, &[1]).await;
+    let seed = procs[0].addr.clone();
+    for id in 2..=3u64 {
+        procs.push(
+            Proc::start(
+                bin(),
+                id,
+                root.path(),
+                &[
+                    "--join",
+                    &seed,
+                    "--peer-listen",
+                    &peer_ports[id as usize - 1],
+                ],
+            )
+            .expect("start a joining node"),
+        );
+    }
+    wait_cluster(&seed, &[1, 2, 3]).await;
+    // The status names the addresses clients use (once each node has
+    // registered its own, which it does after joining).
+    let client_addrs: Vec<(u64, String)> = procs.iter().map(|p| (p.id, p.addr.clone())).collect();
+    let s = wait_for(
+        "the status to show every member's client address",
+        || async {
+            let s = status(&seed).await?;
+            s.members
+                .iter()
+                .all(|m| client_addrs.contains(&(m.id, m.addr.clone())))
+                .then_some(s)
+        },
+    )
+    .await;
+    let leader = s.leader.expect("a leader");
+    let follower = procs.iter().find(|p| p.id != leader).expect("a follower");
+
+    // A write through a follower's client port is forwarded over the peer
+    // ports, and its run is dispatched and reported over them.
+    let sink = chaos_tests::sink::Sink::start().await.expect("sink");
+    let mut c = JobServiceClient::connect(format!("http://{}", follower.addr))
+        .await
+        .expect("connect");
+    let now = proto::time::now_ms();
+    let spec = pb::JobSpec {
+        id: "over-peers".into(),
+        schedule: Some(pb::Schedule {
+            kind: Some(pb::schedule::Kind::Once(chaos_tests::pb::ts(now + 1_500))),
+        }),
+        executor: Some(chaos_tests::pb::http(&sink.url())),
+        ..Default::default()
+    };
+    c.create_job(pb::CreateJobRequest {
+        job: Some(spec),
+        on_conflict: pb::OnConflict::Fail as i32,
+    })
+    .await
+    .expect("create through a follower");
+    wait_for("the job's one run to reach the sink", || async {
+        (!sink.is_empty()).then_some(())
+    })
+    .await;
+
+    // Each port serves only its own services.
+    let payload = proto::internal::RaftPayload::default();
+    let mut on_client = RaftServiceClient::connect(format!("http://{}", follower.addr))
+        .await
+        .expect("connect to the client port");
+    let e = on_client
+        .vote(payload.clone())
+        .await
+        .expect_err("Raft on the client port");
+    assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");
+    let peer = &peer_ports[follower.id as usize - 1];
+    let mut jobs_on_peer = JobServiceClient::connect(format!("http://{peer}"))
+        .await
+        .expect("connect to the peer port");
+    let e = jobs_on_peer
+        .list_jobs(pb::ListJobsRequest::default())
+        .await
+        .expect_err("the job API on the peer port");
+    assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");
+    // Peers still ask each other for status on the peer port.
+    let mut status_on_peer = ClusterServiceClient::connect(format!("http://{peer}"))
+        .await
+        .expect("connect to the peer port");
+    let st = status_on_peer
+        .status(pb::StatusRequest {})
+        .await
+        .expect("status on the peer port")
+        .into_inner();
+    assert_eq!(st.leader, Some(leader));
+}

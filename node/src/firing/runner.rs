@@ -228,7 +228,7 @@ impl Runner {
     /// state, so the leader can honour node selectors and kinds.
     async fn register(&self) {
         let info = NodeInfo {
-            addr: self.node.addr.clone(),
+            addr: self.node.client_addr.clone(),
             labels: self.cfg.labels.clone(),
             capabilities: self.cfg.executors.capabilities(),
         };

@@ -56,10 +56,19 @@ pub async fn run(
     let id = args.node_id()?;
     let pinned = pinned_id(&args.data_dir, id)?;
     let advertise = args.advertise();
+    let peer_advertise = args.peer_advertise();
     let tls = load_tls(&args, id)?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
+    let peer_listener = match &args.peer_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding --peer-listen {addr}"))?,
+        ),
+        None => None,
+    };
 
     let mut store = store::raft::open(&args.data_dir).context("opening raft storage")?;
     let fresh = match (pinned, storage_is_empty(&mut store.log_store).await?) {
@@ -101,7 +110,8 @@ pub async fn run(
     .context("starting raft")?;
     let node = Node {
         id,
-        addr: advertise.clone(),
+        addr: peer_advertise.clone(),
+        client_addr: advertise.clone(),
         raft: raft.clone(),
         state,
         channels,
@@ -154,28 +164,29 @@ pub async fn run(
         .build_v1alpha()
         .context("building reflection service (v1alpha)")?;
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     use store::model::{MAX_CLIENT_MESSAGE_BYTES, MAX_CONCURRENT_PER_CONNECTION, MAX_REQUEST_SECS};
     // gRPC services and the HTTP API and dashboard share the listener:
     // tonic's router is an axum router, and the HTTP routes merge into it.
+    // The peer services (Raft, NodeService) are on the same listener, or
+    // alone on --peer-listen (with the cluster service, which peers ask for
+    // status and joins, and health).
+    let raft_service = RaftServiceServer::new(RaftTransport::new(raft.clone(), lease.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let node_service = NodeServiceServer::new(Internal::new(
+        node.clone(),
+        reporter.clone(),
+        hub.clone(),
+        capacity.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let cluster_service = ClusterServiceServer::new(Cluster::new(app.clone()))
+        .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES);
     let mut grpc = tonic::service::RoutesBuilder::default();
-    grpc.add_service(health_service)
+    grpc.add_service(health_service.clone())
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(
-            RaftServiceServer::new(RaftTransport::new(raft.clone(), lease.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            NodeServiceServer::new(Internal::new(
-                node.clone(),
-                reporter.clone(),
-                hub.clone(),
-                capacity.clone(),
-            ))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
-        )
         .add_service(
             WorkerServiceServer::new(Workers::new(app.clone()))
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
@@ -188,42 +199,74 @@ pub async fn run(
             AclServiceServer::new(crate::api::acl::Acl::new(app.clone()))
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
         )
-        .add_service(
-            ClusterServiceServer::new(Cluster::new(app.clone()))
-                .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
-        );
+        .add_service(cluster_service.clone());
+    let peer_routes = if peer_listener.is_some() {
+        let mut peer_grpc = tonic::service::RoutesBuilder::default();
+        peer_grpc
+            .add_service(raft_service)
+            .add_service(node_service)
+            .add_service(cluster_service)
+            .add_service(health_service);
+        Some(peer_grpc.routes())
+    } else {
+        // One listener: the peer services join the client routes.
+        grpc.add_service(raft_service).add_service(node_service);
+        None
+    };
     let routes = tonic::service::Routes::from(
         grpc.routes()
             .into_axum_router()
             .merge(crate::http::router(app.clone())),
     );
-    let server = tonic::transport::Server::builder()
-        // HTTP/1.1 for browsers and curl; gRPC stays on HTTP/2.
-        .accept_http1(true)
-        // Every request is bounded in time and in concurrency per
-        // connection; clients' messages are bounded in size (peers'
-        // larger, per service above).
-        .timeout(Duration::from_secs(MAX_REQUEST_SECS))
-        .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
-        // Every call passes the policy table first (auth/policy.rs).
-        .layer(crate::auth::layer::AuthLayer::new(
-            node.clone(),
-            tls.is_some(),
-        ))
-        .add_routes(routes);
-    let stop = async {
-        let _ = stop_rx.await;
+    let server = |routes: tonic::service::Routes| {
+        tonic::transport::Server::builder()
+            // HTTP/1.1 for browsers and curl; gRPC stays on HTTP/2.
+            .accept_http1(true)
+            // Every request is bounded in time and in concurrency per
+            // connection; clients' messages are bounded in size (peers'
+            // larger, per service above).
+            .timeout(Duration::from_secs(MAX_REQUEST_SECS))
+            .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
+            // Every call passes the policy table first (auth/policy.rs).
+            .layer(crate::auth::layer::AuthLayer::new(
+                node.clone(),
+                tls.is_some(),
+            ))
+            .add_routes(routes)
     };
-    let server: std::pin::Pin<
+    let peer_server = peer_routes.map(server);
+    let server = server(routes);
+    // Both servers stop together.
+    type Serving = std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send>,
-    > = match tls {
-        Some(tls) => {
-            Box::pin(server.serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), stop))
-        }
-        None => Box::pin(server.serve_with_incoming_shutdown(incoming(listener), stop)),
+    >;
+    let serve =
+        |server: tonic::transport::server::Router<_>, listener: TcpListener| -> Serving {
+            let mut rx = stop_rx.clone();
+            let stop = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            match &tls {
+                Some(tls) => Box::pin(server.serve_with_incoming_shutdown(
+                    crate::tls::incoming(listener, tls.clone()),
+                    stop,
+                )),
+                None => Box::pin(server.serve_with_incoming_shutdown(incoming(listener), stop)),
+            }
+        };
+    let peer_server = match (peer_server, peer_listener) {
+        (Some(s), Some(l)) => Some(tokio::spawn(serve(s, l))),
+        _ => None,
     };
-    let server = tokio::spawn(server);
-    tracing::info!(id, listen = %args.listen, advertise = %advertise, fresh, "schedulerd started");
+    let server = tokio::spawn(serve(server, listener));
+    tracing::info!(
+        id,
+        listen = %args.listen,
+        advertise = %advertise,
+        peer_listen = args.peer_listen.as_deref().unwrap_or("(the client listener)"),
+        fresh,
+        "schedulerd started"
+    );
     tokio::spawn(track_health(node.clone(), health));
 
     if fresh {
@@ -279,8 +322,11 @@ pub async fn run(
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
     }
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
     let _ = server.await;
+    if let Some(p) = peer_server {
+        let _ = p.await;
+    }
     Ok(())
 }
 
