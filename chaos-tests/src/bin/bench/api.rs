@@ -147,12 +147,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "api_jobs_page",
             Box::new(move |k| format!("/api/v1/jobs?page_size=100&page_token={}", pick(k))),
         ),
-        ("api_job", Box::new(move |k| format!("/api/v1/jobs/{}", pick(k)))),
+        (
+            "api_job",
+            Box::new(move |k| format!("/api/v1/jobs/{}", pick(k))),
+        ),
         (
             "api_job_runs",
             Box::new(move |k| format!("/api/v1/runs?job_id={}&limit=20", pick(k))),
         ),
-        ("api_runs_newest_100", Box::new(|_| "/api/v1/runs?limit=100".into())),
+        (
+            "api_runs_newest_100",
+            Box::new(|_| "/api/v1/runs?limit=100".into()),
+        ),
         (
             "api_job_next_10",
             Box::new(move |k| format!("/api/v1/jobs/{}/next?count=10", pick(k))),
@@ -161,7 +167,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "dashboard_jobs",
             Box::new(move |k| format!("/jobs?page_token={}", pick(k))),
         ),
-        ("dashboard_job", Box::new(move |k| format!("/jobs/{}", pick(k)))),
+        (
+            "dashboard_job",
+            Box::new(move |k| format!("/jobs/{}", pick(k))),
+        ),
         ("dashboard_overview", Box::new(|_| "/".into())),
     ];
     let j0 = cpu_jiffies();
