@@ -397,6 +397,85 @@ async fn scenario(b: Browser, mut procs: Vec<Proc>, phone_shot: PathBuf) {
         Some(new),
         "the page shows the cluster's new leader"
     );
+
+    // Once the ACL is on, the pages need a token: the sign-in page keeps
+    // it in a cookie that scripts cannot read.
+    sign_in(&b, &base, &follower).await;
+}
+
+/// Bootstraps the ACL through `addr`, then signs in with an unknown
+/// token and with the right one, and out again.
+async fn sign_in(b: &Browser, base: &str, addr: &str) {
+    use proto::v1 as pb;
+    let mut acl = pb::acl_service_client::AclServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let admin = acl
+        .bootstrap(pb::AclBootstrapRequest {
+            name: "root".into(),
+        })
+        .await
+        .expect("bootstrap the ACL")
+        .into_inner()
+        .secret;
+    b.goto(&format!("{base}/jobs")).await;
+    let at = b
+        .eval("return location.pathname + location.search;", vec![])
+        .await;
+    assert_eq!(at, json!("/login?next=%2Fjobs"), "a page without a token");
+    let refused = "return !!document.getElementById('login-error');";
+    let signed_in = "return location.pathname === '/jobs';";
+    for (token, what, check) in [
+        ("sdt_not-a-token", "an unknown token to be refused", refused),
+        (admin.as_str(), "the sign-in to land on /jobs", signed_in),
+    ] {
+        let input = wait_for("the token field", || b.find("input[name=\"token\"]")).await;
+        b.type_into(&input, token).await;
+        let submit = b
+            .find("form.login button[type=\"submit\"]")
+            .await
+            .expect("the sign-in button");
+        b.click(&submit).await;
+        wait_page(b, what, check).await;
+    }
+    wait_page(
+        b,
+        "the jobs page, signed in",
+        "return !!document.querySelector('tr[data-job]');",
+    )
+    .await;
+    wait_page(
+        b,
+        "the live stream to connect with the cookie",
+        "return document.getElementById('live').classList.contains('on');",
+    )
+    .await;
+    let cookies = b.eval("return document.cookie;", vec![]).await;
+    assert!(
+        !cookies
+            .as_str()
+            .unwrap_or_default()
+            .contains("schedulerd_token"),
+        "scripts cannot read the token: {cookies}"
+    );
+    let out = b
+        .find("footer button[type=\"submit\"]")
+        .await
+        .expect("the sign-out button");
+    b.click(&out).await;
+    wait_page(
+        b,
+        "signing out to land on /login",
+        "return location.pathname === '/login';",
+    )
+    .await;
+    b.goto(&format!("{base}/")).await;
+    wait_page(
+        b,
+        "a page after signing out to ask for a token",
+        "return location.pathname === '/login';",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

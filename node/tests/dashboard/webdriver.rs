@@ -173,6 +173,16 @@ impl Browser {
         .await;
     }
 
+    /// Types `text` into an input.
+    pub async fn type_into(&self, e: &Element, text: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
     /// Sets the window's size.
     pub async fn resize(&self, width: u32, height: u32) {
         self.call(
