@@ -2,6 +2,12 @@
 //! with the `prometheus-client` crate: the OpenMetrics text it encodes,
 //! never hand-written exposition text.
 //!
+//! The same plain-HTTP endpoint answers `GET /readyz`: 200 when this node
+//! is ready by the rule of the gRPC health service `""` ([`ready`]), else
+//! 503 with the reason. It is there for probes that cannot speak TLS (the
+//! kubelet's gRPC probes cannot): the secure Kubernetes overlay's readiness
+//! probe. The endpoint starts once the node has joined or bootstrapped.
+//!
 //! - Counted as they happen (`Metrics::attempt_started`,
 //!   `attempt_finished`, `count_events`): fire lateness and run duration
 //!   by executor kind, runs by final state, attempts and retries,
@@ -407,7 +413,48 @@ pub fn render(node: &Node, hub: &WorkerHub, lease: &Lease, metrics: &Metrics) ->
     out
 }
 
-/// Serves `/metrics` at `addr` until the process ends.
+/// Whether this node is ready: a member that knows a leader, not shutting
+/// down. The same rule as the gRPC health service `""`
+/// (`server::health::track_health`), which the base StatefulSet's readiness
+/// probe asks; `GET /readyz` answers it where gRPC health cannot be asked
+/// (without TLS). `Err` says why not.
+pub fn ready(node: &Node) -> Result<(), &'static str> {
+    let m = node.raft.metrics();
+    let m = m.borrow();
+    readiness(
+        m.membership_config
+            .membership()
+            .get_node(&node.id)
+            .is_some(),
+        m.current_leader.is_some(),
+        m.state,
+    )
+}
+
+fn readiness(member: bool, leader_known: bool, state: ServerState) -> Result<(), &'static str> {
+    if state == ServerState::Shutdown {
+        Err("shutting down")
+    } else if !member {
+        Err("not a member of the cluster")
+    } else if !leader_known {
+        Err("no leader known")
+    } else {
+        Ok(())
+    }
+}
+
+/// The answer to `GET /readyz`: 200 `ready`, or 503 with the reason.
+fn readyz(ready: Result<(), &'static str>) -> (StatusCode, String) {
+    match ready {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+    }
+}
+
+/// Serves `/metrics` (and `/readyz`) at `addr` until the process ends.
 pub async fn serve(
     addr: String,
     node: Node,
@@ -416,7 +463,7 @@ pub async fn serve(
     metrics: Metrics,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
-    tracing::info!(%addr, "metrics at /metrics");
+    tracing::info!(%addr, "metrics at /metrics, readiness at /readyz");
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -445,10 +492,16 @@ pub async fn serve(
                             .body(Full::new(Bytes::from(render(
                                 &node, &hub, &lease, &metrics,
                             ))))
+                    } else if req.uri().path() == "/readyz" {
+                        let (status, body) = readyz(ready(&node));
+                        Response::builder()
+                            .status(status)
+                            .header("content-type", "text/plain; charset=utf-8")
+                            .body(Full::new(Bytes::from(body)))
                     } else {
                         Response::builder()
                             .status(StatusCode::NOT_FOUND)
-                            .body(Full::new(Bytes::from("try /metrics\n")))
+                            .body(Full::new(Bytes::from("try /metrics or /readyz\n")))
                     };
                     Ok::<_, Infallible>(
                         resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
@@ -462,5 +515,30 @@ pub async fn serve(
                 tracing::debug!(error = %e, "metrics connection");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod readyz_tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_as_a_member_that_knows_a_leader() {
+        let ok = |m, l, s| readiness(m, l, s).is_ok();
+        assert!(ok(true, true, ServerState::Follower));
+        assert!(ok(true, true, ServerState::Leader));
+        assert!(ok(true, true, ServerState::Learner));
+        assert!(!ok(true, false, ServerState::Candidate));
+        assert!(!ok(true, false, ServerState::Follower));
+        assert!(!ok(false, true, ServerState::Learner));
+        assert!(!ok(true, true, ServerState::Shutdown));
+    }
+
+    #[test]
+    fn readyz_is_200_or_503_with_the_reason() {
+        assert_eq!(readyz(Ok(())), (StatusCode::OK, "ready\n".to_string()));
+        let (status, body) = readyz(readiness(true, false, ServerState::Candidate));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "not ready: no leader known\n");
     }
 }
