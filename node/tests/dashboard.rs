@@ -489,7 +489,13 @@ async fn the_dashboard_in_a_real_browser() {
     let driver = Driver::start(&log).await;
     let profile = root.path().join("chromium-profile");
     std::fs::create_dir_all(&profile).expect("a profile folder");
-    let browser = Browser::new(&driver, &profile, 1280, 900).await;
+    let browser = match Browser::new(&driver, &profile, 1280, 900).await {
+        Ok(b) => b,
+        Err(e) => {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("chromium did not start a session: {e}\nchromedriver's log:\n{text}");
+        }
+    };
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let run = tokio::spawn(scenario(
         browser.clone(),

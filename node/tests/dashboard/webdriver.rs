@@ -77,12 +77,17 @@ pub struct Element(String);
 
 impl Browser {
     /// A new headless session with a fresh profile in `profile`, at
-    /// `width`x`height`.
-    pub async fn new(driver: &Driver, profile: &Path, width: u32, height: u32) -> Browser {
+    /// `width`x`height`, or why not.
+    pub async fn new(
+        driver: &Driver,
+        profile: &Path,
+        width: u32,
+        height: u32,
+    ) -> Result<Browser, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
-            .expect("an HTTP client");
+            .map_err(|e| e.to_string())?;
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -96,22 +101,25 @@ impl Browser {
                 ],
             },
         }}});
-        let (_, resp) = send(
+        // A browser's first start on a fresh machine can be slow: this
+        // one call may take up to three minutes.
+        let (_, resp) = send_within(
             &http,
             reqwest::Method::POST,
             &format!("{}/session", driver.url),
             Some(caps),
+            Duration::from_secs(180),
         )
         .await
-        .expect("a new session");
+        .map_err(|e| format!("POST /session: {e}"))?;
         let id = resp["value"]["sessionId"]
             .as_str()
-            .unwrap_or_else(|| panic!("no session: {resp}"))
+            .ok_or_else(|| format!("no session: {resp}"))?
             .to_string();
-        Browser {
+        Ok(Browser {
             http,
             base: format!("{}/session/{id}", driver.url),
-        }
+        })
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -229,7 +237,18 @@ async fn send(
     url: &str,
     body: Option<Value>,
 ) -> Result<(reqwest::StatusCode, Value), reqwest::Error> {
-    let mut r = http.request(method, url);
+    send_within(http, method, url, body, Duration::from_secs(60)).await
+}
+
+/// [`send`] with its own timeout.
+async fn send_within(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+    timeout: Duration,
+) -> Result<(reqwest::StatusCode, Value), reqwest::Error> {
+    let mut r = http.request(method, url).timeout(timeout);
     if let Some(b) = body {
         r = r
             .header("content-type", "application/json")
