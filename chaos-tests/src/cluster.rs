@@ -30,6 +30,8 @@ pub fn faketime_lib() -> Option<PathBuf> {
 pub enum ClusterError {
     #[error("starting a node or proxy: {0}")]
     Io(#[from] std::io::Error),
+    #[error("setting up TLS and the ACL: {0}")]
+    Secure(String),
 }
 
 /// Whether disk-full can be injected here: it needs root and a tmpfs
@@ -164,6 +166,8 @@ impl ChaosCluster {
                 args.extend(["--join", addrs[&1].as_str()]);
             }
             args.extend(extra);
+            let tls = crate::secure::node_args(id);
+            args.extend(tls.iter().map(String::as_str));
             procs.push(Proc::new(bin, id, root, &addrs[&id], &args));
         }
         let mut cluster = ChaosCluster {
@@ -176,6 +180,11 @@ impl ChaosCluster {
         };
         cluster.procs[0].launch()?;
         wait_cluster(&addrs[&1], &[1]).await;
+        // A secure cluster checks every call from the start: the harness's
+        // certificate gets its admin role now.
+        crate::secure::bootstrap(&addrs[&1])
+            .await
+            .map_err(|e| ClusterError::Secure(e.to_string()))?;
         for p in cluster.procs.iter_mut().skip(1) {
             p.launch()?;
         }

@@ -248,9 +248,7 @@ impl Drop for Proc {
 
 /// The cluster status as `addr` reports it, or `None` if it does not answer.
 pub async fn status(addr: &str) -> Option<pb::ClusterStatus> {
-    let mut c = ClusterServiceClient::connect(format!("http://{addr}"))
-        .await
-        .ok()?;
+    let mut c = ClusterServiceClient::new(crate::secure::connect(addr).await.ok()?);
     let mut req = tonic::Request::new(pb::StatusRequest {});
     req.set_timeout(Duration::from_secs(3));
     c.status(req).await.ok().map(|r| r.into_inner())
@@ -343,9 +341,11 @@ pub fn daily_job(id: &str) -> pb::CreateJobRequest {
 
 /// Creates a daily job through `addr`.
 pub async fn create(addr: &str, id: &str) -> Result<pb::Job, tonic::Status> {
-    let mut c = JobServiceClient::connect(format!("http://{addr}"))
-        .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut c = JobServiceClient::new(
+        crate::secure::connect(addr)
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?,
+    );
     c.create_job(daily_job(id)).await.map(|r| r.into_inner())
 }
 

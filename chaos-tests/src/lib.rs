@@ -14,6 +14,7 @@ pub mod pb;
 pub mod proxy;
 pub mod report;
 pub mod run;
+pub mod secure;
 pub mod sink;
 pub mod steal;
 pub mod worker;

@@ -47,10 +47,7 @@ fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
 }
 
 async fn connect(addr: &str) -> Option<tonic::transport::Channel> {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .ok()?
-        .connect_timeout(Duration::from_secs(1))
-        .connect()
+    crate::secure::connect_with(addr, |e| e.connect_timeout(Duration::from_secs(1)))
         .await
         .ok()
 }

@@ -201,6 +201,9 @@ pub struct RunConfig {
     /// any, a third of the jobs run on them.
     pub workers: usize,
     pub check: CheckParams,
+    /// TLS everywhere and the ACL on: nodes with `--tls-dir`, the harness
+    /// and its workers with a client certificate (`secure.rs`).
+    pub secure: bool,
 }
 
 impl RunConfig {
@@ -222,6 +225,7 @@ impl RunConfig {
             schedulerd: None,
             workers: 3,
             check: CheckParams::default(),
+            secure: false,
         }
     }
 }
@@ -325,14 +329,11 @@ async fn worker_node(addrs: &[String], id: &str) -> Option<u64> {
     use proto::v1::worker_service_client::WorkerServiceClient;
     let ask = async {
         for addr in addrs {
-            let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
-                continue;
-            };
-            let Ok(ch) = ep
-                .connect_timeout(Duration::from_millis(500))
-                .timeout(Duration::from_secs(1))
-                .connect()
-                .await
+            let Ok(ch) = crate::secure::connect_with(addr, |e| {
+                e.connect_timeout(Duration::from_millis(500))
+                    .timeout(Duration::from_secs(1))
+            })
+            .await
             else {
                 continue;
             };
@@ -652,6 +653,10 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         }
     };
     let sink = Sink::start().await?;
+    if cfg.secure {
+        crate::secure::enable(&root, cfg.nodes)
+            .map_err(|e| crate::cluster::ClusterError::Secure(e.to_string()))?;
+    }
     let disk_node = cfg.faults.contains(&Fault::DiskFull).then_some(cfg.nodes);
     let mut cluster = ChaosCluster::start(&bin, &root, cfg.nodes, &[], disk_node).await?;
     let addrs = cluster.addrs();

@@ -178,7 +178,7 @@ fn msg(kind: pb::worker_message::Kind) -> pb::WorkerMessage {
 
 /// One session, until its stream ends.
 async fn session(shared: &Arc<Shared>, addr: &str) -> anyhow::Result<()> {
-    let mut client = WorkerServiceClient::connect(format!("http://{addr}")).await?;
+    let mut client = WorkerServiceClient::new(crate::secure::connect(addr).await?);
     let (tx, rx) = mpsc::channel::<pb::WorkerMessage>(1024);
     let held: Vec<pb::HeldAttempt> = shared
         .held()
@@ -345,7 +345,7 @@ pub fn spawn(
     slots: u32,
     sink: &str,
 ) -> std::io::Result<crate::harness::Proc> {
-    let args = vec![
+    let mut args = vec![
         "--cluster".to_string(),
         addrs.join(","),
         "--id".into(),
@@ -361,6 +361,9 @@ pub fn spawn(
         "--log".into(),
         dir.with_extension("jsonl").display().to_string(),
     ];
+    if let Some(client) = crate::secure::client_dir() {
+        args.extend(["--tls-client-dir".into(), client.display().to_string()]);
+    }
     let launch = crate::harness::Launch {
         program: bin.to_path_buf(),
         args,

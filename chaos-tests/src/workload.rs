@@ -100,13 +100,12 @@ fn dt(ms: Ms) -> DateTime<Utc> {
 }
 
 async fn send(addr: &str, op: &Op) -> Result<(), tonic::Status> {
-    let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(RPC_TIMEOUT)
-        .connect()
-        .await
-        .map_err(|e| tonic::Status::unavailable(format!("connect {addr}: {e}")))?;
+    let ch = crate::secure::connect_with(addr, |e| {
+        e.connect_timeout(Duration::from_secs(1))
+            .timeout(RPC_TIMEOUT)
+    })
+    .await
+    .map_err(|e| tonic::Status::unavailable(format!("connect {addr}: {e}")))?;
     let mut c = JobServiceClient::new(ch);
     let job = |id: &str| Some(pb::pause_request::Target::JobId(id.to_string()));
     match op {
@@ -563,15 +562,11 @@ impl Workload {
             let mut seen = FinalJob::Unknown;
             'nodes: for _round in 0..5 {
                 for addr in &addrs {
-                    let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                    else {
-                        continue;
-                    };
-                    let Ok(ch) = ep
-                        .connect_timeout(Duration::from_secs(1))
-                        .timeout(RPC_TIMEOUT)
-                        .connect()
-                        .await
+                    let Ok(ch) = crate::secure::connect_with(addr, |e| {
+                        e.connect_timeout(Duration::from_secs(1))
+                            .timeout(RPC_TIMEOUT)
+                    })
+                    .await
                     else {
                         continue;
                     };

@@ -53,6 +53,9 @@ enum Cmd {
         /// Creates stop at this many live jobs.
         #[arg(long, default_value_t = 30)]
         max_jobs: usize,
+        /// TLS everywhere and the ACL on (certificates made for the run).
+        #[arg(long)]
+        secure: bool,
     },
 }
 
@@ -80,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 report,
                 work_dir,
                 max_jobs,
+                secure,
             },
     } = Cli::parse();
     let seed = seed.unwrap_or_else(|| {
@@ -92,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.nodes = nodes;
     cfg.max_jobs = max_jobs;
     cfg.work_dir = work_dir;
+    cfg.secure = secure;
     eprintln!("chaos: seed {seed}, {duration:?}, faults {:?}", cfg.faults);
     let rep = run(cfg).await.context("chaos run")?;
     let path = report.unwrap_or_else(|| PathBuf::from(format!("chaos-report-{seed}.json")));

@@ -35,6 +35,10 @@ struct Args {
     /// JSON-lines log of what the functions did.
     #[arg(long)]
     log: Option<std::path::PathBuf>,
+    /// Connect with mutual TLS, with the client certificate in this
+    /// directory (`ca.pem`, `client.pem`, `client-key.pem`).
+    #[arg(long)]
+    tls_client_dir: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -47,6 +51,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
+    if let Some(dir) = &a.tls_client_dir {
+        chaos_tests::secure::use_client_dir(dir)?;
+    }
     let cfg = chaos_tests::worker::WorkerConfig {
         addrs: a.cluster.split(',').map(str::to_string).collect(),
         worker_id: a.id,

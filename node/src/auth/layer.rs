@@ -213,7 +213,15 @@ fn decide(
     cert: Option<&CertPrincipal>,
 ) -> Result<Caller, Status> {
     let enforced = secure || s.acl_bootstrapped();
-    let caller = principal(s, enforced, bearer, cert)?;
+    let caller = match principal(s, enforced, bearer, cert) {
+        Ok(c) => c,
+        // An open call (status, health, the ACL bootstrap) from a client
+        // certificate that names no token yet is anonymous, not refused:
+        // the first admin of a secure cluster may hold only a certificate
+        // until its token exists. A wrong bearer token is still refused.
+        Err(_) if need == Need::Open && bearer.is_none() => Caller::anonymous(enforced),
+        Err(e) => return Err(e),
+    };
     let ok = match need {
         Need::Open => true,
         Need::Peer => !secure || caller.node.is_some(),
@@ -461,5 +469,21 @@ mod tests {
             "Basic abc".parse().expect("header"),
         );
         assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn a_certificate_without_a_token_may_call_only_what_is_open() {
+        // A secure cluster before its bootstrap: the first admin holds only
+        // a certificate, and must reach status and the bootstrap itself.
+        let s = State::default();
+        let user = CertPrincipal::User("chaos".into());
+        let status = "/scheduler.v1.ClusterService/Status";
+        let c = check(&s, true, status, None, Some(&user)).expect("status is open");
+        assert!(c.role.is_none(), "anonymous: {c:?}");
+        let e = check(&s, true, LIST, None, Some(&user)).expect_err("listing needs a role");
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+        // A wrong bearer token stays refused, even on an open call.
+        let e = check(&s, true, status, Some("sdt_wrong"), None).expect_err("a wrong token");
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     }
 }

@@ -44,6 +44,9 @@ pub struct Args {
     patience_mins: u64,
 }
 
+/// The path of a route's `k`th sample.
+type PathOf = Box<dyn Fn(usize) -> String>;
+
 /// Job `i`: on 1 January at a time of day drawn from `i`, so its past
 /// instants are one a year and none falls due while the bench runs.
 fn job(i: u64, url: &str) -> pb::JobSpec {
@@ -142,7 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let pick = |k: usize| format!("api-{:06}", (k as u64 * 7919) % n);
-    let routes: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let routes: Vec<(&str, PathOf)> = vec![
         (
             "api_jobs_page",
             Box::new(move |k| format!("/api/v1/jobs?page_size=100&page_token={}", pick(k))),
