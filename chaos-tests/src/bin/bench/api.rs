@@ -144,7 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let pick = |k: usize| format!("api-{:06}", (k as u64 * 7919) % n);
+    let pick = move |k: usize| format!("api-{:06}", (k as u64 * 7919) % n);
     let routes: Vec<(&str, PathOf)> = vec![
         (
             "api_jobs_page",
