@@ -292,20 +292,30 @@ pub async fn start_cluster(
     n: u64,
     extra: &[&str],
 ) -> std::io::Result<Vec<Proc>> {
+    // With TLS on in this process (`secure.rs`), each node gets its own
+    // certificate directory and the ACL is bootstrapped at once.
+    let tls = |id: u64| crate::secure::node_args(id);
+    let t1 = tls(1);
+    let t1: Vec<&str> = t1.iter().map(String::as_str).collect();
     let mut procs = vec![Proc::start(
         bin,
         1,
         root,
-        &[&["--bootstrap"], extra].concat(),
+        &[&["--bootstrap"], extra, &t1].concat(),
     )?];
     wait_cluster(&procs[0].addr, &[1]).await;
+    crate::secure::bootstrap(&procs[0].addr)
+        .await
+        .map_err(std::io::Error::other)?;
     let seed = procs[0].addr.clone();
     for id in 2..=n {
+        let t = tls(id);
+        let t: Vec<&str> = t.iter().map(String::as_str).collect();
         procs.push(Proc::start(
             bin,
             id,
             root,
-            &[&["--join", seed.as_str()], extra].concat(),
+            &[&["--join", seed.as_str()], extra, &t].concat(),
         )?);
     }
     let ids: Vec<u64> = (1..=n).collect();

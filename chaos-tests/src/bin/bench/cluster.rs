@@ -98,7 +98,9 @@ impl Cluster {
 
 /// A job client for `addr`.
 pub async fn jobs_client(addr: &str) -> anyhow::Result<JobServiceClient<Channel>> {
-    JobServiceClient::connect(format!("http://{addr}"))
-        .await
-        .with_context(|| format!("connect to {addr}"))
+    Ok(JobServiceClient::new(
+        chaos_tests::secure::connect(addr)
+            .await
+            .with_context(|| format!("connect to {addr}"))?,
+    ))
 }

@@ -185,7 +185,9 @@ impl Writer {
     async fn connected(&mut self) -> anyhow::Result<&mut JobServiceClient<Channel>> {
         if self.client.is_none() {
             let addr = &self.addrs[self.next % self.addrs.len()];
-            self.client = Some(JobServiceClient::connect(format!("http://{addr}")).await?);
+            self.client = Some(JobServiceClient::new(
+                chaos_tests::secure::connect(addr).await?,
+            ));
         }
         self.client
             .as_mut()

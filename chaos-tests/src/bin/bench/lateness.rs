@@ -37,6 +37,10 @@ pub struct Args {
     /// on Rust worker processes (one per node) that posts to the sink.
     #[arg(long, value_enum, default_value = "http")]
     executor: ExecutorKind,
+    /// TLS everywhere and the ACL on (issue 18): nodes with `--tls-dir`,
+    /// the bench and its workers with a client certificate.
+    #[arg(long)]
+    secure: bool,
 }
 
 /// The executor kind measured.
@@ -47,6 +51,11 @@ pub enum ExecutorKind {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // The certificates outlive each size's cluster.
+    let certs = tempfile::tempdir()?;
+    if args.secure {
+        chaos_tests::secure::enable(certs.path(), 3)?;
+    }
     for &n in &args.jobs {
         one_size(&args, n).await?;
     }
@@ -117,6 +126,7 @@ async fn one_size(args: &Args, n: u64) -> anyhow::Result<()> {
     let line = json!({
         "bench": "lateness", "jobs": n, "secs": args.secs,
         "executor": if worker { "worker" } else { "http" },
+        "secure": args.secure,
         "fires": m.outcome.delivered,
         "fires_per_sec": round3(m.kept_in_window as f64 / args.secs as f64),
         "offered_per_sec": n,
@@ -134,12 +144,10 @@ async fn one_size(args: &Args, n: u64) -> anyhow::Result<()> {
 
 /// How many workers `addr`'s cluster lists.
 async fn workers_connected(addr: &str) -> usize {
-    let Ok(mut c) =
-        proto::v1::worker_service_client::WorkerServiceClient::connect(format!("http://{addr}"))
-            .await
-    else {
+    let Ok(ch) = chaos_tests::secure::connect(addr).await else {
         return 0;
     };
+    let mut c = proto::v1::worker_service_client::WorkerServiceClient::new(ch);
     c.list_workers(proto::v1::ListWorkersRequest {})
         .await
         .map_or(0, |r| r.into_inner().workers.len())
