@@ -230,3 +230,99 @@ async fn a_tls_cluster_forms_and_refuses_what_it_must() {
 fn pb_raft_payload() -> proto::internal::RaftPayload {
     proto::internal::RaftPayload::default()
 }
+
+/// Two more refusals of the security issue's table: certificates past
+/// their end (a client's and a node's) are refused at the handshake, and
+/// a message over the client limit is refused with RESOURCE_EXHAUSTED (or
+/// OUT_OF_RANGE) while the node stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_certificates_and_oversize_messages_are_refused() {
+    use std::time::{Duration, SystemTime};
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let ca = Ca::generate("test cluster", Validity::days(1)).expect("CA");
+    let leaf = ca.node(1, &hosts(), Validity::days(1)).expect("node cert");
+    write_node_dir(&r.join("tls-1"), &ca, &leaf).expect("node dir");
+    let past = Validity {
+        not_before: SystemTime::now() - Duration::from_secs(3 * 86_400),
+        not_after: SystemTime::now() - Duration::from_secs(86_400),
+    };
+    let old_node = ca.node(2, &hosts(), past).expect("an expired node cert");
+    write_node_dir(&r.join("tls-2-expired"), &ca, &old_node).expect("node dir");
+    let old_user = ca.user("alice", past).expect("an expired user cert");
+    write_client_dir(&r.join("alice-expired"), &ca, &old_user).expect("client dir");
+    let ca_dir = r.join("tls-1");
+    let t1 = r.join("tls-1").display().to_string();
+    let node1 = Proc::start(bin(), 1, r, &["--bootstrap", "--tls-dir", &t1]).expect("node 1");
+    wait_voters(&node1.addr, &ca_dir, 1).await;
+
+    // An expired client certificate: no call gets through, not even an
+    // open one.
+    let alice = r.join("alice-expired");
+    let ch = tls_channel(
+        &node1.addr,
+        &ca_dir,
+        Some((&alice.join("client.pem"), &alice.join("client-key.pem"))),
+    )
+    .await;
+    if let Some(ch) = ch {
+        let answered = ClusterServiceClient::new(ch)
+            .status(pb::StatusRequest {})
+            .await;
+        assert!(
+            answered.is_err(),
+            "an expired client certificate was served"
+        );
+    }
+    // An expired node certificate: no peer call either.
+    let old = r.join("tls-2-expired");
+    let ch = tls_channel(
+        &node1.addr,
+        &ca_dir,
+        Some((&old.join("node.pem"), &old.join("node-key.pem"))),
+    )
+    .await;
+    if let Some(ch) = ch {
+        let answered = RaftServiceClient::new(ch).vote(pb_raft_payload()).await;
+        assert!(answered.is_err(), "an expired node certificate was heard");
+    }
+
+    // An oversize message, from an admin: refused, and the node serves on.
+    let ch = tls_channel(&node1.addr, &ca_dir, None)
+        .await
+        .expect("a TLS channel");
+    let admin = AclServiceClient::new(ch.clone())
+        .bootstrap(pb::AclBootstrapRequest {
+            name: "root".into(),
+        })
+        .await
+        .expect("bootstrap")
+        .into_inner()
+        .secret;
+    let huge = pb::CreateJobRequest {
+        job: Some(pb::JobSpec {
+            id: "huge".into(),
+            name: "x".repeat(store::model::MAX_CLIENT_MESSAGE_BYTES + 1024),
+            ..spec("huge", cron("0 0 * * *"), http("http://127.0.0.1:9/"))
+        }),
+        on_conflict: 0,
+    };
+    let e = JobServiceClient::new(ch.clone())
+        .max_encoding_message_size(usize::MAX)
+        .create_job(bearer(huge, &admin))
+        .await
+        .expect_err("an oversize message");
+    assert!(
+        matches!(e.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{e:?}"
+    );
+    assert!(
+        status_over_tls(&node1.addr, &ca_dir).await.is_some(),
+        "the node stopped serving after an oversize message"
+    );
+    let e = JobServiceClient::new(ch)
+        .get_job(bearer(pb::GetJobRequest { id: "huge".into() }, &admin))
+        .await
+        .expect_err("nothing was created");
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+}

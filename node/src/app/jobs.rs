@@ -302,6 +302,23 @@ impl App {
             .read(|s| s.runs(&filter).into_iter().cloned().collect())
     }
 
+    /// The newest `limit` runs of any job in one of `states`, scheduled at
+    /// or after `since`, oldest first (one pass over the runs).
+    pub fn runs_in_states(
+        &self,
+        _caller: &Caller,
+        states: &[store::model::RunState],
+        since: UnixMs,
+        limit: usize,
+    ) -> Vec<Occurrence> {
+        self.node.state.read(|s| {
+            s.runs_in_states(states, since, limit.min(MAX_RUNS))
+                .into_iter()
+                .cloned()
+                .collect()
+        })
+    }
+
     /// The next `count` (at most [`MAX_NEXT_FIRES`]) fire instants of job
     /// `id`, before jitter, from its cursor on: what it will run if
     /// nothing changes. Empty for a paused, finished or dependent job.

@@ -163,6 +163,22 @@ impl State {
         }
     }
 
+    /// The newest `limit` runs of any job in one of `states`, scheduled at
+    /// or after `since`, in one pass (the dashboard's recent failures).
+    pub fn runs_in_states(
+        &self,
+        states: &[RunState],
+        since: UnixMs,
+        limit: usize,
+    ) -> Vec<&Occurrence> {
+        newest(
+            self.occurrences
+                .values()
+                .filter(|o| o.key.scheduled_at >= since && states.contains(&o.state)),
+            limit,
+        )
+    }
+
     /// Registered nodes and their assignment properties.
     pub fn nodes(&self) -> &BTreeMap<NodeId, NodeInfo> {
         &self.nodes

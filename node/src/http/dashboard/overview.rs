@@ -82,21 +82,6 @@ pub fn render_cluster(c: &ClusterJson, here: u64) -> String {
     )
 }
 
-fn runs(app: &App, who: &Caller, state: RunState, since: i64) -> Vec<RunJson> {
-    app.list_runs(
-        who,
-        RunFilter {
-            state: Some(state),
-            since: Some(since),
-            limit: LIST,
-            ..Default::default()
-        },
-    )
-    .iter()
-    .map(|o| RunJson::from_pb(&convert::run_to_pb(o)))
-    .collect()
-}
-
 /// A job due within the next day.
 pub struct Upcoming {
     pub at: String,
@@ -131,17 +116,23 @@ pub fn activity(app: &App, who: &Caller) -> String {
         (running, upcoming)
     });
     let since = now - DAY_MS;
-    let mut bad: Vec<RunJson> = [
-        RunState::Failed,
-        RunState::TimedOut,
-        RunState::Missed,
-        RunState::Skipped,
-    ]
-    .into_iter()
-    .flat_map(|st| runs(app, who, st, since))
-    .collect();
-    bad.sort_by(|a, b| b.scheduled_at.cmp(&a.scheduled_at));
-    bad.truncate(LIST);
+    // One pass over the runs for the four states; newest first.
+    let mut bad: Vec<RunJson> = app
+        .runs_in_states(
+            who,
+            &[
+                RunState::Failed,
+                RunState::TimedOut,
+                RunState::Missed,
+                RunState::Skipped,
+            ],
+            since,
+            LIST,
+        )
+        .iter()
+        .map(|o| RunJson::from_pb(&convert::run_to_pb(o)))
+        .collect();
+    bad.reverse();
     render_activity(&running, &upcoming, &bad)
 }
 
