@@ -4,7 +4,6 @@
 
 use axum::extract::State;
 use store::model::RunState;
-use store::state::RunFilter;
 
 use super::html::{self, Html, Nav, badge, countdown, esc, seg, time};
 use super::{LIST, Who};
