@@ -105,6 +105,8 @@ pub async fn run(
             data_dir: dir.join(format!("node-{id}")),
             listen: listen.clone(),
             advertise: None,
+            peer_listen: None,
+            peer_advertise: None,
             bootstrap: id == 1,
             join: if id == 1 {
                 Vec::new()
