@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "scheduler/v1/scheduler.proto",
                 "scheduler/v1/worker.proto",
                 "scheduler/v1/acl.proto",
+                "scheduler/v1/calendar.proto",
                 "scheduler/internal/v1/internal.proto",
             ],
             &["."],

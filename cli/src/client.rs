@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use proto::v1::acl_service_client::AclServiceClient;
+use proto::v1::calendar_service_client::CalendarServiceClient;
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::job_service_client::JobServiceClient;
 use proto::v1::worker_service_client::WorkerServiceClient;
@@ -184,6 +185,27 @@ impl Cluster {
                 Some(addr) => {
                     let ch = self.wrap(self.channel_to(&addr).await?);
                     call(AclServiceClient::new(ch)).await.map_err(status_error)
+                }
+                None => Err(status_error(s)),
+            },
+        }
+    }
+
+    /// Like [`Cluster::with_jobs`], for the calendar service.
+    pub async fn with_calendars<T, F, Fut>(&self, call: F) -> anyhow::Result<T>
+    where
+        F: Fn(CalendarServiceClient<Ch>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let ch = self.channel().await?;
+        match call(CalendarServiceClient::new(ch)).await {
+            Ok(v) => Ok(v),
+            Err(s) => match leader_hint(&s) {
+                Some(addr) => {
+                    let ch = self.wrap(self.channel_to(&addr).await?);
+                    call(CalendarServiceClient::new(ch))
+                        .await
+                        .map_err(status_error)
                 }
                 None => Err(status_error(s)),
             },

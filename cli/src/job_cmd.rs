@@ -66,6 +66,10 @@ pub struct JobFlags {
     /// Label KEY=VALUE. Repeatable.
     #[arg(long = "label")]
     labels: Vec<String>,
+    /// An exclusion calendar (`clusterctl calendar add`): no occurrence on
+    /// the days it excludes. Repeatable; on update, replaces the list.
+    #[arg(long = "exclude-calendar")]
+    exclude_calendars: Vec<String>,
     /// What to do when runs overlap.
     #[arg(long, value_enum)]
     overlap: Option<OverlapArg>,
@@ -265,6 +269,9 @@ impl JobFlags {
             let (k, v) = kv("--label", l, '=')?;
             spec.labels.insert(k, v);
         }
+        if !self.exclude_calendars.is_empty() {
+            spec.exclude_calendars = self.exclude_calendars.clone();
+        }
         let p = spec.policies.get_or_insert_with(Default::default);
         if let Some(o) = self.overlap {
             p.overlap = match o {
@@ -384,6 +391,7 @@ fn job_json(j: &pb::Job) -> serde_json::Value {
         "end_at": ts_json(&spec.end_at),
         "paused": spec.paused,
         "node_selector": spec.node_selector,
+        "exclude_calendars": spec.exclude_calendars,
         "executor": executor_json(spec.executor.as_ref()),
         "policies": policies_json(spec.policies.as_ref()),
         "pause_reason": (!j.pause_reason.is_empty()).then(|| j.pause_reason.clone()),

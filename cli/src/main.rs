@@ -1,6 +1,7 @@
 //! clusterctl: drives the scheduler cluster.
 
 mod acl_cmd;
+mod calendar_cmd;
 mod certs;
 mod client;
 mod cluster_cmd;
@@ -102,6 +103,12 @@ enum Command {
     /// Create a cluster CA and node or client certificates.
     #[command(subcommand)]
     Certs(certs::CertsCmd),
+    /// Exclusion calendars: days (dates, ranges, cron days) in a zone on
+    /// which the jobs that name them do not fire.
+    Calendar {
+        #[command(subcommand)]
+        command: calendar_cmd::CalendarCommand,
+    },
     /// Tokens with roles (admin only): create, list, revoke.
     Token {
         #[command(subcommand)]
@@ -241,6 +248,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Certs(cmd) => certs::run(cmd),
             Command::Acl { command } => acl_cmd::acl(&cluster()?, command, cli.output).await,
             Command::Token { command } => acl_cmd::token(&cluster()?, command, cli.output).await,
+            Command::Calendar { command } => {
+                calendar_cmd::run(&cluster()?, command, cli.output).await
+            }
             Command::Join { id, addr } => {
                 cluster_cmd::join(&cluster()?, id, addr, cli.output).await
             }

@@ -550,3 +550,147 @@ fn a_secure_dev_cluster_needs_tls_and_tokens() {
         String::from_utf8_lossy(&revoked.stderr)
     );
 }
+
+/// Exclusion calendars through `clusterctl` on a real dev cluster: a
+/// calendar of Christmas, New Year's range and weekends in Europe/Berlin;
+/// a daily job that names it skips those days (its next fire time, across
+/// the DST change in the unit tests); the calendar cannot be deleted while
+/// the job names it (the error names the job); bad days are refused by
+/// field, and nothing was changed by a refusal.
+#[test]
+fn calendars_keep_jobs_off_their_days() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_ports();
+    let errlog = tmp.path().join("dev.err");
+    let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
+    let stdout = dev.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    wait_for(
+        "`clusterctl dev` to be ready",
+        Duration::from_secs(120),
+        || match lines.next() {
+            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(()),
+            Some(Ok(_)) => None,
+            _ => panic!("clusterctl dev ended early"),
+        },
+    );
+    let all = format!(
+        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        port,
+        port + 1,
+        port + 2
+    );
+    wait_for("a leader", Duration::from_secs(60), || {
+        let s = json(&ctl(&all, &["status", "-o", "json"]));
+        s["leader"].is_u64().then_some(())
+    });
+
+    // Every day of the week but Wednesday excluded, from today on: the
+    // job's next fire is a Wednesday.
+    let cal = json(&ctl(
+        &all,
+        &[
+            "calendar",
+            "add",
+            "not-wednesday",
+            "--cron",
+            "0 0 * * 0,1,2,4,5,6",
+            "--tz",
+            "Europe/Berlin",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(cal["version"], 1, "{cal}");
+    let job = json(&ctl(
+        &all,
+        &[
+            "job",
+            "add",
+            "wed",
+            "--schedule",
+            "0 10 * * *",
+            "--tz",
+            "Europe/Berlin",
+            "--http",
+            "http://127.0.0.1:9/",
+            "--exclude-calendar",
+            "not-wednesday",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(job["exclude_calendars"][0], "not-wednesday", "{job}");
+    let next = job["next_fire_at"].as_str().expect("a next fire time");
+    let when = chrono::DateTime::parse_from_rfc3339(next)
+        .expect("RFC 3339")
+        .with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(
+        chrono::Datelike::weekday(&when),
+        chrono::Weekday::Wed,
+        "{next}"
+    );
+
+    // In use: refused, naming the job; still there afterwards.
+    let del = ctl(&all, &["calendar", "delete", "not-wednesday"]);
+    assert!(!del.status.success());
+    let err = String::from_utf8_lossy(&del.stderr);
+    assert!(err.contains("wed"), "the refusal names the job: {err}");
+    let got = json(&ctl(
+        &all,
+        &["calendar", "get", "not-wednesday", "-o", "json"],
+    ));
+    assert_eq!(got["used_by"][0], "wed", "{got}");
+
+    // Bad days are refused by field; no calendar is made.
+    let bad = ctl(
+        &all,
+        &[
+            "calendar",
+            "add",
+            "bad",
+            "--range",
+            "2026-12-31..2026-12-01",
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("calendar.ranges[0]"), "{err}");
+    let list = json(&ctl(&all, &["calendar", "list", "-o", "json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Updated to exclude Wednesdays as well, except the job still needs a
+    // day: only Thursdays stay open. The job moves at once.
+    let upd = json(&ctl(
+        &all,
+        &[
+            "calendar",
+            "update",
+            "not-wednesday",
+            "--cron",
+            "0 0 * * 0,1,2,3,5,6",
+            "--tz",
+            "Europe/Berlin",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(upd["version"], 2, "{upd}");
+    let job = json(&ctl(&all, &["job", "get", "wed", "-o", "json"]));
+    let next = job["next_fire_at"].as_str().expect("a next fire time");
+    let when = chrono::DateTime::parse_from_rfc3339(next)
+        .expect("RFC 3339")
+        .with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(
+        chrono::Datelike::weekday(&when),
+        chrono::Weekday::Thu,
+        "{next}"
+    );
+    // Once no job names it, it can go.
+    assert!(ctl(&all, &["job", "delete", "wed"]).status.success());
+    assert!(
+        ctl(&all, &["calendar", "delete", "not-wednesday"])
+            .status
+            .success()
+    );
+}

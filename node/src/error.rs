@@ -83,6 +83,12 @@ impl From<CommandError> for ApiError {
             CommandError::TokenExists(_) => ApiError::AlreadyExists(e.to_string()),
             CommandError::TokenNotFound(_) => ApiError::NotFound(e.to_string()),
             CommandError::TooManyTokens(_) => ApiError::ResourceExhausted(e.to_string()),
+            CommandError::CalendarNotFound(_) => ApiError::NotFound(e.to_string()),
+            CommandError::CalendarExists(_) => ApiError::AlreadyExists(e.to_string()),
+            CommandError::CalendarVersionConflict { .. } | CommandError::CalendarInUse { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            CommandError::TooManyCalendars(_) => ApiError::ResourceExhausted(e.to_string()),
         }
     }
 }

@@ -45,6 +45,7 @@ fn spec(i: usize) -> JobSpec {
         }),
         policies: Policies::default(),
         node_selector: BTreeMap::new(),
+        exclude_calendars: Vec::new(),
     }
 }
 

@@ -48,6 +48,7 @@ fn spec(i: usize, labels: bool) -> JobSpec {
         }),
         policies: Policies::default(),
         node_selector: BTreeMap::new(),
+        exclude_calendars: Vec::new(),
     }
 }
 

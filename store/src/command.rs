@@ -177,6 +177,17 @@ pub enum Command {
     /// Concurrent client writes are grouped so that one flush on a majority
     /// acknowledges many of them. A batch never contains a batch.
     Batch(Vec<Command>),
+    /// Create or replace an exclusion calendar. `expected_version` 0
+    /// skips the version check; `create_only` refuses an existing name.
+    /// The jobs that name it move their cursors to the new days.
+    PutCalendar {
+        spec: crate::model::CalendarSpec,
+        expected_version: u64,
+        create_only: bool,
+        now: UnixMs,
+    },
+    /// Delete a calendar; refused while a job names it.
+    DeleteCalendar { name: String },
 }
 
 impl Command {
@@ -202,6 +213,8 @@ impl Command {
             Command::Unserved { .. } => "Unserved",
             Command::Backfill { .. } => "Backfill",
             Command::Batch(_) => "Batch",
+            Command::PutCalendar { .. } => "PutCalendar",
+            Command::DeleteCalendar { .. } => "DeleteCalendar",
         }
     }
 
@@ -222,7 +235,8 @@ impl Command {
             | Command::Reassign { now, .. }
             | Command::Report { now, .. }
             | Command::Unserved { now, .. }
-            | Command::Backfill { now, .. } => *now = at,
+            | Command::Backfill { now, .. }
+            | Command::PutCalendar { now, .. } => *now = at,
             Command::Batch(cmds) => cmds.iter_mut().for_each(|c| c.restamp(at)),
             Command::By { cmd, .. } => cmd.restamp(at),
             Command::Noop
@@ -231,7 +245,8 @@ impl Command {
             | Command::SetRetention { .. }
             | Command::AclBootstrap { .. }
             | Command::CreateToken { .. }
-            | Command::RevokeToken { .. } => {}
+            | Command::RevokeToken { .. }
+            | Command::DeleteCalendar { .. } => {}
         }
     }
 }
@@ -270,6 +285,25 @@ pub enum CommandError {
     /// The cluster keeps at most this many tokens.
     #[error("the cluster keeps at most {0} tokens; revoke one first")]
     TooManyTokens(usize),
+    /// No calendar with this name.
+    #[error("calendar {0:?} not found")]
+    CalendarNotFound(String),
+    /// A calendar with this name exists.
+    #[error("calendar {0:?} already exists")]
+    CalendarExists(String),
+    /// A calendar's version check failed.
+    #[error("calendar {name:?} is at version {actual}, not the expected {expected}")]
+    CalendarVersionConflict {
+        name: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// Jobs still name the calendar.
+    #[error("calendar {name:?} is used by jobs {jobs}: remove it from them first")]
+    CalendarInUse { name: String, jobs: String },
+    /// The cluster keeps at most this many calendars.
+    #[error("the cluster keeps at most {0} calendars; delete one first")]
+    TooManyCalendars(usize),
 }
 
 /// The fate of one report.
@@ -292,6 +326,8 @@ pub enum Response {
     Ok,
     /// The job after the change.
     Job(Box<Job>),
+    /// The calendar after the change.
+    Calendar(Box<crate::model::Calendar>),
     /// How many jobs changed state.
     Affected(u64),
     /// Occurrences created by a fire or run-now: how many were armed, and

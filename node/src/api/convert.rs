@@ -175,6 +175,7 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
         executor,
         policies: policies_from_pb(spec.policies.as_ref())?,
         node_selector: spec.node_selector.clone(),
+        exclude_calendars: spec.exclude_calendars.clone(),
     })
 }
 
@@ -337,6 +338,7 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
             pause_after_failures: p.pause_after_failures,
         }),
         node_selector: spec.node_selector.clone(),
+        exclude_calendars: spec.exclude_calendars.clone(),
     }
 }
 

@@ -28,7 +28,9 @@ pub fn forwardable(cmd: &Command) -> bool {
         | Command::Backfill { .. }
         | Command::AclBootstrap { .. }
         | Command::CreateToken { .. }
-        | Command::RevokeToken { .. } => true,
+        | Command::RevokeToken { .. }
+        | Command::PutCalendar { .. }
+        | Command::DeleteCalendar { .. } => true,
         Command::Batch(cmds) => cmds
             .iter()
             .all(|c| !matches!(c, Command::Batch(_)) && forwardable(c)),

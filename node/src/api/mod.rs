@@ -8,11 +8,13 @@
 //! - [`events`] maps store events to protobuf.
 //! - [`workers`] serves `WorkerService` (worker sessions, `ListWorkers`).
 //! - [`acl`] serves `AclService` (tokens).
+//! - [`calendars`] serves `CalendarService` (exclusion calendars).
 //! - [`status`] maps `app::ApiError` to gRPC statuses and back.
 //!
 //! The services are thin adapters over `crate::app`, where the operations live.
 
 pub mod acl;
+pub mod calendars;
 pub mod cluster;
 pub mod convert;
 

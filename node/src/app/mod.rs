@@ -9,9 +9,11 @@
 //! - [`cluster`]: status, join and leave.
 //! - [`workers`]: the connected workers.
 //! - [`acl`]: tokens (bootstrap, create, list, revoke).
+//! - [`calendars`]: exclusion calendars.
 //! - [`events`]: the recent events, numbered, for watchers that resume.
 
 pub mod acl;
+pub mod calendars;
 pub mod cluster;
 pub mod events;
 pub mod jobs;

@@ -45,6 +45,11 @@ pub const TABLE: &[(&str, Need)] = &[
     // Workers.
     ("/scheduler.v1.WorkerService/Session", Perm(Work)),
     ("/scheduler.v1.WorkerService/ListWorkers", Perm(Read)),
+    // Calendars.
+    ("/scheduler.v1.CalendarService/PutCalendar", Perm(Write)),
+    ("/scheduler.v1.CalendarService/DeleteCalendar", Perm(Write)),
+    ("/scheduler.v1.CalendarService/GetCalendar", Perm(Read)),
+    ("/scheduler.v1.CalendarService/ListCalendars", Perm(Read)),
     // Tokens.
     ("/scheduler.v1.AclService/Bootstrap", Open),
     ("/scheduler.v1.AclService/WhoAmI", Open),

@@ -541,6 +541,7 @@ mod tests {
                 executor: store::model::ExecutorSpec::Http(store::model::HttpSpec::default()),
                 policies: Default::default(),
                 node_selector: Default::default(),
+                exclude_calendars: Vec::new(),
             },
             version: 1,
             created_at: 0,

@@ -126,6 +126,9 @@ pub struct JobSpecJson {
     /// Only nodes whose labels contain all of these run the job.
     #[serde(default)]
     pub node_selector: BTreeMap<String, String>,
+    /// Exclusion calendars: no occurrence on the days they exclude.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_calendars: Vec<String>,
 }
 
 /// One schedule form.
@@ -430,6 +433,7 @@ impl JobSpecJson {
             executor,
             policies: Some(policies),
             node_selector: self.node_selector.clone().into_iter().collect(),
+            exclude_calendars: self.exclude_calendars.clone(),
         })
     }
 
@@ -541,6 +545,7 @@ impl JobSpecJson {
             executor,
             policies,
             node_selector: s.node_selector.clone().into_iter().collect(),
+            exclude_calendars: s.exclude_calendars.clone(),
         }
     }
 }

@@ -199,6 +199,12 @@ pub async fn run(
             AclServiceServer::new(crate::api::acl::Acl::new(app.clone()))
                 .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
         )
+        .add_service(
+            proto::v1::calendar_service_server::CalendarServiceServer::new(
+                crate::api::calendars::Calendars::new(app.clone()),
+            )
+            .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
+        )
         .add_service(cluster_service.clone());
     let peer_routes = if peer_listener.is_some() {
         let mut peer_grpc = tonic::service::RoutesBuilder::default();

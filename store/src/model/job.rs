@@ -39,6 +39,8 @@ pub struct JobSpec {
     pub policies: Policies,
     /// Only nodes whose labels contain all of these may run the job.
     pub node_selector: BTreeMap<String, String>,
+    /// Exclusion calendars: no occurrence on the days they exclude.
+    pub exclude_calendars: Vec<String>,
 }
 
 /// Lifecycle of a job.

@@ -94,3 +94,14 @@ pub const MAX_TOKENS: usize = 1_000;
 
 /// Longest token name (also a certificate's user name).
 pub const MAX_TOKEN_NAME: usize = 64;
+
+/// Most exclusion calendars a cluster keeps.
+pub const MAX_CALENDARS: usize = 1_000;
+/// Most dates in one calendar.
+pub const MAX_CALENDAR_DATES: usize = 1_000;
+/// Most date ranges in one calendar.
+pub const MAX_CALENDAR_RANGES: usize = 100;
+/// Most cron expressions in one calendar.
+pub const MAX_CALENDAR_CRONS: usize = 16;
+/// Most calendars one job names.
+pub const MAX_CALENDARS_PER_JOB: usize = 8;

@@ -6,6 +6,7 @@
 //! identical on every replica. [`time`] converts to and from chrono.
 
 mod acl;
+mod calendar;
 mod executor;
 mod job;
 mod limits;
@@ -16,6 +17,7 @@ mod token;
 mod validate;
 
 pub use acl::{Permission, Role, TokenRecord};
+pub use calendar::{Calendar, CalendarSpec, validate_calendar};
 pub use executor::{Capability, ExecutorSpec, HttpSpec, ShellSpec, WorkerSpec};
 pub use job::{Job, JobSpec, JobState, Labels};
 pub use limits::*;

@@ -54,6 +54,24 @@ pub fn validate_spec(spec: &JobSpec) -> Result<Schedule, ValidationError> {
     }
     validate_policies(&spec.policies)?;
     validate_executor(&spec.executor)?;
+    if spec.exclude_calendars.len() > MAX_CALENDARS_PER_JOB {
+        return Err(err(
+            "job.exclude_calendars",
+            format!(
+                "{} calendars; at most {MAX_CALENDARS_PER_JOB}",
+                spec.exclude_calendars.len()
+            ),
+        ));
+    }
+    for (i, name) in spec.exclude_calendars.iter().enumerate() {
+        validate_name(&format!("job.exclude_calendars[{i}]"), name, MAX_JOB_ID_LEN)?;
+        if spec.exclude_calendars[..i].contains(name) {
+            return Err(err(
+                format!("job.exclude_calendars[{i}]"),
+                format!("{name:?} is named twice"),
+            ));
+        }
+    }
     let (field, len) = match &spec.schedule {
         ScheduleSpec::Cron(s) => ("job.schedule.cron", s.len()),
         ScheduleSpec::Human(s) => ("job.schedule.human", s.len()),

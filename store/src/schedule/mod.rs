@@ -13,11 +13,13 @@
 //! - `pattern`: wall-clock matching and the field-by-field search;
 //! - `tz`: zone tables and the DST rules (gap collapse, fall-back dedup);
 //! - `interval`: real-time intervals, random ranges;
-//! - `human`: `schedule`-library phrases, `@every`, `@at`.
+//! - `human`: `schedule`-library phrases, `@every`, `@at`;
+//! - [`exclude`]: exclusion calendars (days on which nothing fires).
 
 mod calendar;
 mod cron;
 pub mod error;
+pub mod exclude;
 mod fields;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -123,7 +125,14 @@ pub struct Schedule {
     kind: Kind,
     bounds: Bounds,
     tz: chrono_tz::Tz,
+    /// Days on which it does not fire (the job's exclusion calendars).
+    exclusions: Vec<std::sync::Arc<exclude::Exclusion>>,
 }
+
+/// The most excluded days one `next_after` steps over (ten years of
+/// days) before it gives up: calendars that exclude every day in reach
+/// leave a schedule that never fires, which job validation refuses.
+const MAX_EXCLUDED_DAYS: usize = 3660;
 
 impl Schedule {
     /// Compiles `spec` in the IANA zone `tz`, within `bounds`. Refuses a
@@ -176,6 +185,7 @@ impl Schedule {
                     kind: Kind::After,
                     bounds,
                     tz: zone.tz,
+                    exclusions: Vec::new(),
                 });
             }
             ScheduleSpec::Human(s) => {
@@ -210,6 +220,7 @@ impl Schedule {
             kind,
             bounds,
             tz: zone.tz,
+            exclusions: Vec::new(),
         };
         // Rule 4: refuse what can never fire. The day-level check already
         // ran in the parsers (with a precise reason); this one catches
@@ -244,10 +255,37 @@ impl Schedule {
         }
     }
 
+    /// This schedule without the instants on the days `exclusions`
+    /// exclude.
+    pub fn with_exclusions(mut self, exclusions: Vec<std::sync::Arc<exclude::Exclusion>>) -> Self {
+        self.exclusions = exclusions;
+        self
+    }
+
+    /// Whether any exclusion calendar applies.
+    pub fn has_exclusions(&self) -> bool {
+        !self.exclusions.is_empty()
+    }
+
     /// The first fire instant strictly after `after`, or `None` when the
     /// schedule is exhausted. `seed` makes random intervals deterministic
-    /// (callers pass a hash of the job id).
+    /// (callers pass a hash of the job id). Instants on excluded days are
+    /// skipped: from an excluded instant, the search goes on from the end
+    /// of its day.
     pub fn next_after(&self, after: DateTime<Utc>, seed: u64) -> Option<DateTime<Utc>> {
+        let mut next = self.raw_next_after(after, seed)?;
+        for _ in 0..MAX_EXCLUDED_DAYS {
+            let Some(resume) = self.exclusions.iter().find_map(|x| x.excluded_until(next)) else {
+                return Some(next);
+            };
+            let before = resume.checked_sub_signed(TimeDelta::nanoseconds(1))?;
+            next = self.raw_next_after(before.max(next), seed)?;
+        }
+        None
+    }
+
+    /// [`Self::next_after`] without the exclusions.
+    fn raw_next_after(&self, after: DateTime<Utc>, seed: u64) -> Option<DateTime<Utc>> {
         // The start bound is inclusive: fires at or after it.
         let after = match self.bounds.start {
             Some(s) if s > after => s.checked_sub_signed(TimeDelta::nanoseconds(1))?,

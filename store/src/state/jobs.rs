@@ -1,9 +1,7 @@
 //! Job commands: create, update, delete, pause and resume.
 
 use crate::command::{CommandError, OnConflict, PauseTarget, Response};
-use crate::model::{
-    AttemptState, Job, JobSpec, JobState, NotRunCause, RunState, UnixMs, time, validate_spec,
-};
+use crate::model::{AttemptState, Job, JobSpec, JobState, NotRunCause, RunState, UnixMs, time};
 use crate::schedule::Schedule;
 
 use super::{Ctx, EventKind, State};
@@ -106,9 +104,9 @@ impl State {
                 OnConflict::Replace => self.update_job(ctx, spec, 0),
             };
         }
-        let schedule = match validate_spec(spec) {
+        let schedule = match self.job_schedule(spec, ctx.now) {
             Ok(s) => s,
-            Err(e) => return Response::Error(e.into()),
+            Err(e) => return Response::Error(e),
         };
         if let Err(e) = self.check_upstream(spec) {
             return Response::Error(e);
@@ -157,13 +155,14 @@ impl State {
                 actual: current.version,
             });
         }
-        let schedule = match validate_spec(spec) {
+        let unchanged = current.spec == *spec;
+        let schedule = match self.job_schedule(spec, ctx.now) {
             Ok(s) => s,
-            Err(e) => return Response::Error(e.into()),
+            Err(e) => return Response::Error(e),
         };
         // The same spec again (a job declared in code, registered at every
         // start) changes nothing: no new version, the schedule goes on.
-        if current.spec == *spec {
+        if unchanged && let Some(current) = self.jobs.get(&spec.id) {
             return Response::Job(current.clone());
         }
         if let Err(e) = self.check_upstream(spec) {

@@ -15,6 +15,7 @@
 
 mod acl;
 mod attempts;
+mod calendars;
 mod events;
 mod fire;
 mod jobs;
@@ -32,8 +33,8 @@ pub use queries::{RunFilter, matches};
 
 use crate::command::{Command, NodeInfo, Response};
 use crate::model::{
-    DEFAULT_HISTORY_PER_JOB, Job, MAX_ATTEMPTS_PER_ENTRY, NodeId, OccKey, Occurrence, RunState,
-    UnixMs,
+    Calendar, DEFAULT_HISTORY_PER_JOB, Job, MAX_ATTEMPTS_PER_ENTRY, NodeId, OccKey, Occurrence,
+    RunState, UnixMs,
 };
 use crate::schedule::Schedule;
 
@@ -54,6 +55,7 @@ struct Persisted {
     scheduler_paused: bool,
     retention: u32,
     acl: acl::Acl,
+    calendars: BTreeMap<String, Calendar>,
 }
 
 /// The replicated state.
@@ -65,6 +67,7 @@ pub struct State {
     scheduler_paused: bool,
     retention: u32,
     acl: acl::Acl,
+    calendars: BTreeMap<String, Calendar>,
     // Indexes, rebuilt on decode.
     /// Token hash -> token name.
     token_by_hash: HashMap<String, String>,
@@ -75,6 +78,8 @@ pub struct State {
     dependents: BTreeMap<String, BTreeSet<String>>,
     // Caches and outputs, not replicated.
     compiled: HashMap<String, Schedule>,
+    /// Compiled calendars by name.
+    exclusions: HashMap<String, std::sync::Arc<crate::schedule::exclude::Exclusion>>,
     events: Vec<Event>,
 }
 
@@ -87,12 +92,14 @@ impl Default for State {
             scheduler_paused: false,
             retention: DEFAULT_HISTORY_PER_JOB,
             acl: acl::Acl::default(),
+            calendars: BTreeMap::new(),
             token_by_hash: HashMap::new(),
             due: BTreeSet::new(),
             open: BTreeSet::new(),
             by_label: BTreeMap::new(),
             dependents: BTreeMap::new(),
             compiled: HashMap::new(),
+            exclusions: HashMap::new(),
             events: Vec::new(),
         }
     }
@@ -212,6 +219,13 @@ impl State {
                 self.retention = (*per_job).max(1);
                 Response::Ok
             }
+            Command::PutCalendar {
+                spec,
+                expected_version,
+                create_only,
+                now,
+            } => self.put_calendar(ctx.at(*now), spec, *expected_version, *create_only),
+            Command::DeleteCalendar { name } => self.delete_calendar(name),
             Command::Batch(cmds) => Response::Batch(
                 cmds.iter()
                     .map(|c| match c {
@@ -241,6 +255,7 @@ impl State {
             scheduler_paused: bool,
             retention: u32,
             acl: &'a acl::Acl,
+            calendars: &'a BTreeMap<String, Calendar>,
         }
         Ok(postcard::to_allocvec(&PersistedRef {
             jobs: &self.jobs,
@@ -249,6 +264,7 @@ impl State {
             scheduler_paused: self.scheduler_paused,
             retention: self.retention,
             acl: &self.acl,
+            calendars: &self.calendars,
         })?)
     }
 
@@ -262,6 +278,7 @@ impl State {
             scheduler_paused: p.scheduler_paused,
             retention: p.retention,
             acl: p.acl,
+            calendars: p.calendars,
             ..State::default()
         };
         state.rebuild_indexes();
@@ -352,8 +369,13 @@ impl State {
         if let Some(s) = self.compiled.get(job_id) {
             return Some(s.clone());
         }
-        let job = self.jobs.get(job_id)?;
-        let schedule = crate::model::validate_spec(&job.spec).ok()?;
+        let spec = self.jobs.get(job_id)?.spec.clone();
+        let schedule = match spec.exclude_calendars.is_empty() {
+            true => crate::model::validate_spec(&spec).ok()?,
+            // Calendars attached; `now` only refuses calendars that leave
+            // no fire time, which a job already accepted cannot meet here.
+            false => self.job_schedule(&spec, UnixMs::MIN / 2).ok()?,
+        };
         self.compiled.insert(job_id.to_string(), schedule.clone());
         Some(schedule)
     }

@@ -33,6 +33,7 @@ fn every(id: &str, secs: u64) -> JobSpec {
         }),
         policies: Policies::default(),
         node_selector: BTreeMap::new(),
+        exclude_calendars: Vec::new(),
     }
 }
 
@@ -1180,6 +1181,9 @@ enum Op {
     Backfill(u8, i64, i64),
     /// Token k: 0 bootstraps, 1 creates, 2 revokes.
     Token(u8, u8),
+    /// Calendar k: 0 puts days that exclude the test's day, 1 puts days
+    /// that do not, 2 deletes it.
+    Calendar(u8, u8),
     /// Client writes grouped into one entry (as a node's write batcher does).
     Batch(Vec<Op>),
 }
@@ -1211,6 +1215,7 @@ fn single_op() -> impl Strategy<Value = Op> {
             .prop_map(|(j, n)| Op::Unserved(j, n)),
         (0u8..4, 0i64..20_000, 0i64..10_000).prop_map(|(j, f, l)| Op::Backfill(j, f, l)),
         (0u8..3, 0u8..3).prop_map(|(k, what)| Op::Token(k, what)),
+        (0u8..2, 0u8..3).prop_map(|(k, what)| Op::Calendar(k, what)),
     ]
 }
 
@@ -1227,6 +1232,10 @@ fn spec_for(job: u8, secs: u8, policy: u8) -> JobSpec {
     spec.policies.misfire_grace_ms = Some(5_000);
     spec.policies.retry.max_retries = u32::from(policy % 2);
     spec.policies.pause_after_failures = u32::from(policy % 3);
+    // Some jobs name an exclusion calendar (refused while it is missing).
+    if job == 0 && policy % 2 == 1 {
+        spec.exclude_calendars = vec!["c0".into()];
+    }
     // Job 2 runs after job 1 (when job 1 exists).
     if job == 2 {
         spec.schedule = ScheduleSpec::After {
@@ -1330,6 +1339,26 @@ fn resolve(state: &State, op: &Op) -> (Command, bool) {
                 1 => Command::CreateToken { token },
                 _ => Command::RevokeToken {
                     name: format!("t{k}"),
+                },
+            };
+            (cmd, true)
+        }
+        Op::Calendar(k, what) => {
+            let name = format!("c{k}");
+            let cmd = match what {
+                2 => Command::DeleteCalendar { name },
+                w => Command::PutCalendar {
+                    spec: CalendarSpec {
+                        name,
+                        time_zone: "Europe/Berlin".into(),
+                        // T0 is 2026-01-01 in Berlin too.
+                        dates: vec![if *w == 0 { "2026-01-01" } else { "2026-01-05" }.into()],
+                        crons: vec!["0 0 * * 6".into()],
+                        ..CalendarSpec::default()
+                    },
+                    expected_version: 0,
+                    create_only: false,
+                    now: T0 + 3,
                 },
             };
             (cmd, true)
@@ -1597,4 +1626,160 @@ fn instants_held_when_the_job_is_deleted_are_recorded_not_lost() {
             .all(|e| e.cause == Some(NotRunCause::Deleted)),
         "{events:?}"
     );
+}
+
+/// Berlin: Christmas, New Year's range and weekends.
+fn berlin_calendar() -> CalendarSpec {
+    CalendarSpec {
+        name: "holidays".into(),
+        time_zone: "Europe/Berlin".into(),
+        dates: vec!["2026-12-25".into()],
+        ranges: vec![("2026-12-31".into(), "2027-01-02".into())],
+        crons: vec!["0 0 * * 6,0".into()],
+        ..CalendarSpec::default()
+    }
+}
+
+fn put_calendar(log: &mut Log, spec: CalendarSpec, now: UnixMs) -> Response {
+    log.apply(Command::PutCalendar {
+        spec,
+        expected_version: 0,
+        create_only: false,
+        now,
+    })
+}
+
+fn daily_at_ten(id: &str) -> JobSpec {
+    let mut spec = every(id, 1);
+    spec.schedule = ScheduleSpec::Cron("0 10 * * *".into());
+    spec.time_zone = "Europe/Berlin".into();
+    spec.exclude_calendars = vec!["holidays".into()];
+    spec
+}
+
+fn ms(s: &str) -> UnixMs {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("a time")
+        .timestamp_millis()
+}
+
+#[test]
+fn a_calendar_excludes_christmas_and_weekends_in_berlin_across_a_dst_change() {
+    let mut log = Log::new();
+    // Friday 2026-10-23, 12:00 Berlin: today's 10:00 has passed.
+    let now = ms("2026-10-23T10:00:00Z");
+    assert!(matches!(
+        put_calendar(&mut log, berlin_calendar(), now),
+        Response::Calendar(_)
+    ));
+    let created = log.apply(Command::CreateJob {
+        spec: daily_at_ten("report"),
+        on_conflict: OnConflict::Fail,
+        now,
+    });
+    let Response::Job(job) = created else {
+        panic!("created: {created:?}");
+    };
+    // Not Saturday 24 or Sunday 25 (the DST change): Monday 26 at 10:00 CET.
+    assert_eq!(job.next_fire_at, Some(ms("2026-10-26T09:00:00Z")));
+    let schedule = log.state.schedule_of("report").expect("a schedule");
+    let seed = crate::schedule::job_seed("report");
+    let from = time::to_datetime(ms("2026-12-23T12:00:00Z"));
+    let next: Vec<String> = schedule
+        .upcoming(from, seed)
+        .take(4)
+        .map(|t| time::rfc3339_ms(time::from_datetime(t)))
+        .collect();
+    assert_eq!(
+        next,
+        [
+            "2026-12-24T09:00:00.000Z", // Thursday
+            "2026-12-28T09:00:00.000Z", // not Christmas (Fri), nor the weekend
+            "2026-12-29T09:00:00.000Z",
+            "2026-12-30T09:00:00.000Z", // then not 31 Dec - 2 Jan, nor Sunday 3
+        ]
+    );
+    let after = schedule
+        .next_after(time::to_datetime(ms("2026-12-30T12:00:00Z")), seed)
+        .map(time::from_datetime);
+    assert_eq!(after, Some(ms("2027-01-04T09:00:00Z")));
+}
+
+#[test]
+fn a_changed_calendar_moves_its_jobs_and_one_in_use_cannot_be_deleted() {
+    let mut log = Log::new();
+    let now = ms("2026-10-23T10:00:00Z");
+    put_calendar(&mut log, berlin_calendar(), now);
+    log.apply(Command::CreateJob {
+        spec: daily_at_ten("report"),
+        on_conflict: OnConflict::Fail,
+        now,
+    });
+    // Monday 26 October becomes a holiday: the cursor moves to Tuesday.
+    let mut spec = berlin_calendar();
+    spec.dates.push("2026-10-26".into());
+    let r = put_calendar(&mut log, spec, now + 1);
+    assert!(
+        matches!(&r, Response::Calendar(c) if c.version == 2),
+        "{r:?}"
+    );
+    assert_eq!(
+        log.state.job("report").and_then(|j| j.next_fire_at),
+        Some(ms("2026-10-27T09:00:00Z"))
+    );
+    // In use: refused, naming the job.
+    let r = log.apply(Command::DeleteCalendar {
+        name: "holidays".into(),
+    });
+    assert!(
+        matches!(&r, Response::Error(CommandError::CalendarInUse { jobs, .. }) if jobs == "report"),
+        "{r:?}"
+    );
+    assert!(log.state.calendar("holidays").is_some());
+    // A job naming a calendar that does not exist is refused by field.
+    let mut other = daily_at_ten("other");
+    other.exclude_calendars = vec!["holidays".into(), "nope".into()];
+    let r = log.apply(Command::CreateJob {
+        spec: other,
+        on_conflict: OnConflict::Fail,
+        now,
+    });
+    assert!(
+        matches!(&r, Response::Error(CommandError::Invalid(v)) if v.field == "job.exclude_calendars[1]"),
+        "{r:?}"
+    );
+    // Calendars that leave no fire time are refused.
+    put_calendar(
+        &mut log,
+        CalendarSpec {
+            name: "always".into(),
+            crons: vec!["* * * * *".into()],
+            ..CalendarSpec::default()
+        },
+        now,
+    );
+    let mut never = daily_at_ten("never");
+    never.exclude_calendars = vec!["always".into()];
+    let r = log.apply(Command::CreateJob {
+        spec: never,
+        on_conflict: OnConflict::Fail,
+        now,
+    });
+    assert!(
+        matches!(&r, Response::Error(CommandError::Invalid(v)) if v.field == "job.exclude_calendars"),
+        "{r:?}"
+    );
+    // Once no job names it, it goes; the state survives a snapshot.
+    log.apply(Command::DeleteJob {
+        id: "report".into(),
+        expected_version: 0,
+        now,
+    });
+    let r = log.apply(Command::DeleteCalendar {
+        name: "holidays".into(),
+    });
+    assert!(matches!(r, Response::Affected(1)), "{r:?}");
+    let bytes = log.state.encode().expect("encode");
+    let back = State::decode(&bytes).expect("decode");
+    assert!(back.calendar("always").is_some() && back.calendar("holidays").is_none());
 }

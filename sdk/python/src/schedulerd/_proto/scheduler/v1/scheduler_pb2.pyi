@@ -140,7 +140,7 @@ EVENT_KIND_SCHEDULER_RESUMED: EventKind
 EVENT_KIND_OCCURRENCE_CANCELLED: EventKind
 
 class JobSpec(_message.Message):
-    __slots__ = ("id", "name", "labels", "schedule", "time_zone", "start_at", "end_at", "paused", "executor", "policies", "node_selector")
+    __slots__ = ("id", "name", "labels", "schedule", "time_zone", "start_at", "end_at", "paused", "executor", "policies", "node_selector", "exclude_calendars")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,7 @@ class JobSpec(_message.Message):
     EXECUTOR_FIELD_NUMBER: _ClassVar[int]
     POLICIES_FIELD_NUMBER: _ClassVar[int]
     NODE_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_CALENDARS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     labels: _containers.ScalarMap[str, str]
@@ -177,7 +178,8 @@ class JobSpec(_message.Message):
     executor: Executor
     policies: Policies
     node_selector: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., time_zone: _Optional[str] = ..., start_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., paused: bool = ..., executor: _Optional[_Union[Executor, _Mapping]] = ..., policies: _Optional[_Union[Policies, _Mapping]] = ..., node_selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    exclude_calendars: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., time_zone: _Optional[str] = ..., start_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., paused: bool = ..., executor: _Optional[_Union[Executor, _Mapping]] = ..., policies: _Optional[_Union[Policies, _Mapping]] = ..., node_selector: _Optional[_Mapping[str, str]] = ..., exclude_calendars: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("cron", "calendar", "interval", "once", "human", "after")
