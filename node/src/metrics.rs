@@ -11,7 +11,9 @@
 //! - Counted as they happen (`Metrics::attempt_started`,
 //!   `attempt_finished`, `count_events`): fire lateness and run duration
 //!   by executor kind, runs by final state, attempts and retries,
-//!   reassignments, occurrences not run by state and typed cause (`NotRunCause`).
+//!   reassignments, occurrences not run by state and typed cause (`NotRunCause`),
+//!   and reports refused as stale (`stale_reports`, counted by the reporter
+//!   and the worker adapter, which see the fates of the reports they propose).
 //! - Read at scrape time: Raft's term, leader, log/commit/applied indexes
 //!   and replication lag per peer; jobs and open occurrences; this node's
 //!   lease; the worker gauges per queue.
@@ -98,6 +100,7 @@ struct Inner {
     retries: Family<ExecutorLabel, Counter>,
     not_run: Family<NotRunLabels, Counter>,
     reassignments: Counter,
+    stale_reports: Counter,
     term: Gauge,
     leader_id: Gauge,
     is_leader: Gauge,
@@ -164,6 +167,13 @@ impl Metrics {
             "scheduler_reassignments",
             "Attempts moved to another node (as this node applied them)",
             reassignments.clone(),
+        );
+        let stale_reports = Counter::default();
+        r.register(
+            "scheduler_stale_reports",
+            "Attempt reports (starts and results) refused because their fencing token was no \
+             longer the occurrence's current one, as the node that proposed them saw it",
+            stale_reports.clone(),
         );
         let gauge = |r: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
@@ -237,6 +247,7 @@ impl Metrics {
                 retries,
                 not_run,
                 reassignments,
+                stale_reports,
                 term,
                 leader_id,
                 is_leader,
@@ -251,6 +262,14 @@ impl Metrics {
                 worker_waiting,
                 oldest_waiting,
             }),
+        }
+    }
+
+    /// Reports refused as stale (the fencing token's refusals), counted
+    /// where the refusal is seen: the proposer of the `Report` entry.
+    pub fn stale_reports(&self, n: usize) {
+        if n > 0 {
+            self.inner.stale_reports.inc_by(n as u64);
         }
     }
 
@@ -521,6 +540,19 @@ pub async fn serve(
 #[cfg(test)]
 mod readyz_tests {
     use super::*;
+
+    #[test]
+    fn stale_reports_are_counted_in_the_exposition() {
+        let m = Metrics::new();
+        m.stale_reports(0);
+        m.stale_reports(3);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &m.inner.registry).expect("encode");
+        assert!(
+            out.lines().any(|l| l == "scheduler_stale_reports_total 3"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn ready_only_as_a_member_that_knows_a_leader() {

@@ -1071,9 +1071,9 @@ async fn a_dependent_job_runs_once_per_upstream_success() {
 async fn peer_services_on_their_own_listener() {
     use proto::internal::raft_service_client::RaftServiceClient;
     let root = tempfile::tempdir().expect("tempdir");
-    let peer_ports: Vec<String> = (0..3)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
-        .collect();
+    // Each peer port is picked just before its node starts: a port picked
+    // early could be taken by a parallel test before the node binds it.
+    let mut peer_ports = vec![format!("127.0.0.1:{}", free_port())];
     let mut procs = vec![
         Proc::start(
             bin(),
@@ -1086,6 +1086,7 @@ async fn peer_services_on_their_own_listener() {
     wait_cluster(&procs[0].addr, &[1]).await;
     let seed = procs[0].addr.clone();
     for id in 2..=3u64 {
+        peer_ports.push(format!("127.0.0.1:{}", free_port()));
         procs.push(
             Proc::start(
                 bin(),

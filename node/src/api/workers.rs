@@ -379,11 +379,14 @@ impl Workers {
                             self.hub.remember(token);
                             ack(token, pb::ResultFate::Accepted, String::new())
                         }
-                        _ => ack(
-                            token,
-                            pb::ResultFate::Stale,
-                            format!("token {token} is no longer the current attempt"),
-                        ),
+                        _ => {
+                            self.app.metrics.stale_reports(1);
+                            ack(
+                                token,
+                                pb::ResultFate::Stale,
+                                format!("token {token} is no longer the current attempt"),
+                            )
+                        }
                     },
                     // Not known to be recorded: no ack; the worker keeps it
                     // and resends it on its next session.

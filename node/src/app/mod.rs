@@ -39,6 +39,8 @@ pub struct App {
     pub workers: WorkerHub,
     /// The recent events, numbered for resuming watchers.
     pub events: events::EventLog,
+    /// This node's metrics.
+    pub metrics: crate::metrics::Metrics,
     /// One membership change at a time on this node.
     membership_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -46,11 +48,12 @@ pub struct App {
 impl App {
     /// The context of `node`. Must run inside a tokio runtime (it starts
     /// the write batcher).
-    pub fn new(node: Node, workers: WorkerHub) -> Self {
+    pub fn new(node: Node, workers: WorkerHub, metrics: crate::metrics::Metrics) -> Self {
         let writes = WriteBatcher::start(node.clone());
         let events = events::EventLog::start(node.state.subscribe_events());
         App {
             events,
+            metrics,
             node,
             writes,
             workers,

@@ -43,10 +43,10 @@ pub struct Reporter {
 
 impl Reporter {
     /// Starts the batcher for `node`.
-    pub fn start(node: Node) -> Self {
+    pub fn start(node: Node, metrics: crate::metrics::Metrics) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let state = node.state.clone();
-        tokio::spawn(batch_loop(node, rx));
+        tokio::spawn(batch_loop(node, rx, metrics));
         Reporter { tx, state }
     }
 
@@ -84,7 +84,7 @@ impl Reporter {
     }
 }
 
-async fn batch_loop(node: Node, mut rx: mpsc::Receiver<Item>) {
+async fn batch_loop(node: Node, mut rx: mpsc::Receiver<Item>, metrics: crate::metrics::Metrics) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + WINDOW;
@@ -96,7 +96,7 @@ async fn batch_loop(node: Node, mut rx: mpsc::Receiver<Item>) {
         }
         let (reports, waiters): (Vec<Report>, Vec<oneshot::Sender<Option<u64>>>) =
             batch.into_iter().unzip();
-        let index = commit(&node, reports).await;
+        let index = commit(&node, reports, &metrics).await;
         for w in waiters {
             let _ = w.send(index);
         }
@@ -106,16 +106,28 @@ async fn batch_loop(node: Node, mut rx: mpsc::Receiver<Item>) {
 /// Commits one batch: as a log entry when this node leads, else through the
 /// leader's `ReportResults`. The entry's index, or `None` when it is not
 /// known to be committed (the caller re-sends; a duplicate is harmless).
-async fn commit(node: &Node, reports: Vec<Report>) -> Option<u64> {
+async fn commit(
+    node: &Node,
+    reports: Vec<Report>,
+    metrics: &crate::metrics::Metrics,
+) -> Option<u64> {
     if node.raft.metrics().borrow().state == ServerState::Leader {
-        return node
+        let w = node
             .write_as_leader(Command::Report {
                 now: now_ms(),
                 reports,
             })
             .await
-            .ok()
-            .map(|w| w.index);
+            .ok()?;
+        if let store::command::Response::Reported(fates) = &w.response {
+            metrics.stale_reports(
+                fates
+                    .iter()
+                    .filter(|f| **f == store::command::ReportFate::Stale)
+                    .count(),
+            );
+        }
+        return Some(w.index);
     }
     let (_, addr) = node.leader()?;
     let channel = node.channels.get(&addr).ok()?;

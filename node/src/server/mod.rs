@@ -130,13 +130,14 @@ pub async fn run(
     }
     let hub = executors.workers().clone();
     // The application layer every adapter calls (gRPC today; HTTP next).
-    let app = App::new(node.clone(), hub.clone());
+    let metrics = crate::metrics::Metrics::new();
+    let app = App::new(node.clone(), hub.clone(), metrics.clone());
     // What each node's workers serve, as the leader knows it.
     let capacity = crate::workers::CapacityTable::default();
 
     // One report batcher per node, shared by its runner and (when leading)
     // the reports other nodes send in.
-    let reporter = Reporter::start(node.clone());
+    let reporter = Reporter::start(node.clone(), metrics.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     // Readiness ("" and the job service) waits for membership and a leader
@@ -300,7 +301,6 @@ pub async fn run(
         hub.clone(),
         capacity.clone(),
     ));
-    let metrics = crate::metrics::Metrics::new();
     tokio::spawn(crate::metrics::count_events(node.clone(), metrics.clone()));
     let runner_cfg = RunnerConfig {
         executors,
