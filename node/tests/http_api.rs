@@ -193,11 +193,13 @@ async fn every_route_and_error_through_a_follower() {
     assert!(paths.len() >= 12, "{paths:?}");
     for (path, item) in paths {
         for method in item.as_object().expect("methods").keys() {
-            let concrete = path.replace("{id}", "no-such-job");
+            let concrete = path
+                .replace("{id}", "no-such-job")
+                .replace("{name}", "no-such-calendar");
             let (status, body) = api.call(&method.to_uppercase(), &concrete, None).await;
             let unrouted = body["error"]["message"]
                 .as_str()
-                .is_some_and(|m| m.starts_with("no API route"));
+                .is_some_and(|m| m.starts_with("no API route") || m.starts_with("no route"));
             assert!(
                 !unrouted && status != 405,
                 "{method} {path} is documented but not served: {status} {body}"
@@ -491,6 +493,54 @@ async fn every_route_and_error_through_a_follower() {
         404,
         "NOT_FOUND",
         None,
+    );
+
+    // Calendars: h3 fires on 1 January; excluding the next two, its next
+    // fire times start in the third year. In use, the calendar cannot go.
+    let cal = api
+        .ok(
+            "PUT",
+            "/api/v1/calendars/new-year",
+            Some(json!({"dates": ["2027-01-01", "2028-01-01"]})),
+        )
+        .await;
+    assert_eq!(cal["version"], 1, "{cal}");
+    assert_error(
+        &api.call(
+            "PUT",
+            "/api/v1/calendars/bad",
+            Some(json!({"dates": ["2026-02-30"]})),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+        Some("calendar.dates[0]"),
+    );
+    let mut h3 = job("h3", &follower.addr);
+    h3["exclude_calendars"] = json!(["new-year"]);
+    api.ok("PUT", "/api/v1/jobs/h3", Some(h3)).await;
+    let next = api.ok("GET", "/api/v1/jobs/h3/next?count=2", None).await;
+    let years: Vec<&str> = next["times"]
+        .as_array()
+        .expect("times")
+        .iter()
+        .filter_map(|t| t.as_str().map(|s| &s[..4]))
+        .collect();
+    assert_eq!(years, ["2029", "2030"], "{next}");
+    let used = api.ok("GET", "/api/v1/calendars/new-year", None).await;
+    assert_eq!(used["used_by"][0], "h3", "{used}");
+    let refused = api.call("DELETE", "/api/v1/calendars/new-year", None).await;
+    assert_error(&refused, 412, "FAILED_PRECONDITION", None);
+    assert!(
+        refused.1.to_string().contains("h3"),
+        "the refusal names the job: {}",
+        refused.1
+    );
+    let list = api.ok("GET", "/api/v1/calendars", None).await;
+    assert_eq!(
+        list["calendars"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
     );
 
     // The cluster as the follower shows it.

@@ -91,6 +91,8 @@ pub const HTTP_TABLE: &[(&str, Need)] = &[
     ("GET /api/v1/jobs/{id}/next", Perm(Read)),
     ("GET /api/v1/runs", Perm(Read)),
     ("GET /api/v1/events", Perm(Read)),
+    ("GET /api/v1/calendars", Perm(Read)),
+    ("GET /api/v1/calendars/{name}", Perm(Read)),
     ("GET /api/v1/cluster", Open),
     ("GET /api/v1/openapi.json", Open),
     // The API: writes (a shell job needs the shell role besides: app::jobs).
@@ -103,6 +105,8 @@ pub const HTTP_TABLE: &[(&str, Need)] = &[
     ("POST /api/v1/jobs/{id}/backfill", Perm(Write)),
     ("POST /api/v1/scheduler/pause", Perm(Write)),
     ("POST /api/v1/scheduler/resume", Perm(Write)),
+    ("PUT /api/v1/calendars/{name}", Perm(Write)),
+    ("DELETE /api/v1/calendars/{name}", Perm(Write)),
     // The dashboard: its pages read; its buttons call the API above.
     ("GET /", Perm(Read)),
     ("GET /jobs", Perm(Read)),
@@ -247,6 +251,8 @@ mod tests {
         assert_eq!(need_http("GET", "/api/v1/jobs/a/b/c"), None);
         assert_eq!(need_http("GET", "/api/v1/tokens"), None);
         assert_eq!(need_http("GET", "/"), Some(Perm(Read)));
+        assert_eq!(need_http("PUT", "/api/v1/calendars/x"), Some(Perm(Write)));
+        assert_eq!(need_http("GET", "/api/v1/calendars"), Some(Perm(Read)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and server as gRPC (tonic's router is axum's), behind the same auth
 //! layer and policy table; the handlers call the same application layer.
 //!
-//! - [`jobs`], [`runs`], [`events`]: the API's handlers.
+//! - [`jobs`], [`runs`], [`events`], [`calendars`]: the API's handlers.
 //! - [`json`]: the JSON forms of the messages and their schemas;
 //!   [`words`]: a schedule in words.
 //! - [`extract`]: the caller and bodies whose errors name their field.
@@ -14,6 +14,7 @@
 //! the router and the OpenAPI document in one step, so the document
 //! describes exactly what is served (a test checks it).
 
+pub mod calendars;
 pub mod dashboard;
 pub mod error;
 pub mod events;
@@ -49,6 +50,7 @@ use crate::app::{ApiError, App};
         (name = "runs", description = "Occurrences and their attempts"),
         (name = "events", description = "Server-sent events"),
         (name = "cluster", description = "Members, leader, scheduler pause"),
+        (name = "calendars", description = "Exclusion calendars: days on which the jobs that name them do not fire"),
     )
 )]
 struct ApiDoc;
@@ -67,6 +69,12 @@ fn api() -> OpenApiRouter<App> {
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::cluster_status))
         .routes(routes!(events::events))
+        .routes(routes!(calendars::list_calendars))
+        .routes(routes!(
+            calendars::get_calendar,
+            calendars::put_calendar,
+            calendars::delete_calendar
+        ))
         .routes(routes!(openapi_json))
 }
 
