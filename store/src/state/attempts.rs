@@ -270,7 +270,7 @@ impl State {
             .collect();
         let excess = finished.len().saturating_sub(self.retention as usize);
         for key in finished.into_iter().take(excess) {
-            self.occurrences.remove(&key);
+            self.remove_occurrence(&key);
         }
     }
 }

@@ -380,6 +380,9 @@ impl State {
                 attempts: Vec::new(),
             },
         );
+        if super::not_ok(state) {
+            self.not_ok.insert((key.scheduled_at, key.clone()));
+        }
         let kind = match state {
             RunState::Missed => EventKind::OccurrenceMissed,
             RunState::Cancelled => EventKind::OccurrenceCancelled,

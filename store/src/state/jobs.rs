@@ -261,7 +261,7 @@ impl State {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.occurrences.remove(&key);
+            self.remove_occurrence(&key);
         }
         self.emit(ctx, EventKind::JobRemoved, &job_id, None);
         Response::Ok

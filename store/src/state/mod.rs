@@ -38,6 +38,18 @@ use crate::model::{
 };
 use crate::schedule::Schedule;
 
+/// Whether a run in `state` ended badly or never ran.
+pub(crate) fn not_ok(state: RunState) -> bool {
+    matches!(
+        state,
+        RunState::Failed
+            | RunState::TimedOut
+            | RunState::Missed
+            | RunState::Skipped
+            | RunState::Cancelled
+    )
+}
+
 /// Errors of encoding or decoding the state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -73,6 +85,10 @@ pub struct State {
     token_by_hash: HashMap<String, String>,
     due: BTreeSet<(UnixMs, String)>,
     open: BTreeSet<OccKey>,
+    /// Occurrences that ended badly or never ran (failed, timed out,
+    /// missed, skipped, cancelled), by instant: the dashboard's recent
+    /// failures without a scan of every run.
+    not_ok: BTreeSet<(UnixMs, OccKey)>,
     by_label: BTreeMap<(String, String), BTreeSet<String>>,
     /// Upstream job id -> the jobs that run after it.
     dependents: BTreeMap<String, BTreeSet<String>>,
@@ -96,6 +112,7 @@ impl Default for State {
             token_by_hash: HashMap::new(),
             due: BTreeSet::new(),
             open: BTreeSet::new(),
+            not_ok: BTreeSet::new(),
             by_label: BTreeMap::new(),
             dependents: BTreeMap::new(),
             compiled: HashMap::new(),
@@ -359,6 +376,9 @@ impl State {
             if occ.state.is_open() {
                 self.open.insert(key.clone());
             }
+            if not_ok(occ.state) {
+                self.not_ok.insert((key.scheduled_at, key.clone()));
+            }
         }
     }
 
@@ -403,7 +423,20 @@ impl State {
             } else {
                 self.open.remove(key);
             }
+            let entry = (key.scheduled_at, key.clone());
+            if not_ok(state) {
+                self.not_ok.insert(entry);
+            } else {
+                self.not_ok.remove(&entry);
+            }
         }
+    }
+
+    /// Drops an occurrence, keeping the indexes in step.
+    fn remove_occurrence(&mut self, key: &OccKey) {
+        self.occurrences.remove(key);
+        self.open.remove(key);
+        self.not_ok.remove(&(key.scheduled_at, key.clone()));
     }
 
     fn emit(
@@ -448,6 +481,16 @@ impl State {
             .map(|(k, _)| k.clone())
             .collect();
         assert_eq!(open, self.open, "open index out of step with occurrences");
+        let bad: BTreeSet<(UnixMs, OccKey)> = self
+            .occurrences
+            .iter()
+            .filter(|(_, o)| not_ok(o.state))
+            .map(|(k, _)| (k.scheduled_at, k.clone()))
+            .collect();
+        assert_eq!(
+            bad, self.not_ok,
+            "not-ok index out of step with occurrences"
+        );
         for (k, o) in &self.occurrences {
             assert_eq!(k, &o.key, "occurrence stored under another key");
             let tokens: Vec<u64> = o.attempts.iter().map(|a| a.token).collect();

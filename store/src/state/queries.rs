@@ -171,6 +171,28 @@ impl State {
         since: UnixMs,
         limit: usize,
     ) -> Vec<&Occurrence> {
+        if states.iter().all(|s| super::not_ok(*s)) {
+            // Through the index of runs that ended badly, newest first:
+            // no scan of the history.
+            let mut out: Vec<&Occurrence> = self
+                .not_ok
+                .range(
+                    (
+                        since,
+                        OccKey {
+                            job_id: String::new(),
+                            scheduled_at: since,
+                        },
+                    )..,
+                )
+                .rev()
+                .filter_map(|(_, k)| self.occurrences.get(k))
+                .filter(|o| states.contains(&o.state))
+                .take(if limit == 0 { usize::MAX } else { limit })
+                .collect();
+            out.reverse();
+            return out;
+        }
         newest(
             self.occurrences
                 .values()
@@ -198,7 +220,10 @@ impl State {
 /// The newest `limit` (all when 0) of `runs` in (scheduled_at, job id)
 /// order. Keeps at most `limit` in a heap while it scans, so listing the
 /// newest page of a million runs neither sorts nor copies them all.
-fn newest<'a>(runs: impl Iterator<Item = &'a Occurrence>, limit: usize) -> Vec<&'a Occurrence> {
+pub(super) fn newest<'a>(
+    runs: impl Iterator<Item = &'a Occurrence>,
+    limit: usize,
+) -> Vec<&'a Occurrence> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     let order = |o: &'a Occurrence| (o.key.scheduled_at, &o.key.job_id, o);

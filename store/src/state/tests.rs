@@ -1467,6 +1467,28 @@ proptest! {
             }
         }
         a.state.check_invariants();
+        // The index of bad runs answers as a scan of every run does.
+        for limit in [0, 3] {
+            let bad = [RunState::Failed, RunState::Missed, RunState::Skipped];
+            let since = T0 - 10_000;
+            let via_index: Vec<&OccKey> = a
+                .state
+                .runs_in_states(&bad, since, limit)
+                .into_iter()
+                .map(|o| &o.key)
+                .collect();
+            let scanned: Vec<&OccKey> = super::queries::newest(
+                a.state
+                    .occurrences
+                    .values()
+                    .filter(|o| o.key.scheduled_at >= since && bad.contains(&o.state)),
+                limit,
+            )
+            .into_iter()
+            .map(|o| &o.key)
+            .collect();
+            prop_assert_eq!(via_index, scanned);
+        }
 
         // Determinism: a second replica applying the same log.
         let mut b = Log::new();
