@@ -6,7 +6,10 @@
 //! Lines, each a JSON object with a `type`:
 //! - `export`: `since`, `until`, `exported_at` (Unix ms);
 //! - `job`: `id`, `schedule` (the store's schedule spec), `time_zone`,
-//!   `start_at`, `end_at`, `jitter_ms`, `version`, `state`, `created_at`;
+//!   `start_at`, `end_at`, `jitter_ms`, `version`, `state`, `created_at`,
+//!   `exclude_calendars`;
+//! - `calendar`: `name`, `time_zone`, `dates`, `ranges`, `crons`, `version`
+//!   (the days the jobs that name it do not fire on);
 //! - `occurrence`: `job_id`, `occurrence_id`, `scheduled_at` (ms), `state`,
 //!   `reason`, `cause`, `attempts` (`number`, `fencing_token`, `node_id`, `state`,
 //!   `due_at`, `started_at`, `finished_at`, `exit_code`).
@@ -47,6 +50,19 @@ struct JobLine {
     version: u64,
     state: String,
     created_at: i64,
+    /// Older ledgers have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    exclude_calendars: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CalendarLine {
+    name: String,
+    time_zone: String,
+    dates: Vec<String>,
+    ranges: Vec<(String, String)>,
+    crons: Vec<String>,
+    version: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,6 +95,7 @@ struct OccurrenceLine {
 enum Line {
     Export(ExportLine),
     Job(JobLine),
+    Calendar(CalendarLine),
     Occurrence(OccurrenceLine),
 }
 
@@ -140,6 +157,26 @@ pub async fn export(
                 })
                 .unwrap_or_default(),
             created_at: ms(&j.created_at).unwrap_or(0),
+            exclude_calendars: model.exclude_calendars,
+        }))?;
+    }
+    // The calendars, so that the gaps are judged on the days they exclude.
+    let calendars = cluster
+        .with_calendars(|mut c| async move {
+            c.list_calendars(pb::ListCalendarsRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+        })
+        .await?;
+    for c in calendars.calendars {
+        let s = c.spec.unwrap_or_default();
+        print(&Line::Calendar(CalendarLine {
+            name: s.name,
+            time_zone: s.time_zone,
+            dates: s.dates,
+            ranges: s.ranges.into_iter().map(|r| (r.from, r.to)).collect(),
+            crons: s.crons,
+            version: c.version,
         }))?;
     }
     // The occurrences, a page at a time, by scheduled instant.
@@ -218,6 +255,7 @@ pub struct Verdict {
 pub fn check(input: impl BufRead) -> anyhow::Result<Verdict> {
     let mut export = None;
     let mut jobs = BTreeMap::new();
+    let mut calendars: BTreeMap<String, CalendarLine> = BTreeMap::new();
     let mut occurrences = Vec::new();
     for (n, line) in input.lines().enumerate() {
         let line = line?;
@@ -228,6 +266,9 @@ pub fn check(input: impl BufRead) -> anyhow::Result<Verdict> {
             Line::Export(e) => export = Some(e),
             Line::Job(j) => {
                 jobs.insert(j.id.clone(), j);
+            }
+            Line::Calendar(c) => {
+                calendars.insert(c.name.clone(), c);
             }
             Line::Occurrence(o) => occurrences.push(o),
         }
@@ -312,6 +353,41 @@ pub fn check(input: impl BufRead) -> anyhow::Result<Verdict> {
             v.push(format!("job {}: its schedule does not compile", j.id));
             continue;
         };
+        // Its calendars' days are not expected. A calendar that changed
+        // (version above 1) may have excluded other days earlier in the
+        // range: such a job is not checked for gaps, as a changed job is not.
+        let mut exclusions = Vec::new();
+        let mut judgeable = true;
+        for name in &j.exclude_calendars {
+            let Some(c) = calendars.get(name) else {
+                v.push(format!(
+                    "job {} names calendar {name:?}, which the ledger does not hold",
+                    j.id
+                ));
+                judgeable = false;
+                continue;
+            };
+            if c.version != 1 {
+                judgeable = false;
+                continue;
+            }
+            match store::schedule::exclude::Exclusion::compile(
+                &c.time_zone,
+                &c.dates,
+                &c.ranges,
+                &c.crons,
+            ) {
+                Ok(x) => exclusions.push(std::sync::Arc::new(x)),
+                Err(e) => {
+                    v.push(format!("calendar {name}: {}: {}", e.field, e.message));
+                    judgeable = false;
+                }
+            }
+        }
+        if !judgeable {
+            continue;
+        }
+        let schedule = schedule.with_exclusions(exclusions);
         gap_checked += 1;
         let from = export.since.unwrap_or(i64::MIN).max(j.created_at + 1_000);
         let seed = store::schedule::job_seed(&j.id);

@@ -694,3 +694,35 @@ fn calendars_keep_jobs_off_their_days() {
             .success()
     );
 }
+
+/// `ledger verify` judges gaps on the days a job's calendars leave: the
+/// hand-made job's instants all fall on one excluded day, so none is
+/// expected; without the calendar in the file, the verdict says so.
+#[test]
+fn ledger_verify_knows_exclusion_calendars() {
+    let clean = ledger_lines();
+    // Only the export and job lines: no occurrence at all.
+    let mut off = vec![clean[0].clone(), clean[1].clone()];
+    off[1]["exclude_calendars"] = serde_json::json!(["off"]);
+    let mut with_calendar = off.clone();
+    with_calendar.push(
+        serde_json::json!({"type": "calendar", "name": "off", "time_zone": "UTC",
+        "dates": ["2026-11-30"], "ranges": [], "crons": [], "version": 1}),
+    );
+    let (ok, out) = verify_ledger(&with_calendar);
+    assert!(ok, "an excluded day expects no occurrence: {out}");
+    // The same day not excluded: ten gaps.
+    let mut other_day = off.clone();
+    other_day.push(
+        serde_json::json!({"type": "calendar", "name": "off", "time_zone": "UTC",
+        "dates": ["2026-11-29"], "ranges": [], "crons": [], "version": 1}),
+    );
+    let (ok, out) = verify_ledger(&other_day);
+    assert!(!ok && out.contains("gap: job a has no occurrence"), "{out}");
+    // A calendar the file does not hold.
+    let (ok, out) = verify_ledger(&off);
+    assert!(
+        !ok && out.contains("names calendar \"off\", which the ledger does not hold"),
+        "{out}"
+    );
+}

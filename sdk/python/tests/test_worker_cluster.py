@@ -59,15 +59,27 @@ def start_worker(
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     _spawned.append(p)
+    _workers[wid] = (p, log)
     return p, wid, log
 
 
+# The process and log of each worker started, so a wait that fails can say
+# whether the worker died and what it printed.
+_workers: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+
+
 def wait_worker(client: schedulerd.Client, wid: str, timeout: float = 30) -> schedulerd.WorkerInfo:
-    return wait_for(
-        lambda: next((w for w in client.workers() if w.worker_id == wid), None),
-        timeout,
-        f"worker {wid} in ListWorkers",
-    )
+    try:
+        return wait_for(
+            lambda: next((w for w in client.workers() if w.worker_id == wid), None),
+            timeout,
+            f"worker {wid} in ListWorkers",
+        )
+    except TimeoutError as e:
+        proc, log = _workers.get(wid, (None, None))
+        state = "not started here" if proc is None else f"exit code {proc.poll()}"
+        tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else "(no log)"
+        raise TimeoutError(f"{e}; the worker process: {state}; its log ends:\n{tail}") from e
 
 
 def effects(db: Path) -> list[tuple[str, str, int, str]]:
