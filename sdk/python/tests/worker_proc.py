@@ -30,16 +30,31 @@ worker = schedulerd.Worker(
 
 
 def setup() -> None:
-    conn = sqlite3.connect(db, timeout=60)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS effects (occurrence_id TEXT, job_id TEXT, token INTEGER, worker TEXT, at REAL)"
-    )
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS refusals (occurrence_id TEXT, token INTEGER, worker TEXT, reason TEXT)"
-    )
-    conn.commit()
-    conn.close()
+    # Two workers start at once on one database: switching it to WAL can
+    # fail with "database is locked" at once (SQLite does not always wait
+    # on its busy timeout for a journal-mode change), which would kill the
+    # second worker before it connects; a suspected cause (not confirmed)
+    # of a worker that never showed up in one CI run. Retry to a deadline.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = sqlite3.connect(db, timeout=60)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS effects (occurrence_id TEXT, job_id TEXT, token INTEGER, worker TEXT, at REAL)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS refusals (occurrence_id TEXT, token INTEGER, worker TEXT, reason TEXT)"
+                )
+                conn.commit()
+                return
+            finally:
+                conn.close()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def write(ctx: schedulerd.JobContext) -> str:
