@@ -8,7 +8,7 @@
 //! the same name, so the certificate alone authenticates every call of the
 //! harness (the workload, observers, workers, status polls) as an admin:
 //! no call site handles a token. Every client of the harness connects
-//! through [`connect`] or [`connect_lazy`], plain or secure alike.
+//! through [`connect`] (or [`connect_with`]), plain or secure alike.
 //!
 //! The switch is process-wide (a `OnceLock`): each test binary and each
 //! `chaos`/`bench` run is its own process.
@@ -116,18 +116,6 @@ pub async fn connect_with(
         }
         None => ep.connect().await,
     }
-}
-
-/// [`connect`], configured by `configure` (timeouts), connected lazily.
-pub fn connect_lazy(
-    addr: &str,
-    configure: impl FnOnce(Endpoint) -> Endpoint,
-) -> Result<Channel, tonic::transport::Error> {
-    let ep = configure(endpoint(addr)?);
-    Ok(match SECURE.get() {
-        Some(s) => ep.connect_with_connector_lazy(node::tls::TlsConnector::new(s.client.clone())),
-        None => ep.connect_lazy(),
-    })
 }
 
 /// Creates the cluster's first admin token, named [`USER`] (so the

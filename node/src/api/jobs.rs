@@ -206,25 +206,21 @@ impl JobService for Jobs {
         let rx = self.app.subscribe_events(&who);
         // Leadership changes as this node sees them (node-local events,
         // log index 0), only for watchers of every job.
-        let metrics = self.app.node.raft.metrics();
-        let mut last_leader = metrics.borrow().current_leader;
-        let leaders =
-            tokio_stream::wrappers::WatchStream::from_changes(metrics).filter_map(move |m| {
-                let leader = m.current_leader;
-                if !all_jobs || leader == last_leader {
-                    return None;
-                }
-                last_leader = leader;
-                Some(Ok(pb::Event {
+        let leaders = self
+            .app
+            .leader_changes()
+            .filter(move |_| all_jobs)
+            .map(|c| {
+                Ok(pb::Event {
                     kind: pb::EventKind::LeaderChanged as i32,
                     at: Some(convert::ms_to_ts(now_ms())),
-                    node_id: leader.unwrap_or(0),
-                    detail: match leader {
-                        Some(id) => format!("node {id} leads (term {})", m.current_term),
-                        None => format!("no leader known (term {})", m.current_term),
+                    node_id: c.leader.unwrap_or(0),
+                    detail: match c.leader {
+                        Some(id) => format!("node {id} leads (term {})", c.term),
+                        None => format!("no leader known (term {})", c.term),
                     },
                     ..Default::default()
-                }))
+                })
             });
         let stream = BroadcastStream::new(rx).filter_map(move |item| match item {
             Ok(e) if job.is_empty() || e.job_id == job => Some(Ok(super::events::event_to_pb(&e))),

@@ -210,6 +210,37 @@ impl EventLog {
     }
 }
 
+/// A change of leader as this node sees it (node-local: not in the log,
+/// so it has no event id).
+#[derive(Clone, Copy, Debug)]
+pub struct LeaderChange {
+    /// The new leader; `None` while none is known.
+    pub leader: Option<u64>,
+    /// The term this node is in.
+    pub term: u64,
+}
+
+impl super::App {
+    /// Leadership changes as this node sees them, from now on: what every
+    /// event watcher (gRPC and HTTP) adds for watchers of all jobs.
+    pub fn leader_changes(&self) -> impl tokio_stream::Stream<Item = LeaderChange> + Send + use<> {
+        use tokio_stream::StreamExt;
+        let metrics = self.node.raft.metrics();
+        let mut last = metrics.borrow().current_leader;
+        tokio_stream::wrappers::WatchStream::from_changes(metrics).filter_map(move |m| {
+            let leader = m.current_leader;
+            if leader == last {
+                return None;
+            }
+            last = leader;
+            Some(LeaderChange {
+                leader,
+                term: m.current_term,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

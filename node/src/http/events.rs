@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as Sse, KeepAlive};
 use serde::Deserialize;
-use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use utoipa::IntoParams;
 
@@ -108,20 +108,13 @@ pub async fn events(
         // replay or a reset).
         Err(_) => Step::Last(reset("this watcher fell behind: re-read the state")),
     });
-    let metrics = app.node.raft.metrics();
-    let mut last_leader = metrics.borrow().current_leader;
     let all = job.is_empty();
-    let leaders = WatchStream::from_changes(metrics).map(move |m| {
-        let leader = m.current_leader;
-        if !all || leader == last_leader {
-            return Step::Skip;
-        }
-        last_leader = leader;
+    let leaders = app.leader_changes().filter(move |_| all).map(|c| {
         Step::Send(
             Sse::default().event("leader").data(
                 serde_json::json!({
-                    "leader": leader,
-                    "term": m.current_term,
+                    "leader": c.leader,
+                    "term": c.term,
                     "at": time_text(now_ms()),
                 })
                 .to_string(),

@@ -672,16 +672,21 @@ fn word(name: &str, prefix: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A not-run cause as a word (`misfire_grace`); `None` for none.
+fn cause_word(cause: i32) -> Option<String> {
+    match pb::NotRunCause::try_from(cause) {
+        Ok(pb::NotRunCause::Unspecified) | Err(_) => None,
+        Ok(c) => Some(word(c.as_str_name(), "NOT_RUN_CAUSE_")),
+    }
+}
+
 impl RunJson {
     /// The JSON form of a protobuf run.
     pub fn from_pb(r: &pb::Run) -> Self {
         let state = pb::RunState::try_from(r.state)
             .map(|s| word(s.as_str_name(), "RUN_STATE_"))
             .unwrap_or_else(|_| "unknown".into());
-        let cause = match pb::NotRunCause::try_from(r.cause) {
-            Ok(pb::NotRunCause::Unspecified) | Err(_) => None,
-            Ok(c) => Some(word(c.as_str_name(), "NOT_RUN_CAUSE_")),
-        };
+        let cause = cause_word(r.cause);
         RunJson {
             job_id: r.job_id.clone(),
             occurrence_id: r.occurrence_id.clone(),
@@ -751,10 +756,7 @@ impl EventJson {
         let kind = pb::EventKind::try_from(pbe.kind)
             .map(|k| word(k.as_str_name(), "EVENT_KIND_"))
             .unwrap_or_else(|_| "unknown".into());
-        let cause = match pb::NotRunCause::try_from(pbe.cause) {
-            Ok(pb::NotRunCause::Unspecified) | Err(_) => None,
-            Ok(c) => Some(word(c.as_str_name(), "NOT_RUN_CAUSE_")),
-        };
+        let cause = cause_word(pbe.cause);
         EventJson {
             id: id.to_string(),
             kind,
