@@ -105,6 +105,9 @@ pub struct JobRecord {
     pub windows: Vec<Window>,
     /// An acknowledged delete.
     pub deleted: Option<Span>,
+    /// The acknowledged pauses.
+    #[serde(default)]
+    pub paused: Vec<Span>,
     /// From when a request on the job had an unknown outcome (a timeout):
     /// nothing is expected of the job after that.
     pub uncertain_from: Option<Ms>,

@@ -407,6 +407,7 @@ impl Workload {
             created: None,
             windows: Vec::new(),
             deleted: None,
+            paused: Vec::new(),
             uncertain_from: None,
         };
         match outcome {
@@ -509,6 +510,7 @@ impl Workload {
                 "pause" => {
                     close(job);
                     job.paused = true;
+                    job.rec.paused.push(span);
                 }
                 "resume" => {
                     job.paused = false;

@@ -18,6 +18,8 @@
 //!   the sink at or after this instant (it really ran across it);
 //! - `deleted`: the job was deleted (acknowledged or not);
 //! - `updated`: the job was updated;
+//! - `paused`: a pause of the job was answered after the instant came due
+//!   (the leader held the instant, and the pause recorded it);
 //! - `replaced`: the job's overlap policy is `replace`.
 //!
 //! A `max_instances_reached` event carries no cause; the occurrence's
@@ -138,6 +140,11 @@ fn unjustified(
         "updated" => needs(
             job.versions.len() > 1 || job.uncertain_from.is_some(),
             "the job was never updated",
+        ),
+        "paused" => needs(
+            job.uncertain_from.is_some()
+                || job.paused.iter().any(|s| due <= s.hi + p.margin_after_ms),
+            "no pause of the job was answered after the instant came due",
         ),
         "replaced" => policy("replace"),
         other => Some(format!("unknown cause {other:?}")),

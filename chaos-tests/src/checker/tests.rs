@@ -40,6 +40,7 @@ fn job(id: &str) -> JobRecord {
             to: None,
         }],
         deleted: None,
+        paused: Vec::new(),
         uncertain_from: None,
     }
 }
@@ -241,6 +242,35 @@ fn a_record_that_nothing_justifies_is_flagged_and_only_it() {
         "{:?}",
         out.violations
     );
+    // A miss as paused of a job never paused, then paused only before
+    // the instant came due (it was never held across that pause).
+    h.recorded = vec![missed("paused")];
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnjustifiedRecord],
+        "{:?}",
+        out.violations
+    );
+    h.jobs[0].paused = vec![Span {
+        lo: at(9) - 5_000,
+        hi: at(9) - 4_000,
+    }];
+    let out = check(&h, &params());
+    assert_eq!(
+        kinds(&out),
+        [Kind::UnjustifiedRecord],
+        "{:?}",
+        out.violations
+    );
+    // Paused after it came due: justified.
+    h.jobs[0].paused = vec![Span {
+        lo: at(9) + 500,
+        hi: at(9) + 600,
+    }];
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    h.jobs[0].paused.clear();
     // The same miss with a fault near is justified.
     h.recorded = vec![missed("misfire_grace")];
     let out = check(&h, &params());

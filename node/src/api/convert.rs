@@ -410,6 +410,7 @@ pub fn cause_to_pb(c: Option<NotRunCause>) -> pb::NotRunCause {
         Some(C::JobRemoved) => pb::NotRunCause::JobRemoved,
         Some(C::Replaced) => pb::NotRunCause::Replaced,
         Some(C::Deleted) => pb::NotRunCause::Deleted,
+        Some(C::Paused) => pb::NotRunCause::Paused,
     }
 }
 

@@ -106,6 +106,11 @@ pub enum NotRunCause {
     Updated,
     /// Missed: a backlog longer than one advance may create was cut.
     BacklogCut,
+    /// Missed: the job (or the whole scheduler) was paused after the
+    /// instant came due and before it ran (the leader held it for the
+    /// result of a run in flight, say). Instants that come due while a job
+    /// is paused are not occurrences at all.
+    Paused,
     /// Skipped: `overlap: allow` and max instances were in flight.
     MaxInstances,
     /// Skipped: `overlap: skip` and an earlier occurrence was in flight.
@@ -124,7 +129,7 @@ pub enum NotRunCause {
 
 impl NotRunCause {
     /// Every cause, in declaration order.
-    pub const ALL: [NotRunCause; 12] = [
+    pub const ALL: [NotRunCause; 13] = [
         NotRunCause::MisfireGrace,
         NotRunCause::Coalesced,
         NotRunCause::NoWorker,
@@ -137,6 +142,7 @@ impl NotRunCause {
         NotRunCause::JobRemoved,
         NotRunCause::Replaced,
         NotRunCause::Deleted,
+        NotRunCause::Paused,
     ];
 
     /// Snake-case name, as in metrics labels, JSON and the CLI.
@@ -154,6 +160,7 @@ impl NotRunCause {
             NotRunCause::JobRemoved => "job_removed",
             NotRunCause::Replaced => "replaced",
             NotRunCause::Deleted => "deleted",
+            NotRunCause::Paused => "paused",
         }
     }
 
@@ -166,9 +173,12 @@ impl NotRunCause {
     pub fn state(self) -> RunState {
         use NotRunCause as C;
         match self {
-            C::MisfireGrace | C::Coalesced | C::NoWorker | C::Updated | C::BacklogCut => {
-                RunState::Missed
-            }
+            C::MisfireGrace
+            | C::Coalesced
+            | C::NoWorker
+            | C::Updated
+            | C::BacklogCut
+            | C::Paused => RunState::Missed,
             C::MaxInstances | C::OverlapSkip | C::BufferFull | C::BacklogFull | C::JobRemoved => {
                 RunState::Skipped
             }

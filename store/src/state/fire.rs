@@ -469,21 +469,25 @@ impl State {
     /// Records the instants of `id` that were due at `ctx.now` and never
     /// became occurrences (held by the leader for the results of runs in
     /// flight, say) as not run for `cause`, before the job's schedule is
-    /// replaced or the job deleted: nothing is dropped silently.
+    /// replaced, the job deleted or paused: nothing is dropped silently.
+    /// Returns the number recorded and the job's first instant after them
+    /// (its cursor, if the job goes on).
     pub(super) fn record_due_unrun(
         &mut self,
         ctx: &mut Ctx,
         id: &str,
         cause: NotRunCause,
         why: &str,
-    ) {
-        let Some(job) = self.jobs.get(id) else { return };
+    ) -> (usize, Option<UnixMs>) {
+        let Some(job) = self.jobs.get(id) else {
+            return (0, None);
+        };
         if !job.is_schedulable() {
-            return;
+            return (0, job.next_fire_at);
         }
         let mut cursor = job.next_fire_at;
         let Some(schedule) = self.schedule_of(id) else {
-            return;
+            return (0, cursor);
         };
         let seed = job_seed(id);
         let mut tally = Tally::default();
@@ -502,6 +506,7 @@ impl State {
                 .next_after(time::to_datetime(at), seed)
                 .map(time::from_datetime);
         }
+        (recorded, cursor)
     }
 
     /// Creates the occurrences of `job_id`'s instants in `[from, to]`; see

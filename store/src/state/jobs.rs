@@ -278,6 +278,19 @@ impl State {
                 if self.scheduler_paused == paused {
                     return Response::Affected(0);
                 }
+                if paused {
+                    // Instants already due and not yet occurrences (held
+                    // for a result on its way, or not yet proposed) are
+                    // recorded as not run, not dropped by the resume.
+                    let due: Vec<String> = self
+                        .due
+                        .range(..(ctx.now + 1, String::new()))
+                        .map(|(_, id)| id.clone())
+                        .collect();
+                    for id in due {
+                        self.record_paused(ctx, &id, "the scheduler was paused");
+                    }
+                }
                 self.scheduler_paused = paused;
                 let kind = if paused {
                     EventKind::SchedulerPaused
@@ -309,6 +322,14 @@ impl State {
         };
         let mut affected = 0;
         for id in ids {
+            if paused
+                && self
+                    .jobs
+                    .get(&id)
+                    .is_some_and(|j| j.state == JobState::Active)
+            {
+                self.record_paused(ctx, &id, "the job was paused");
+            }
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
@@ -347,6 +368,20 @@ impl State {
             };
         }
         Response::Affected(affected)
+    }
+
+    /// Records `id`'s instants that came due before a pause and never
+    /// became occurrences as missed ([`NotRunCause::Paused`]), and moves
+    /// its cursor past them. A resume creates nothing before its own
+    /// instant, so without this an instant held at the pause (for the
+    /// result of a run in flight) would be lost without a record.
+    fn record_paused(&mut self, ctx: &mut Ctx, id: &str, what: &str) {
+        let why = format!("not run: {what} before it ran");
+        let (recorded, cursor) = self.record_due_unrun(ctx, id, NotRunCause::Paused, &why);
+        if recorded > 0 {
+            self.set_cursor(id, cursor);
+            self.finish_if_exhausted(id);
+        }
     }
 
     /// Counts an occurrence of `id` that settled: a success clears the run

@@ -1650,6 +1650,78 @@ fn instants_held_when_the_job_is_deleted_are_recorded_not_lost() {
     );
 }
 
+#[test]
+fn instants_held_when_the_job_or_scheduler_is_paused_are_recorded_not_lost() {
+    let missed_paused = |log: &mut Log| -> Vec<UnixMs> {
+        log.state
+            .drain_events()
+            .iter()
+            .filter(|e| e.kind == EventKind::OccurrenceMissed)
+            .filter(|e| e.cause == Some(NotRunCause::Paused))
+            .filter_map(|e| e.occurrence.as_ref().map(|k| k.scheduled_at))
+            .collect()
+    };
+    let mut log = Log::new();
+    log.create(every("a", 1));
+    log.create(every("b", 1));
+    log.state.drain_events();
+    // The leader held a's instants at T0 and T0 + 1000 (no Fire entry);
+    // the job is paused at T0 + 1500: both are recorded, none later.
+    let r = log.apply(Command::SetPaused {
+        target: PauseTarget::Job("a".into()),
+        paused: true,
+        now: T0 + 1500,
+    });
+    assert_eq!(r, Response::Affected(1));
+    assert_eq!(missed_paused(&mut log), vec![T0, T0 + 1000]);
+    let a = log.state.job("a").expect("a");
+    assert_eq!(a.state, JobState::Paused);
+    assert_eq!(a.next_fire_at, Some(T0 + 2000));
+    // A resume creates nothing before its own instant, and records
+    // nothing again.
+    log.apply(Command::SetPaused {
+        target: PauseTarget::Job("a".into()),
+        paused: false,
+        now: T0 + 4500,
+    });
+    assert_eq!(missed_paused(&mut log), Vec::<UnixMs>::new());
+    assert_eq!(
+        log.state.job("a").and_then(|j| j.next_fire_at),
+        Some(T0 + 5000)
+    );
+    // The scheduler's pause records every active job's due instants: b's
+    // from T0 and a's from its resume.
+    log.apply(Command::SetPaused {
+        target: PauseTarget::Scheduler,
+        paused: true,
+        now: T0 + 5200,
+    });
+    let mut got = missed_paused(&mut log);
+    got.sort_unstable();
+    let mut want = vec![
+        T0,
+        T0 + 1000,
+        T0 + 2000,
+        T0 + 3000,
+        T0 + 4000,
+        T0 + 5000,
+        T0 + 5000,
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want);
+    let runs = log.state.runs(&RunFilter {
+        job_id: Some("b".into()),
+        limit: 100,
+        ..Default::default()
+    });
+    assert_eq!(runs.len(), 6);
+    assert!(
+        runs.iter()
+            .all(|o| o.state == RunState::Missed && o.cause == Some(NotRunCause::Paused)),
+        "{runs:?}"
+    );
+}
+
 /// Berlin: Christmas, New Year's range and weekends.
 fn berlin_calendar() -> CalendarSpec {
     CalendarSpec {

@@ -63,6 +63,7 @@ class NotRunCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOT_RUN_CAUSE_JOB_REMOVED: _ClassVar[NotRunCause]
     NOT_RUN_CAUSE_REPLACED: _ClassVar[NotRunCause]
     NOT_RUN_CAUSE_DELETED: _ClassVar[NotRunCause]
+    NOT_RUN_CAUSE_PAUSED: _ClassVar[NotRunCause]
 
 class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -121,6 +122,7 @@ NOT_RUN_CAUSE_BACKLOG_FULL: NotRunCause
 NOT_RUN_CAUSE_JOB_REMOVED: NotRunCause
 NOT_RUN_CAUSE_REPLACED: NotRunCause
 NOT_RUN_CAUSE_DELETED: NotRunCause
+NOT_RUN_CAUSE_PAUSED: NotRunCause
 EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_JOB_ADDED: EventKind
 EVENT_KIND_JOB_MODIFIED: EventKind
