@@ -29,7 +29,14 @@
 //!   recorded as not run with a reason (G3), or recorded as failed while a
 //!   fault was on (a worker or node lost in mid-run, before the effect);
 //!   and nothing reached it that the schedule never named, nor more than
-//!   max_runs.
+//!   max_runs. The engine is the store's own, with the job's exclusion
+//!   calendars: a job whose calendar excludes the run's days must never
+//!   fire. So are every instant of an acknowledged backfill's range, and,
+//!   for a dependent job (`after`), one occurrence per run of its upstream
+//!   that ended while the dependent was active (on success only, unless it
+//!   runs after any ending): `<dependent>@<upstream's instant>`, reaching
+//!   the sink after the upstream's run did, never for an upstream instant
+//!   that did not run.
 //! - **Jobs** (`lost_job`): acknowledged jobs exist at the end,
 //!   acknowledged deletes stay deleted (G4).
 //! - **Leaders** (`two_leaders`): at most one leader per term, as sampled.
@@ -45,6 +52,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::schedule::{Bounds, Schedule, jitter_ms};
+
+use store::schedule::ScheduleSpec;
+use store::schedule::exclude::Exclusion;
 
 use crate::history::{
     Delivery, FaultSpan, FinalJob, History, JobRecord, Ms, Recorded, SpecVersion,
@@ -246,15 +256,40 @@ struct Compiled<'a> {
     seed: u64,
 }
 
+/// The run's exclusion calendars, compiled, by name.
+type Calendars = HashMap<String, std::sync::Arc<Exclusion>>;
+
+fn compile_calendars(h: &History) -> Calendars {
+    h.calendars
+        .iter()
+        .filter_map(|c| {
+            Exclusion::compile(&c.tz, &c.dates, &c.ranges, &c.crons)
+                .ok()
+                .map(|x| (c.name.clone(), std::sync::Arc::new(x)))
+        })
+        .collect()
+}
+
 impl Compiled<'_> {
-    fn new<'a>(job_id: &str, spec: &'a SpecVersion) -> Compiled<'a> {
+    /// A spec whose calendar is unknown compiles to no schedule: it
+    /// expects nothing, and anything it delivers is flagged.
+    fn new<'a>(job_id: &str, spec: &'a SpecVersion, calendars: &Calendars) -> Compiled<'a> {
         let bounds = Bounds {
             start: spec.start_ms.map(ms_to_dt),
             end: spec.end_ms.map(ms_to_dt),
         };
+        let exclusions: Option<Vec<_>> = spec
+            .exclude_calendars
+            .iter()
+            .map(|n| calendars.get(n).cloned())
+            .collect();
+        let schedule = Schedule::compile(&spec.schedule, &spec.tz, bounds)
+            .ok()
+            .zip(exclusions)
+            .map(|(s, x)| s.with_exclusions(x));
         Compiled {
             spec,
-            schedule: Schedule::compile(&spec.schedule, &spec.tz, bounds).ok(),
+            schedule,
             seed: store::schedule::job_seed(job_id),
         }
     }
@@ -283,11 +318,16 @@ impl Compiled<'_> {
 pub fn check(h: &History, p: &CheckParams) -> Outcome {
     let mut out = Outcome::default();
     let jobs: HashMap<&str, &JobRecord> = h.jobs.iter().map(|j| (j.id.as_str(), j)).collect();
+    let calendars = compile_calendars(h);
     let compiled: HashMap<&str, Vec<Compiled>> = h
         .jobs
         .iter()
         .map(|j| {
-            let c = j.versions.iter().map(|v| Compiled::new(&j.id, v)).collect();
+            let c = j
+                .versions
+                .iter()
+                .map(|v| Compiled::new(&j.id, v, &calendars))
+                .collect();
             (j.id.as_str(), c)
         })
         .collect();
@@ -605,6 +645,12 @@ fn check_timing(
     out: &mut Outcome,
 ) {
     let mut per_job: BTreeMap<&str, usize> = BTreeMap::new();
+    let failed: BTreeSet<&str> = h
+        .recorded
+        .iter()
+        .filter(|r| ran_and_failed(r))
+        .map(|r| r.occurrence_id.as_str())
+        .collect();
     for (occ, ds) in by_occ {
         let Some(first) = ds.first() else { continue };
         let unexpected = |detail: String| Violation {
@@ -634,7 +680,10 @@ fn check_timing(
                 .map(|c| jitter_ms(occ, c.spec.jitter_ms) as Ms)
                 .min()
                 .unwrap_or(0);
-        for d in ds {
+        // A dependent's occurrence is due when its upstream's run ends
+        // (its instant is the upstream's; no jitter): judged below.
+        let dependent = upstream(rec).is_some();
+        for d in ds.iter().filter(|_| !dependent) {
             if d.received_ms < due {
                 out.violations.push(Violation {
                     kind: Kind::EarlyStart,
@@ -655,7 +704,42 @@ fn check_timing(
             .or_else(|| rec.windows.first().map(|w| w.from.lo))
             .unwrap_or(Ms::MIN / 2);
         let died = rec.deleted.map_or(Ms::MAX / 2, |s| s.hi);
-        let plausible = at >= born - p.slack_ms && at <= died + p.slack_ms;
+        let backfilled = rec
+            .backfills
+            .iter()
+            .any(|b| b.from_ms <= at && at <= b.to_ms);
+        let plausible = backfilled || (at >= born - p.slack_ms && at <= died + p.slack_ms);
+        if let Some((up, _)) = upstream(rec) {
+            // A dependent's occurrence follows a run of its upstream at the
+            // same instant, and reaches the sink after it.
+            let up_occ = occurrence_id(up, at);
+            let up_first = by_occ
+                .get(up_occ.as_str())
+                .and_then(|ds| ds.iter().map(|d| d.received_ms).min());
+            if !plausible {
+                out.violations.push(unexpected(format!(
+                    "scheduled outside the job's lifetime [{born}, {died}] ms"
+                )));
+            } else if up_first.is_none() && !failed.contains(up_occ.as_str()) {
+                out.violations.push(unexpected(format!(
+                    "its upstream's occurrence {up_occ} never ran"
+                )));
+            } else if let Some(first) = up_first
+                && let Some(d) = ds.iter().find(|d| d.received_ms < first)
+            {
+                out.violations.push(Violation {
+                    kind: Kind::EarlyStart,
+                    job_id: job.to_string(),
+                    occurrence_id: Some(occ.to_string()),
+                    detail: format!(
+                        "received {} ms before its upstream's run {up_occ} reached the sink (token {})",
+                        first - d.received_ms,
+                        d.fencing_token
+                    ),
+                });
+            }
+            continue;
+        }
         if !plausible {
             out.violations.push(unexpected(format!(
                 "scheduled outside the job's lifetime [{born}, {died}] ms"
@@ -677,6 +761,18 @@ fn check_timing(
                 detail: format!("{n} occurrences reached the sink, max_runs is {max}"),
             });
         }
+    }
+}
+
+/// A dependent job's upstream and whether it runs after any ending (not
+/// only success).
+fn upstream(rec: &JobRecord) -> Option<(&str, bool)> {
+    match &rec.versions.first()?.schedule {
+        ScheduleSpec::After {
+            job_id,
+            on_finished,
+        } => Some((job_id.as_str(), *on_finished)),
+        _ => None,
     }
 }
 
@@ -713,12 +809,54 @@ fn check_expected(
         .filter(|r| r.occurrence_id.is_empty())
         .filter_map(|r| parse_backlog_range(&r.reason).map(|(a, b)| (r.job_id.as_str(), a, b)))
         .collect();
+    let judge = |rec: &JobRecord, at: Ms, out: &mut Outcome| {
+        let occ = occurrence_id(&rec.id, at);
+        out.counts.expected += 1;
+        if by_occ.contains_key(occ.as_str()) {
+            out.counts.expected_delivered += 1;
+        } else if recorded.contains(occ.as_str())
+            || ranges
+                .iter()
+                .any(|(j, a, b)| *j == rec.id && *a <= at && at <= *b)
+        {
+            out.counts.expected_recorded += 1;
+        } else if failed.contains_key(occ.as_str())
+            && h.faults
+                .iter()
+                .any(|s| s.from_ms <= at + p.slack_ms && s.to_ms >= at - p.fault_slack_ms)
+        {
+            // It ran and failed before its effect reached the sink:
+            // its node or worker died or was stopped in mid-run
+            // (kill-worker, stop-worker, a crash), with no retry
+            // left. Not silently dropped (the cluster recorded why),
+            // but accepted only while a fault was on: the workload's
+            // jobs fail in no other way.
+            out.counts.expected_failed += 1;
+        } else {
+            let detail = match failed.get(occ.as_str()) {
+                Some(f) => format!(
+                    "due while the job was active; recorded {} ({:?}) with no effect at the sink, and no fault was on within {} ms before to {} ms after its instant",
+                    f.state, f.reason, p.fault_slack_ms, p.slack_ms
+                ),
+                None => "due while the job was active; never reached the sink and was not recorded as missed or skipped".into(),
+            };
+            out.violations.push(Violation {
+                kind: Kind::MissingOccurrence,
+                job_id: rec.id.clone(),
+                occurrence_id: Some(occ),
+                detail,
+            });
+        }
+    };
     for rec in &h.jobs {
         let Some(created) = rec.created else { continue };
         let Some(versions) = compiled.get(rec.id.as_str()) else {
             continue;
         };
         let cut = rec.uncertain_from.unwrap_or(Ms::MAX / 2).min(h.run_end_ms);
+        // Each instant judged once, though windows and backfills overlap.
+        let mut expected: BTreeSet<Ms> = BTreeSet::new();
+        let upstream = upstream(rec);
         for w in &rec.windows {
             let Some(c) = versions.get(w.version) else {
                 continue;
@@ -726,6 +864,25 @@ fn check_expected(
             let from = w.from.hi + p.margin_after_ms;
             let to = w.to.map_or(cut, |t| t.lo.min(cut)) - p.margin_before_ms;
             if to <= from {
+                continue;
+            }
+            if let Some((up, on_finished)) = upstream {
+                // One per upstream run that reached the sink while this
+                // job was certainly active (its run ended just after), on
+                // success only unless any ending counts.
+                let prefix = format!("{up}@");
+                for (occ, ds) in by_occ.range(prefix.as_str()..) {
+                    let Some((job, at)) = parse_occurrence(occ) else {
+                        continue;
+                    };
+                    if job != up {
+                        break;
+                    }
+                    let first = ds.iter().map(|d| d.received_ms).min().unwrap_or(Ms::MAX);
+                    if first >= from && first <= to && (on_finished || !failed.contains_key(*occ)) {
+                        expected.insert(at);
+                    }
+                }
                 continue;
             }
             let mut instants = c.instants(from, to);
@@ -737,45 +894,15 @@ fn check_expected(
                     (first.iter().filter(|&&u| u < *t).count() as u64) < c.spec.max_runs
                 });
             }
-            for at in instants {
-                let occ = occurrence_id(&rec.id, at);
-                out.counts.expected += 1;
-                if by_occ.contains_key(occ.as_str()) {
-                    out.counts.expected_delivered += 1;
-                } else if recorded.contains(occ.as_str())
-                    || ranges
-                        .iter()
-                        .any(|(j, a, b)| *j == rec.id && *a <= at && at <= *b)
-                {
-                    out.counts.expected_recorded += 1;
-                } else if failed.contains_key(occ.as_str())
-                    && h.faults
-                        .iter()
-                        .any(|s| s.from_ms <= at + p.slack_ms && s.to_ms >= at - p.fault_slack_ms)
-                {
-                    // It ran and failed before its effect reached the sink:
-                    // its node or worker died or was stopped in mid-run
-                    // (kill-worker, stop-worker, a crash), with no retry
-                    // left. Not silently dropped (the cluster recorded why),
-                    // but accepted only while a fault was on: the workload's
-                    // jobs fail in no other way.
-                    out.counts.expected_failed += 1;
-                } else {
-                    let detail = match failed.get(occ.as_str()) {
-                        Some(f) => format!(
-                            "due while the job was active; recorded {} ({:?}) with no effect at the sink, and no fault was on within {} ms before to {} ms after its instant",
-                            f.state, f.reason, p.fault_slack_ms, p.slack_ms
-                        ),
-                        None => "due while the job was active; never reached the sink and was not recorded as missed or skipped".into(),
-                    };
-                    out.violations.push(Violation {
-                        kind: Kind::MissingOccurrence,
-                        job_id: rec.id.clone(),
-                        occurrence_id: Some(occ),
-                        detail,
-                    });
-                }
+            expected.extend(instants);
+        }
+        for b in rec.backfills.iter().filter(|b| b.acknowledged) {
+            if let Some(c) = versions.get(b.version) {
+                expected.extend(c.instants(b.from_ms - 1, b.to_ms));
             }
+        }
+        for at in expected {
+            judge(rec, at, out);
         }
     }
 }

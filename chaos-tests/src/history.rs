@@ -71,6 +71,39 @@ pub struct SpecVersion {
     /// before it was recorded).
     #[serde(default)]
     pub overlap: String,
+    /// The exclusion calendars it names (their days are in
+    /// [`History::calendars`]).
+    #[serde(default)]
+    pub exclude_calendars: Vec<String>,
+}
+
+/// An exclusion calendar the workload created (acknowledged) before any
+/// job named it; never changed during the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarRecord {
+    pub name: String,
+    /// IANA zone its days are read in.
+    pub tz: String,
+    /// Excluded days, `YYYY-MM-DD`.
+    pub dates: Vec<String>,
+    /// Excluded spans of days, both ends included.
+    pub ranges: Vec<(String, String)>,
+    /// A day on which one of these fires is excluded.
+    pub crons: Vec<String>,
+}
+
+/// A backfill the workload asked for: the instants of the job's spec
+/// version `version` in `[from_ms, to_ms]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillRecord {
+    pub from_ms: Ms,
+    pub to_ms: Ms,
+    /// Index into [`JobRecord::versions`]: the spec when it was sent.
+    pub version: usize,
+    pub span: Span,
+    /// Answered OK: every instant in the range must run (or be recorded).
+    /// Otherwise (an unknown outcome) they may run, once.
+    pub acknowledged: bool,
 }
 
 /// A client request: sent at `lo`, answered at `hi`. Its effect was
@@ -108,6 +141,9 @@ pub struct JobRecord {
     /// The acknowledged pauses.
     #[serde(default)]
     pub paused: Vec<Span>,
+    /// Backfills sent (acknowledged or with an unknown outcome).
+    #[serde(default)]
+    pub backfills: Vec<BackfillRecord>,
     /// From when a request on the job had an unknown outcome (a timeout):
     /// nothing is expected of the job after that.
     pub uncertain_from: Option<Ms>,
@@ -186,4 +222,7 @@ pub struct History {
     /// The workload stopped at this instant; later occurrences are not
     /// expected.
     pub run_end_ms: Ms,
+    /// The exclusion calendars the jobs may name.
+    #[serde(default)]
+    pub calendars: Vec<CalendarRecord>,
 }

@@ -42,6 +42,24 @@ pub struct WorkloadSummary {
     pub deletes: usize,
     pub unknown_outcomes: usize,
     pub refused: usize,
+    /// What of the scheduling features the run used.
+    pub features: Features,
+}
+
+/// How much of the scheduling features a run exercised.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Features {
+    /// Exclusion calendars created.
+    pub calendars: usize,
+    /// Jobs that name the calendar that excludes the run's days (they
+    /// must never fire).
+    pub jobs_excluded_today: usize,
+    /// Jobs that name the calendar that excludes other days.
+    pub jobs_excluded_other_days: usize,
+    /// Dependent jobs created (each `after` an upstream).
+    pub dependents: usize,
+    /// Backfills acknowledged (some repeat a range: nothing may run twice).
+    pub backfills: usize,
 }
 
 /// The whole report.
@@ -105,6 +123,7 @@ impl Report {
                 .iter()
                 .filter(|r| r.outcome.starts_with("refused"))
                 .count(),
+            features: Features::default(),
         };
         Report {
             seed: cfg.seed,
@@ -193,6 +212,16 @@ impl Report {
             w.deletes,
             w.unknown_outcomes,
             w.refused
+        );
+        let f = &w.features;
+        let _ = writeln!(
+            s,
+            "  features: {} calendars ({} jobs excluded today, {} on other days), {} dependent jobs, {} backfills",
+            f.calendars,
+            f.jobs_excluded_today,
+            f.jobs_excluded_other_days,
+            f.dependents,
+            f.backfills
         );
         let _ = writeln!(
             s,

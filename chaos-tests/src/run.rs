@@ -669,6 +669,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         addrs.clone(),
     );
     work.worker_jobs = cfg.workers > 0;
+    work.create_calendars().await;
     for _ in 0..cfg.initial_jobs {
         work.create(false).await;
     }
@@ -745,6 +746,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         heals: faults.heals.clone(),
         faults: faults.spans.clone(),
         run_end_ms: run_end,
+        calendars: work.calendars.clone(),
     };
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -781,7 +783,8 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
             _ => {}
         }
     }
-    let report = Report::new(
+    let features = work.features();
+    let mut report = Report::new(
         &cfg,
         started,
         run_end,
@@ -793,6 +796,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, RunError> {
         work.ops,
         outcome,
     );
+    report.workload.features = features;
     // Nodes die and the tmpfs goes before their dir is removed; a failed
     // run keeps its dir (data and logs) for the post-mortem.
     drop(cluster);

@@ -1,9 +1,12 @@
 //! The workload of a chaos run: jobs with varied schedules (every second,
 //! cron with seconds, calendar fields, intervals, phrases, one-shot,
 //! max_runs) and policies, all calling the harness's sink, registered
-//! through random nodes; some are updated, paused, resumed or deleted while
-//! the run goes on. Every request is logged with when it was sent and
-//! answered, which is what the checker's windows are made of.
+//! through random nodes; some are updated, paused, resumed, backfilled or
+//! deleted while the run goes on. Some name exclusion calendars (one that
+//! excludes the run's days, one that excludes other days), and a few run
+//! after another job (dependent jobs). Every request is logged with when
+//! it was sent and answered, which is what the checker's windows are made
+//! of.
 
 use crate::pb::{dur, ts};
 use std::collections::BTreeMap;
@@ -18,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use store::schedule::{CalendarFields, IntervalSpec, ScheduleSpec};
 
-use crate::history::{JobRecord, Ms, Span, SpecVersion, Window};
+use crate::history::{BackfillRecord, CalendarRecord, JobRecord, Ms, Span, SpecVersion, Window};
 use crate::observe::now_ms;
 
 /// How long one request is retried (through other nodes) before its
@@ -45,6 +48,8 @@ enum Op {
     Delete(String),
     Pause(String),
     Resume(String),
+    Backfill(String, Ms, Ms),
+    PutCalendar(pb::CalendarSpec),
 }
 
 impl Op {
@@ -55,6 +60,8 @@ impl Op {
             Op::Delete(_) => "delete",
             Op::Pause(_) => "pause",
             Op::Resume(_) => "resume",
+            Op::Backfill(..) => "backfill",
+            Op::PutCalendar(_) => "put-calendar",
         }
     }
 }
@@ -74,6 +81,9 @@ struct Live {
     deleted: bool,
     /// Max-runs and one-shot jobs are left alone (their expectations stay simple).
     mutable: bool,
+    /// Upstreams and dependents are never changed once paired: a
+    /// dependent's expectations follow its upstream's runs.
+    pinned: bool,
 }
 
 /// The workload's state.
@@ -88,7 +98,16 @@ pub struct Workload {
     /// Whether worker processes serve the queue `chaos` (function
     /// `effect`): then some jobs run on workers instead of calling the sink.
     pub worker_jobs: bool,
+    /// The exclusion calendars created (acknowledged) for the jobs to name.
+    pub calendars: Vec<CalendarRecord>,
 }
+
+/// Dependent jobs per run, at most (each pins its upstream).
+const MAX_DEPENDENTS: usize = 3;
+/// A calendar that excludes the run's days: its jobs must never fire.
+pub const CALENDAR_RUN_DAYS: &str = "chaos-run-days";
+/// A calendar that excludes other days: its jobs fire as without it.
+pub const CALENDAR_OTHER_DAYS: &str = "chaos-other-days";
 
 /// The queue and function the chaos run's workers serve.
 pub const WORKER_QUEUE: &str = "chaos";
@@ -106,7 +125,7 @@ async fn send(addr: &str, op: &Op) -> Result<(), tonic::Status> {
     })
     .await
     .map_err(|e| tonic::Status::unavailable(format!("connect {addr}: {e}")))?;
-    let mut c = JobServiceClient::new(ch);
+    let mut c = JobServiceClient::new(ch.clone());
     let job = |id: &str| Some(pb::pause_request::Target::JobId(id.to_string()));
     match op {
         Op::Create(spec) => c
@@ -135,6 +154,22 @@ async fn send(addr: &str, op: &Op) -> Result<(), tonic::Status> {
             .pause_jobs(pb::PauseRequest { target: job(id) })
             .await
             .map(|_| ()),
+        Op::Backfill(id, from, to) => c
+            .backfill_job(pb::BackfillJobRequest {
+                id: id.clone(),
+                from: Some(ts(*from)),
+                to: Some(ts(*to)),
+            })
+            .await
+            .map(|_| ()),
+        Op::PutCalendar(spec) => proto::v1::calendar_service_client::CalendarServiceClient::new(ch)
+            .put_calendar(pb::PutCalendarRequest {
+                calendar: Some(spec.clone()),
+                expected_version: 0,
+                create_only: false,
+            })
+            .await
+            .map(|_| ()),
         Op::Resume(id) => c
             .resume_jobs(pb::PauseRequest { target: job(id) })
             .await
@@ -153,12 +188,105 @@ impl Workload {
             next: 0,
             ops: Vec::new(),
             worker_jobs: false,
+            calendars: Vec::new(),
+        }
+    }
+
+    /// Creates the run's two exclusion calendars: one excluding the UTC
+    /// days the run may span (today, tomorrow), one excluding other days
+    /// (a date long past, and the first of January by cron). A calendar
+    /// whose create is not acknowledged is not used.
+    pub async fn create_calendars(&mut self) {
+        let today = Utc::now().date_naive();
+        let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        let tomorrow = today.succ_opt().unwrap_or(today);
+        let cals = [
+            CalendarRecord {
+                name: CALENDAR_RUN_DAYS.into(),
+                tz: "UTC".into(),
+                dates: Vec::new(),
+                ranges: vec![(fmt(today), fmt(tomorrow))],
+                crons: Vec::new(),
+            },
+            CalendarRecord {
+                name: CALENDAR_OTHER_DAYS.into(),
+                tz: "Europe/Berlin".into(),
+                dates: vec!["2001-02-03".into()],
+                ranges: Vec::new(),
+                crons: if today.format("%m-%d").to_string() == "01-01"
+                    || tomorrow.format("%m-%d").to_string() == "01-01"
+                {
+                    Vec::new()
+                } else {
+                    vec!["0 0 1 1 *".into()]
+                },
+            },
+        ];
+        for cal in cals {
+            let spec = pb::CalendarSpec {
+                name: cal.name.clone(),
+                description: "chaos run".into(),
+                time_zone: cal.tz.clone(),
+                dates: cal.dates.clone(),
+                ranges: cal
+                    .ranges
+                    .iter()
+                    .map(|(from, to)| pb::DateRange {
+                        from: from.clone(),
+                        to: to.clone(),
+                    })
+                    .collect(),
+                crons: cal.crons.clone(),
+            };
+            let name = cal.name.clone();
+            if let (_, Outcome::Ok) = self.run(Op::PutCalendar(spec), &name).await {
+                self.calendars.push(cal);
+            }
+        }
+    }
+
+    /// The calendars a new job names: now and then the one that excludes
+    /// the run's days or the one that excludes others.
+    fn exclude_calendars(&mut self) -> Vec<String> {
+        let pick = match self.rng.gen_range(0..10) {
+            0 => CALENDAR_RUN_DAYS,
+            1 | 2 => CALENDAR_OTHER_DAYS,
+            _ => return Vec::new(),
+        };
+        if self.calendars.iter().any(|c| c.name == pick) {
+            vec![pick.to_string()]
+        } else {
+            Vec::new()
         }
     }
 
     /// Jobs not deleted.
     pub fn live_jobs(&self) -> usize {
         self.jobs.values().filter(|j| !j.deleted).count()
+    }
+
+    /// What of the scheduling features the run used (created jobs only).
+    pub fn features(&self) -> crate::report::Features {
+        let created = || self.jobs.values().filter(|j| j.rec.created.is_some());
+        let naming = |cal: &str| {
+            created()
+                .filter(|j| j.rec.versions[0].exclude_calendars.iter().any(|c| c == cal))
+                .count()
+        };
+        crate::report::Features {
+            calendars: self.calendars.len(),
+            jobs_excluded_today: naming(CALENDAR_RUN_DAYS),
+            jobs_excluded_other_days: naming(CALENDAR_OTHER_DAYS),
+            dependents: created()
+                .filter(|j| matches!(j.rec.versions[0].schedule, ScheduleSpec::After { .. }))
+                .count(),
+            backfills: self
+                .jobs
+                .values()
+                .flat_map(|j| &j.rec.backfills)
+                .filter(|b| b.acknowledged)
+                .count(),
+        }
     }
 
     /// The records for the checker.
@@ -346,12 +474,64 @@ impl Workload {
         }
     }
 
+    /// An upstream for a new dependent job: a live job that fires on its
+    /// own schedule, not a one-shot or max-runs job, with no unknown
+    /// outcome; `None` when no dependent is due (by chance, or the cap).
+    fn pick_upstream(&mut self) -> Option<String> {
+        let dependents = self
+            .jobs
+            .values()
+            .filter(|j| matches!(j.rec.versions[0].schedule, ScheduleSpec::After { .. }))
+            .count();
+        // The first as soon as there is an upstream (a short run must have
+        // one), later ones now and then.
+        if dependents >= MAX_DEPENDENTS || (dependents > 0 && !self.rng.gen_bool(0.15)) {
+            return None;
+        }
+        let ups: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| {
+                !j.deleted
+                    && j.mutable
+                    && j.rec.uncertain_from.is_none()
+                    && !matches!(j.rec.versions[0].schedule, ScheduleSpec::After { .. })
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        (!ups.is_empty()).then(|| ups[self.rng.gen_range(0..ups.len())].clone())
+    }
+
     /// Registers one new job.
     pub async fn create(&mut self, allow_once: bool) {
         let now = now_ms();
         self.next += 1;
         let id = format!("job-{:03}", self.next);
-        let (schedule, engine, name) = self.schedule(now, allow_once);
+        let upstream = self.pick_upstream();
+        let (schedule, engine, name) = match &upstream {
+            Some(up) => {
+                let on_finished = self.rng.gen_bool(0.5);
+                (
+                    pb::Schedule {
+                        kind: Some(pb::schedule::Kind::After(pb::AfterJob {
+                            job_id: up.clone(),
+                            on_finished,
+                        })),
+                    },
+                    ScheduleSpec::After {
+                        job_id: up.clone(),
+                        on_finished,
+                    },
+                    "after",
+                )
+            }
+            None => self.schedule(now, allow_once),
+        };
+        let exclude_calendars = if upstream.is_some() {
+            Vec::new()
+        } else {
+            self.exclude_calendars()
+        };
         let max_runs = if name == "max_runs" { 5 } else { 0 };
         let tz = ["UTC", "Europe/Berlin", "America/New_York"][self.rng.gen_range(0..3)];
         let spec = pb::JobSpec {
@@ -362,6 +542,7 @@ impl Workload {
             time_zone: tz.into(),
             executor: Some(self.executor()),
             policies: Some(self.policies(max_runs)),
+            exclude_calendars: exclude_calendars.clone(),
             ..Default::default()
         };
         let version = SpecVersion {
@@ -399,6 +580,7 @@ impl Workload {
                         .to_lowercase()
                 })
                 .unwrap_or_default(),
+            exclude_calendars,
         };
         let (span, outcome) = self.run(Op::Create(spec.clone()), &id).await;
         let mut rec = JobRecord {
@@ -408,6 +590,7 @@ impl Workload {
             windows: Vec::new(),
             deleted: None,
             paused: Vec::new(),
+            backfills: Vec::new(),
             uncertain_from: None,
         };
         match outcome {
@@ -423,6 +606,9 @@ impl Workload {
             Outcome::Unknown(_) => rec.uncertain_from = Some(span.lo),
         }
         let ok = rec.created.is_some();
+        if ok && let Some(up) = upstream.as_ref().and_then(|u| self.jobs.get_mut(u)) {
+            up.pinned = true;
+        }
         self.jobs.insert(
             id,
             Live {
@@ -431,6 +617,7 @@ impl Workload {
                 paused: false,
                 deleted: !ok,
                 mutable: ok && max_runs == 0 && name != "one-shot",
+                pinned: upstream.is_some(),
             },
         );
     }
@@ -445,7 +632,7 @@ impl Workload {
         let ids: Vec<String> = self
             .jobs
             .iter()
-            .filter(|(_, j)| !j.deleted && j.rec.uncertain_from.is_none())
+            .filter(|(_, j)| !j.deleted && !j.pinned && j.rec.uncertain_from.is_none())
             .map(|(id, _)| id.clone())
             .collect();
         if ids.is_empty() {
@@ -454,7 +641,7 @@ impl Workload {
         let id = ids[self.rng.gen_range(0..ids.len())].clone();
         let paused = self.jobs[&id].paused;
         let roll = if self.jobs[&id].mutable {
-            self.rng.gen_range(0..10)
+            self.rng.gen_range(0..12)
         } else {
             9 // delete
         };
@@ -471,7 +658,28 @@ impl Workload {
             }
             4..=6 if !paused => (Op::Pause(id.clone()), None),
             4..=6 => (Op::Resume(id.clone()), None),
+            10 | 11 if !paused => {
+                // A past range of up to 20 s, ending at least half a second
+                // ago; now and then the job's last range again (nothing may
+                // run twice).
+                let again = self.jobs[&id]
+                    .rec
+                    .backfills
+                    .last()
+                    .filter(|_| self.rng.gen_bool(0.3))
+                    .map(|b| (b.from_ms, b.to_ms));
+                let (from, to) = again.unwrap_or_else(|| {
+                    let to = now - 500 - self.rng.gen_range(0..5_000);
+                    (to - self.rng.gen_range(1_000..20_000), to)
+                });
+                (Op::Backfill(id.clone(), from, to), None)
+            }
+            10 | 11 => (Op::Resume(id.clone()), None),
             _ => (Op::Delete(id.clone()), None),
+        };
+        let backfill = match &op {
+            Op::Backfill(_, from, to) => Some((*from, *to)),
+            _ => None,
         };
         let kind = op.name();
         let update_spec = match &op {
@@ -489,6 +697,20 @@ impl Workload {
                 w.to = Some(span);
             }
         };
+        if let Some((from_ms, to_ms)) = backfill {
+            // An unknown outcome leaves the job's expectations as they
+            // were: the backfill may have run, once.
+            if !matches!(outcome, Outcome::Refused(_)) {
+                job.rec.backfills.push(BackfillRecord {
+                    from_ms,
+                    to_ms,
+                    version: job.rec.versions.len() - 1,
+                    span,
+                    acknowledged: matches!(outcome, Outcome::Ok),
+                });
+            }
+            return;
+        }
         match outcome {
             Outcome::Refused(_) => {}
             Outcome::Unknown(_) => job.rec.uncertain_from = Some(span.lo),

@@ -123,4 +123,10 @@ async fn a_short_chaos_run_keeps_every_guarantee() {
         report.counts.expected > 20 && report.counts.accepted > 20,
         "the workload hardly ran:\n{summary}"
     );
+    // The checker judged the scheduling features too.
+    let f = &report.workload.features;
+    assert!(
+        f.calendars == 2 && f.dependents >= 1 && f.backfills >= 1,
+        "the workload did not use calendars, dependent jobs and backfills:\n{summary}"
+    );
 }

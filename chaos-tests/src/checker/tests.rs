@@ -20,6 +20,7 @@ fn every_second() -> SpecVersion {
         worker: false,
         misfire_grace_ms: Some(1_000),
         overlap: "allow".into(),
+        exclude_calendars: Vec::new(),
     }
 }
 
@@ -41,6 +42,7 @@ fn job(id: &str) -> JobRecord {
         }],
         deleted: None,
         paused: Vec::new(),
+        backfills: Vec::new(),
         uncertain_from: None,
     }
 }
@@ -96,6 +98,7 @@ fn clean() -> History {
         heals: vec![T0 + 5_500],
         faults: Vec::new(),
         run_end_ms: T0 + 20_000,
+        calendars: Vec::new(),
     }
 }
 
@@ -826,6 +829,182 @@ fn a_cut_of_the_leaders_links_explains_a_rerun_of_any_nodes_attempt_but_its_kill
     assert_eq!(
         kinds(&out),
         [Kind::UnexplainedRerun],
+        "{:?}",
+        out.violations
+    );
+}
+
+fn calendar(name: &str, dates: &[&str]) -> crate::history::CalendarRecord {
+    crate::history::CalendarRecord {
+        name: name.into(),
+        tz: "UTC".into(),
+        dates: dates.iter().map(|d| d.to_string()).collect(),
+        ranges: Vec::new(),
+        crons: Vec::new(),
+    }
+}
+
+#[test]
+fn a_job_whose_calendar_excludes_the_day_must_not_fire_and_owes_nothing() {
+    // Excluding another day changes nothing.
+    let mut h = clean();
+    h.calendars = vec![
+        calendar("other", &["2026-01-02"]),
+        calendar("today", &["2026-01-01"]),
+    ];
+    h.jobs[0].versions[0].exclude_calendars = vec!["other".into()];
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    assert_eq!(out.counts.expected, 14);
+    // Excluding the day: every delivery is unexpected, none is owed.
+    h.jobs[0].versions[0].exclude_calendars = vec!["today".into()];
+    let out = check(&h, &params());
+    assert_eq!(out.counts.expected, 0);
+    assert_eq!(
+        out.of(Kind::UnexpectedOccurrence).len(),
+        19,
+        "{:?}",
+        out.violations
+    );
+    assert_eq!(out.of(Kind::MissingOccurrence).len(), 0);
+    // Without its deliveries, it is clean.
+    h.deliveries.clear();
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+}
+
+#[test]
+fn a_backfilled_range_must_run_once_each_and_may_lie_before_the_job() {
+    use crate::history::BackfillRecord;
+    let mut h = clean();
+    // A backfill, acknowledged, of the 5 instants 30-26 s before T0.
+    h.jobs[0].backfills = vec![BackfillRecord {
+        from_ms: T0 - 30_000,
+        to_ms: T0 - 26_000,
+        version: 0,
+        span: Span {
+            lo: at(3),
+            hi: at(3) + 50,
+        },
+        acknowledged: true,
+    }];
+    for (k, t) in (-30..=-26).enumerate() {
+        h.deliveries.push(delivery(
+            "j",
+            at(t),
+            10_000 + k as u64,
+            at(3) + 100 + k as i64,
+        ));
+    }
+    let out = check(&h, &params());
+    assert!(
+        out.violations
+            .iter()
+            .all(|v| v.kind == Kind::StaleTokenAccepted),
+        "{:?}",
+        out.violations
+    );
+    assert_eq!(out.counts.expected, 14 + 5);
+    // One of them missing is flagged.
+    h.deliveries
+        .retain(|d| d.occurrence_id != occurrence_id("j", at(-28)));
+    let out = check(&h, &params());
+    let v = out.of(Kind::MissingOccurrence);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(v[0].occurrence_id, Some(occurrence_id("j", at(-28))));
+    // Not acknowledged: allowed, not owed.
+    h.jobs[0].backfills[0].acknowledged = false;
+    let out = check(&h, &params());
+    assert_eq!(
+        out.of(Kind::MissingOccurrence).len(),
+        0,
+        "{:?}",
+        out.violations
+    );
+    assert_eq!(
+        out.of(Kind::UnexpectedOccurrence).len(),
+        0,
+        "{:?}",
+        out.violations
+    );
+    // No backfill at all: they are outside the job's life.
+    h.jobs[0].backfills.clear();
+    let out = check(&h, &params());
+    assert_eq!(
+        out.of(Kind::UnexpectedOccurrence).len(),
+        4,
+        "{:?}",
+        out.violations
+    );
+}
+
+#[test]
+fn a_dependent_job_runs_once_after_each_upstream_run_and_never_without_one() {
+    let mut h = clean();
+    let mut d = job("d");
+    d.versions[0].schedule = ScheduleSpec::After {
+        job_id: "j".into(),
+        on_finished: true,
+    };
+    // Due when the upstream's run ends: its jitter does not apply.
+    d.versions[0].jitter_ms = 300;
+    h.jobs.push(d);
+    h.finals.insert("d".into(), FinalJob::Present);
+    // d@t for every j@t, 50 ms after it.
+    for k in 1..20 {
+        h.deliveries
+            .push(delivery("d", at(k), 5_000 + k as u64, at(k) + 55));
+    }
+    let out = check(&h, &params());
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+    // j's runs that reached the sink in d's window (T0+2.1 s to 16 s): 13.
+    assert_eq!(out.counts.expected, 14 + 13);
+    // One missing: flagged.
+    h.deliveries
+        .retain(|d| d.occurrence_id != occurrence_id("d", at(8)));
+    let out = check(&h, &params());
+    let v = out.of(Kind::MissingOccurrence);
+    assert_eq!(v.len(), 1, "{:?}", out.violations);
+    assert_eq!(v[0].occurrence_id, Some(occurrence_id("d", at(8))));
+    // One for an upstream instant that never ran: unexpected (and j's gap
+    // is missing).
+    h.deliveries
+        .retain(|d| d.occurrence_id != occurrence_id("j", at(5)));
+    let out = check(&h, &params());
+    assert!(
+        out.of(Kind::UnexpectedOccurrence)
+            .iter()
+            .any(|v| v.occurrence_id == Some(occurrence_id("d", at(5)))),
+        "{:?}",
+        out.violations
+    );
+    // One that reached the sink before its upstream's run: early.
+    let mut h = clean();
+    let mut d = job("d");
+    d.versions[0].schedule = ScheduleSpec::After {
+        job_id: "j".into(),
+        on_finished: false,
+    };
+    h.jobs.push(d);
+    h.finals.insert("d".into(), FinalJob::Present);
+    h.deliveries.push(delivery("d", at(6), 5_006, at(6) + 1));
+    let out = check(&h, &params());
+    let early = out.of(Kind::EarlyStart);
+    assert_eq!(early.len(), 1, "{:?}", out.violations);
+    assert!(early[0].detail.contains("upstream"), "{:?}", early);
+    // On success only: an upstream run recorded failed owes nothing.
+    h.recorded.push(Recorded {
+        job_id: "j".into(),
+        occurrence_id: occurrence_id("j", at(9)),
+        state: "failed".into(),
+        reason: "exit 1".into(),
+        cause: String::new(),
+    });
+    let out = check(&h, &params());
+    assert!(
+        !out.of(Kind::MissingOccurrence)
+            .iter()
+            .any(|v| v.occurrence_id == Some(occurrence_id("d", at(9)))),
         "{:?}",
         out.violations
     );
