@@ -39,3 +39,57 @@ pub fn dir_bytes(dir: &Path) -> (u64, u64) {
     }
     total
 }
+
+/// CPU time (user + system) that process `pid` (`None`: this process)
+/// has used, in microseconds, from `/proc/PID/stat`: the kernel's count,
+/// in clock ticks of `USER_HZ`, which Linux fixes at 100 per second for
+/// this file, so the resolution is 10 ms.
+pub fn cpu_us(pid: Option<u32>) -> Option<u64> {
+    const USER_HZ: u64 = 100;
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_string(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) may hold spaces: count from its `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 1_000_000 / USER_HZ)
+}
+
+/// CPU used between two wall-clock instants, per node and by this process
+/// (the bench and its sink).
+pub struct CpuWindow {
+    /// `(node id, µs)`; a node whose process could not be read is absent.
+    pub nodes: Vec<(u64, u64)>,
+    /// This process: the bench's clients and the sink.
+    pub bench_us: u64,
+}
+
+/// Samples the CPU time of `nodes` (`(id, pid)`) and of this process at
+/// wall-clock `from` and `to` (Unix ms), and returns what each used in
+/// between.
+pub async fn cpu_between(nodes: Vec<(u64, u32)>, from: i64, to: i64) -> CpuWindow {
+    let sample = |nodes: &[(u64, u32)]| -> Vec<Option<u64>> {
+        nodes.iter().map(|&(_, pid)| cpu_us(Some(pid))).collect()
+    };
+    crate::time::sleep_until_ms(from).await;
+    let (start, self_start) = (sample(&nodes), cpu_us(None));
+    crate::time::sleep_until_ms(to).await;
+    let (end, self_end) = (sample(&nodes), cpu_us(None));
+    CpuWindow {
+        nodes: nodes
+            .iter()
+            .zip(start.iter().zip(&end))
+            .filter_map(|(&(id, _), (a, b))| {
+                Some((id, b.as_ref()?.saturating_sub(a.as_ref().copied()?)))
+            })
+            .collect(),
+        bench_us: self_end
+            .zip(self_start)
+            .map_or(0, |(b, a)| b.saturating_sub(a)),
+    }
+}

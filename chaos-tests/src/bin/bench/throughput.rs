@@ -7,7 +7,11 @@
 //! within 2% of the offered rate and exactly-once holds; the ramp stops at
 //! the first step that does not (unless `--all-steps`). An exactly-once
 //! violation is printed loudly and reported in the JSON, never hidden.
-//! Target (issue 8): ≥ 5,000 fires/s.
+//! Each step also prints the CPU time each node (and the bench with its
+//! sink) used over the step's window, per fire delivered, read from
+//! `/proc` (10 ms resolution, so long windows): `cpu_us_per_fire` by node
+//! id, the leader named, and their sum. Target (issue 20): ≥ 10,000
+//! fires/s, ≤ 150 µs of node CPU per fire across the cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,7 @@ use crate::cluster::Cluster;
 use crate::deliveries::Tracker;
 use crate::jobs::{self, golden_offset_ms, register};
 use crate::ledger::{Ledger, classify};
+use crate::procfs;
 use crate::stats::{merge, round3};
 use crate::time::{ceil_sec, now_ms};
 use crate::window::measure;
@@ -74,6 +79,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for i in 0..registered {
             ledger.expect_every_second(&format!("thr-{i}"), golden_offset_ms(i));
         }
+        let (leader, _) = cluster.leader().await?;
+        let pids: Vec<(u64, u32)> = cluster
+            .procs
+            .iter()
+            .filter_map(|p| Some((p.id, p.pid()?)))
+            .collect();
+        let cpu = tokio::spawn(procfs::cpu_between(pids, from, to));
         let mut tracker = Tracker::from_now(&sink);
         let m = measure(&mut tracker, &mut ledger, from, to, Duration::from_secs(15)).await;
         steps_run += 1;
@@ -104,6 +116,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
         }
+        let fires = m.kept_in_window.max(1) as f64;
+        let per_fire = |us: u64| round3(us as f64 / fires);
+        let cpu = cpu.await?;
+        let by_node: serde_json::Map<String, Value> = cpu
+            .nodes
+            .iter()
+            .map(|&(id, us)| (id.to_string(), json!(per_fire(us))))
+            .collect();
+        let line = merge(
+            line,
+            json!({
+                "leader": leader,
+                "cpu_us_per_fire": by_node,
+                "cpu_us_per_fire_cluster": per_fire(cpu.nodes.iter().map(|&(_, us)| us).sum()),
+                "cpu_us_per_fire_bench_and_sink": per_fire(cpu.bench_us),
+            }),
+        );
         let line = merge(line, m.outcome.lateness.fields("lateness_ms"));
         let line = merge(line, m.outcome.fields());
         println!("{line}");
