@@ -43,6 +43,12 @@ const REPORT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// fresh assignment: it gives no due-time hint.
 const STALE_EVENT_MS: i64 = 10_000;
 
+/// How long past its due instant an attempt may wait for this node's
+/// journal to take its start record (a full disk) before the node reports
+/// it failed, never started: so the retry policy, not the disk, decides
+/// what follows, and the job's next instants are not held behind it.
+const JOURNAL_GIVE_UP_MS: i64 = 5_000;
+
 /// Whether an attempt that is due, under a valid lease, on an eligible node,
 /// starts now.
 #[derive(Debug)]
@@ -416,8 +422,27 @@ impl Runner {
             outcome: None,
         };
         if let Err(e) = self.journal.put(&entry).await {
-            tracing::error!(error = %e, token, "journal write; not starting");
-            self.active().remove(&token);
+            let late = self.clock_ms() - due_at;
+            if late < JOURNAL_GIVE_UP_MS {
+                // Forgotten, so the next scan tries again if it is still ours.
+                tracing::error!(error = %e, token, "journal write; not starting yet");
+                self.active().remove(&token);
+                return;
+            }
+            // Never started, so a failure is the truth, and it settles the
+            // attempt (G2 holds: nothing ran here).
+            tracing::error!(error = %e, token, late_ms = late, "journal write failing; reporting the attempt failed, not started");
+            let outcome = AttemptOutcome::Finished {
+                at: self.clock_ms(),
+                state: AttemptState::Failed,
+                exit_code: None,
+                output_tail: format!(
+                    "not started: node {} could not record the start in its attempt journal \
+                     for {late} ms past the due instant ({e})",
+                    self.node.id
+                ),
+            };
+            self.report_until_committed(key, token, outcome).await;
             return;
         }
         let started = self.clock_ms();
