@@ -11,7 +11,8 @@
 //! - [`error`]: `ApiError`, the transport-neutral error of every operation.
 //! - [`peers`]: channels to peers, their last contact, and the typed peer calls.
 //! - [`clock`]: the schedule's clock rules (wall clock, hints, lease).
-//! - [`auth`]: callers, the policy table and the auth layer (tokens, roles).
+//! - [`auth`]: callers, the policy table and the decision (tokens, roles);
+//!   the tower layer applying it lives in [`server`].
 //! - [`app`]: the application layer: every public operation once, on
 //!   model types, with a transport-neutral error.
 //! - [`api`]: the gRPC adapters over it, and the internal services.
@@ -41,3 +42,6 @@ pub mod server;
 pub mod tls;
 pub mod workers;
 pub mod write_batch;
+
+#[cfg(test)]
+mod module_graph_tests;

@@ -12,7 +12,7 @@
 //! start on a node that serves TLS. Before, a node without TLS is open, as
 //! a development cluster on a laptop is.
 
-pub mod layer;
+pub mod decide;
 pub mod policy;
 pub mod secret;
 

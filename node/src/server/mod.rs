@@ -8,6 +8,7 @@
 //! - [`health`]: readiness and liveness;
 //! - [`handover`]: a stopping leader hands leadership over.
 
+mod auth_layer;
 mod discovery;
 mod handover;
 mod health;
@@ -235,10 +236,7 @@ pub async fn run(
             .timeout(Duration::from_secs(MAX_REQUEST_SECS))
             .concurrency_limit_per_connection(MAX_CONCURRENT_PER_CONNECTION)
             // Every call passes the policy table first (auth/policy.rs).
-            .layer(crate::auth::layer::AuthLayer::new(
-                node.clone(),
-                tls.is_some(),
-            ))
+            .layer(auth_layer::AuthLayer::new(node.clone(), tls.is_some()))
             .add_routes(routes)
     };
     let peer_server = peer_routes.map(server);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::html::{self, Html, Nav, esc};
 use crate::app::App;
-use crate::auth::layer::TOKEN_COOKIE;
+use crate::auth::decide::TOKEN_COOKIE;
 use crate::http::extract::Query;
 
 /// Largest sign-in form accepted.
