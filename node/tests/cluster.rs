@@ -630,22 +630,27 @@ async fn watch_events_reports_a_leader_change() {
     use tokio_stream::StreamExt;
     let root = tempfile::tempdir().expect("tempdir");
     let mut procs = start_cluster(root.path(), 3, &[]).await;
-    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
-    let old = s.leader.expect("leader");
-    let watcher = procs
-        .iter()
-        .find(|p| p.id != old)
-        .expect("a follower")
-        .addr
-        .clone();
-    let mut c = JobServiceClient::connect(format!("http://{watcher}"))
-        .await
-        .expect("connect");
-    let mut events = c
-        .watch_events(pb::WatchEventsRequest::default())
-        .await
-        .expect("watch")
-        .into_inner();
+    wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    // The leader to kill is the one the watcher's own node sees once its
+    // stream is open: a leader change during the joins (a loaded machine)
+    // would otherwise have us kill a follower and wait for nothing.
+    let (old, mut events) = wait_for("a follower's watcher open, agreeing on the leader", || {
+        let procs = &procs;
+        async move {
+            let leader = status(&procs[0].addr).await?.leader?;
+            let watcher = procs.iter().find(|p| p.id != leader)?.addr.clone();
+            let mut c = JobServiceClient::connect(format!("http://{watcher}"))
+                .await
+                .ok()?;
+            let events = c
+                .watch_events(pb::WatchEventsRequest::default())
+                .await
+                .ok()?
+                .into_inner();
+            (status(&watcher).await?.leader? == leader).then_some((leader, events))
+        }
+    })
+    .await;
     procs
         .iter_mut()
         .find(|p| p.id == old)
@@ -659,9 +664,18 @@ async fn watch_events_reports_a_leader_change() {
         }
         None
     })
-    .await
-    .expect("a LEADER_CHANGED event within 60 s of the kill")
-    .expect("the stream stayed open");
+    .await;
+    let Ok(changed) = changed else {
+        let mut seen = Vec::new();
+        for p in procs.iter().filter(|p| p.id != old) {
+            seen.push((p.id, status(&p.addr).await.map(|s| s.leader)));
+        }
+        panic!(
+            "no LEADER_CHANGED event within 60 s of killing leader {old}; \
+             the survivors' view of the leader: {seen:?}"
+        );
+    };
+    let changed = changed.expect("the stream stayed open");
     assert_eq!(changed.log_index, 0, "a node-local event: {changed:?}");
     assert!(changed.detail.contains("leads"), "{changed:?}");
 }
