@@ -21,6 +21,8 @@ pub mod workers;
 
 pub use crate::error::ApiError;
 
+use crate::executor::Executors;
+use crate::firing::reporter::Reporter;
 use crate::node::Node;
 use crate::workers::WorkerHub;
 use crate::write_batch::WriteBatcher;
@@ -35,7 +37,13 @@ pub struct App {
     pub node: Node,
     /// Client writes, grouped into shared log entries.
     pub writes: WriteBatcher,
-    /// This node's worker sessions.
+    /// Attempt reports, grouped into shared log entries: this node's
+    /// runner sends its own, and (when leading) the peers' come in here.
+    pub reporter: Reporter,
+    /// The executor kinds this node runs attempts with (shell, HTTP,
+    /// worker), and the capabilities it advertises.
+    pub executors: Executors,
+    /// This node's worker sessions (the worker executor's).
     pub workers: WorkerHub,
     /// The recent events, numbered for resuming watchers.
     pub events: events::EventLog,
@@ -46,17 +54,20 @@ pub struct App {
 }
 
 impl App {
-    /// The context of `node`. Must run inside a tokio runtime (it starts
-    /// the write batcher).
-    pub fn new(node: Node, workers: WorkerHub, metrics: crate::metrics::Metrics) -> Self {
+    /// The context of `node`, running attempts with `executors`. Must run
+    /// inside a tokio runtime (it starts the write and report batchers).
+    pub fn new(node: Node, executors: Executors, metrics: crate::metrics::Metrics) -> Self {
         let writes = WriteBatcher::start(node.clone());
+        let reporter = Reporter::start(node.clone(), metrics.clone());
         let events = events::EventLog::start(node.state.subscribe_events());
         App {
             events,
             metrics,
             node,
             writes,
-            workers,
+            reporter,
+            workers: executors.workers().clone(),
+            executors,
             membership_lock: Default::default(),
         }
     }

@@ -40,7 +40,6 @@ use crate::config::Args;
 use crate::executor::Executors;
 use crate::firing::journal::Journal;
 use crate::firing::leader::{self, FiringConfig};
-use crate::firing::reporter::Reporter;
 use crate::firing::runner::{Runner, RunnerConfig};
 use crate::firing::timer::PreciseTimer;
 use crate::node::Node;
@@ -129,16 +128,13 @@ pub async fn run(
             .context("starting the shell-job reaper process")?;
         executors = executors.with_reaper(reaper);
     }
-    let hub = executors.workers().clone();
-    // The application layer every adapter calls (gRPC today; HTTP next).
+    // The application layer every adapter calls (gRPC, HTTP), holding the
+    // write and report batchers and the executors.
     let metrics = crate::metrics::Metrics::new();
-    let app = App::new(node.clone(), hub.clone(), metrics.clone());
+    let app = App::new(node.clone(), executors, metrics.clone());
+    let hub = app.workers.clone();
     // What each node's workers serve, as the leader knows it.
     let capacity = crate::workers::CapacityTable::default();
-
-    // One report batcher per node, shared by its runner and (when leading)
-    // the reports other nodes send in.
-    let reporter = Reporter::start(node.clone(), metrics.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     // Readiness ("" and the job service) waits for membership and a leader
@@ -178,7 +174,7 @@ pub async fn run(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let node_service = NodeServiceServer::new(Internal::new(
         node.clone(),
-        reporter.clone(),
+        app.reporter.clone(),
         hub.clone(),
         capacity.clone(),
     ))
@@ -301,13 +297,22 @@ pub async fn run(
     ));
     tokio::spawn(crate::metrics::count_events(node.clone(), metrics.clone()));
     let runner_cfg = RunnerConfig {
-        executors,
+        executors: app.executors.clone(),
         metrics: metrics.clone(),
         labels: args.labels()?,
         work_dir: args.data_dir.clone(),
         timer: PreciseTimer::start().context("starting the precise timer thread")?,
     };
-    tokio::spawn(Runner::new(node.clone(), journal, lease.clone(), reporter, runner_cfg).run());
+    tokio::spawn(
+        Runner::new(
+            node.clone(),
+            journal,
+            lease.clone(),
+            app.reporter.clone(),
+            runner_cfg,
+        )
+        .run(),
+    );
     if let Some(addr) = args.metrics.clone() {
         let node = node.clone();
         let hub = hub.clone();
