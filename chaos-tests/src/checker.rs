@@ -1,7 +1,8 @@
 //! The exactly-once checker: a [`History`] in, violations and figures out.
 //! Pure (no clock, no I/O), so its tests feed it hand-built histories.
 //!
-//! What each check asserts (DESIGN.md, G1-G4), and what it can catch:
+//! What each check asserts (docs/guarantees.md, "G1 to G5"), and what it
+//! can catch:
 //! - **Re-runs** (G2; `unexplained_rerun`): every delivery of an
 //!   occurrence under a second token is a re-run, and each must be
 //!   explained by a retry of a failed attempt within the job's policy or
@@ -51,6 +52,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use store::model::time::rfc3339_ms;
 use store::schedule::{Bounds, Schedule, jitter_ms};
 
 use store::schedule::ScheduleSpec;
@@ -229,10 +231,10 @@ pub fn parse_occurrence(id: &str) -> Option<(&str, Ms)> {
     Some((job, t.timestamp_millis()))
 }
 
-/// The occurrence id of `job` at `at`, as DESIGN.md fixes it.
+/// The occurrence id of `job` at `at`, as docs/guarantees.md ("Words used
+/// here") fixes it.
 pub fn occurrence_id(job: &str, at: Ms) -> String {
-    let t = DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default();
-    format!("{job}@{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    format!("{job}@{}", rfc3339_ms(at))
 }
 
 /// A backlog record's range: "... occurrences from A up to B were not created".
@@ -386,11 +388,6 @@ fn check_effects(h: &History, by_occ: &BTreeMap<&str, Vec<&Delivery>>, out: &mut
     }
 }
 
-/// `ms` as RFC 3339 UTC with milliseconds, for details.
-fn rfc3339(ms: Ms) -> String {
-    ms_to_dt(ms).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
 /// One attempt as a violation's detail names it.
 fn attempt_desc(d: &Delivery) -> String {
     format!(
@@ -398,7 +395,7 @@ fn attempt_desc(d: &Delivery) -> String {
         d.fencing_token,
         d.attempt,
         d.node_id,
-        rfc3339(d.received_ms),
+        rfc3339_ms(d.received_ms),
         d.received_ms,
         if d.accepted { "accepted" } else { "refused" }
     )

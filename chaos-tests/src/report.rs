@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
+use store::model::time::rfc3339_ms;
 
 use crate::checker::{Counts, Lateness, Outcome, Recovery, Violation};
 use crate::history::Ms;
@@ -86,13 +86,6 @@ pub struct Report {
     pub requests: Vec<OpLog>,
 }
 
-fn rfc3339(ms: Ms) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
 impl Report {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -129,8 +122,8 @@ impl Report {
             seed: cfg.seed,
             passed: outcome.violations.is_empty() && liveness_failures.is_empty(),
             config: cfg.clone(),
-            started_at: rfc3339(started),
-            run_end_at: rfc3339(run_end),
+            started_at: rfc3339_ms(started),
+            run_end_at: rfc3339_ms(run_end),
             drain_secs: drained.as_secs_f64(),
             work_dir,
             faults,

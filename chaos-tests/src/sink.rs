@@ -1,4 +1,5 @@
-//! A fencing-aware HTTP sink, as DESIGN.md describes: it keeps the first
+//! A fencing-aware HTTP sink, as docs/guarantees.md ("Exactly once needs a
+//! fencing-aware sink") describes: it keeps the first
 //! effect per occurrence id and refuses any write whose token is lower
 //! than the highest it accepted for that job. It records every request
 //! with its contract headers and receive time, accepted or not, so checks

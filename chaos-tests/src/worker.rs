@@ -1,5 +1,5 @@
 //! The Rust test worker (`rust-worker`): a worker process that speaks
-//! `WorkerService.Session` as DESIGN.md's "Workers" section says, for the
+//! `WorkerService.Session` as docs/executors.md's "Workers" section says, for the
 //! real-process tests, the chaos runs and the benchmarks.
 //!
 //! - One session at a time, to the node that worked last (else the next).

@@ -38,7 +38,8 @@ pub async fn leave(cluster: &Cluster, id: u64, out: Output) -> anyhow::Result<()
     Ok(())
 }
 
-/// The status as DESIGN.md's JSON shape.
+/// The status in the JSON shape of docs/cli.md ("JSON that scripts can rely
+/// on": `status -o json`).
 pub fn status_json(s: &pb::ClusterStatus) -> serde_json::Value {
     serde_json::json!({
         "leader": s.leader,

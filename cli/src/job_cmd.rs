@@ -323,14 +323,11 @@ impl JobFlags {
 }
 
 fn ts_json(t: &Option<Timestamp>) -> serde_json::Value {
-    match t {
-        Some(t) => chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
-            .map(|d| {
-                serde_json::Value::String(d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            })
-            .unwrap_or(serde_json::Value::Null),
-        None => serde_json::Value::Null,
-    }
+    t.as_ref()
+        .and_then(proto::time::millis)
+        .map_or(serde_json::Value::Null, |ms| {
+            serde_json::Value::String(store::model::time::rfc3339_ms(ms))
+        })
 }
 
 fn schedule_text(spec: &pb::JobSpec) -> String {

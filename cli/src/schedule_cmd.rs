@@ -10,8 +10,9 @@ use store::schedule::{Bounds, MAX_SCHEDULE_LEN, Schedule, ScheduleSpec};
 
 use crate::Output;
 
-/// Most instants one call prints.
-pub const MAX_COUNT: usize = 1000;
+pub use store::model::MAX_PREVIEW_INSTANTS as MAX_COUNT;
+// `--count`'s help text below spells the range out.
+const _: () = assert!(MAX_COUNT == 1000);
 
 #[derive(Subcommand, Debug)]
 pub enum ScheduleCommand {

@@ -61,8 +61,9 @@ struct Sink {
 }
 
 impl Sink {
-    /// The fencing rule of DESIGN's executor contract: first effect per
-    /// occurrence, no token below the job's highest.
+    /// The fencing rule of docs/guarantees.md ("Exactly once needs a
+    /// fencing-aware sink"): first effect per occurrence, no token below the
+    /// job's highest.
     fn take(&mut self, req: &Request<hyper::body::Incoming>) -> bool {
         let h = |name: &str| {
             req.headers()

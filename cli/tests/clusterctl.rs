@@ -372,12 +372,7 @@ fn ledger_lines() -> Vec<serde_json::Value> {
     ];
     for i in 1..=10i64 {
         let at = T0 + i * 1000;
-        let id = format!(
-            "a@{}",
-            chrono::DateTime::from_timestamp_millis(at)
-                .expect("instant")
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        );
+        let id = format!("a@{}", store::model::time::rfc3339_ms(at));
         lines.push(serde_json::json!({"type": "occurrence", "job_id": "a", "occurrence_id": id,
             "scheduled_at": at, "state": "succeeded", "reason": "",
             "attempts": [{"number": 1, "fencing_token": 1000 + i as u64, "node_id": 2, "state": "succeeded",

@@ -1,6 +1,6 @@
 //! schedulerd's command line. Every flag is also an environment variable
-//! (`SCHEDULERD_ID`, `SCHEDULERD_DATA_DIR`, ...), as DESIGN.md's
-//! command-line contract requires.
+//! (`SCHEDULERD_ID`, `SCHEDULERD_DATA_DIR`, ...), as docs/cli.md's
+//! "schedulerd" table lists them.
 
 use std::path::PathBuf;
 

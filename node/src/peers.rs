@@ -26,8 +26,7 @@ pub const LEADER_ADDR: &str = "x-leader-addr";
 /// See [`LEADER_ADDR`].
 pub const LEADER_ID: &str = "x-leader-id";
 
-/// Largest gRPC message between nodes (append batches, snapshot chunks).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub use store::model::MAX_PEER_MESSAGE_BYTES as MAX_MESSAGE_BYTES;
 
 /// A cache of channels by address, shared by everything that talks to peers.
 #[derive(Clone, Default)]

@@ -1,5 +1,5 @@
-//! TLS for every listener and every node-to-node call (DESIGN.md,
-//! "Security"): the node's directory of PEM files, the rustls configs built
+//! TLS for every listener and every node-to-node call (docs/security.md,
+//! "The rules"): the node's directory of PEM files, the rustls configs built
 //! from it, the identity a verified certificate names, reload without a
 //! restart, and the transport glue for tonic.
 //!

@@ -3,7 +3,7 @@
 //! in `tests/golden/schedule_golden.json` by `tests/golden/gen_golden.py`.
 //! Python is not needed to run this test.
 //!
-//! Every case where DESIGN.md's time rules make us differ from the reference
+//! Every case where the time rules of docs/time.md make us differ from the reference
 //! is listed in [`DEVIATIONS`] with the reason and our own expected output;
 //! any other difference fails the test.
 

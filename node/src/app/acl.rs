@@ -3,7 +3,7 @@
 //! log; nothing here logs a secret.
 
 use store::command::{Command, Response as CmdResponse};
-use store::model::{MAX_TOKEN_NAME, Role, TokenRecord, validate_name};
+use store::model::{MAX_TOKEN_NAME, MAX_TOKEN_QUEUES, Role, TokenRecord, validate_name};
 
 use super::{ApiError, App, Caller};
 use crate::auth::secret;
@@ -16,9 +16,6 @@ pub struct NewToken {
     /// The secret to pass as `authorization: Bearer ...`.
     pub secret: String,
 }
-
-/// Most queues one worker token may name.
-const MAX_TOKEN_QUEUES: usize = 64;
 
 fn ok_of(r: CmdResponse) -> Result<(), ApiError> {
     match r {

@@ -11,12 +11,10 @@ use tokio::sync::broadcast;
 use super::{ApiError, App, Caller};
 use crate::node::now_ms;
 
+pub use store::model::MAX_NEXT_FIRES;
 use store::model::{
     DEFAULT_JOBS_PAGE as DEFAULT_PAGE, MAX_JOBS_PAGE as MAX_PAGE, MAX_RUNS_LISTED as MAX_RUNS,
 };
-
-/// The most fire instants one `next_fire_times` call computes.
-pub const MAX_NEXT_FIRES: usize = 100;
 
 /// One page of jobs.
 pub struct JobsPage {
@@ -44,8 +42,9 @@ fn job_of(r: CmdResponse) -> Result<Job, ApiError> {
 }
 
 /// A shell job runs commands on the nodes: only a principal with the
-/// `shell` (or `admin`) role may create or change one (DESIGN.md,
-/// "Unsafe is explicit"), beside the nodes' `--enable-shell-executor`.
+/// `shell` (or `admin`) role may create or change one (docs/security.md,
+/// "The rules": roles), beside the nodes' `--enable-shell-executor`
+/// (docs/executors.md, "Shell").
 fn check_shell_role(caller: &Caller, spec: &JobSpec) -> Result<(), ApiError> {
     if spec.executor.capability() == Capability::Shell
         && !caller.may(store::model::Permission::WriteShell)

@@ -39,7 +39,8 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    /// The contract's facts as (env var, header, value), in DESIGN.md's order.
+    /// The contract's facts as (env var, header, value), in the order of
+    /// docs/executors.md's table ("The six facts").
     pub fn contract(&self) -> [(&'static str, &'static str, String); 6] {
         [
             (

@@ -1,4 +1,4 @@
-//! Who is calling, and whether they may (DESIGN.md, "Security").
+//! Who is calling, and whether they may (docs/security.md, "The rules").
 //!
 //! - [`policy`]: the one table that says which permission every RPC needs
 //!   (default deny: a method without an entry is refused, and a test fails

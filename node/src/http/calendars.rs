@@ -4,12 +4,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
+use store::model::time::rfc3339_ms;
 use store::model::{Calendar, CalendarSpec};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ErrorJson, HttpError};
 use super::extract::{BodyType, JsonBody, Query, Who};
-use super::json::time_text;
 use crate::app::App;
 
 /// A span of days, both ends included.
@@ -76,8 +76,8 @@ fn calendar_json(c: &Calendar, used_by: Vec<String>) -> CalendarJson {
             crons: c.spec.crons.clone(),
         },
         version: c.version,
-        created_at: time_text(c.created_at),
-        updated_at: time_text(c.updated_at),
+        created_at: rfc3339_ms(c.created_at),
+        updated_at: rfc3339_ms(c.updated_at),
         updated_by: c.updated_by.clone(),
         used_by,
     }

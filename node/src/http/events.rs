@@ -13,13 +13,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as Sse, KeepAlive};
 use serde::Deserialize;
+use store::model::time::rfc3339_ms;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use utoipa::IntoParams;
 
 use super::error::{ErrorJson, HttpError};
 use super::extract::{Query, Who};
-use super::json::{EventJson, time_text};
+use super::json::EventJson;
 use crate::app::events::{EventId, Numbered, Resume};
 use crate::app::{ApiError, App};
 use crate::node::now_ms;
@@ -115,7 +116,7 @@ pub async fn events(
                 serde_json::json!({
                     "leader": c.leader,
                     "term": c.term,
-                    "at": time_text(now_ms()),
+                    "at": rfc3339_ms(now_ms()),
                 })
                 .to_string(),
             ),

@@ -9,13 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use store::command::{OnConflict, PauseTarget};
+use store::model::time::rfc3339_ms;
 use utoipa::IntoParams;
 
 use super::error::{ErrorJson, HttpError};
 use super::extract::{BodyType, JsonBody, Query, Who};
 use super::json::{
     AffectedJson, BackfillJson, BackfilledJson, DeletedJson, JobJson, JobSpecJson, JobStateJson,
-    JobsPageJson, NextJson, RunJson, parse_time, time_text,
+    JobsPageJson, NextJson, RunJson, parse_time,
 };
 use crate::api::convert;
 use crate::app::{ApiError, App};
@@ -290,7 +291,7 @@ pub async fn next_fire_times(
 ) -> Result<Json<NextJson>, HttpError> {
     let times = app.next_fire_times(&who, &id, q.count.unwrap_or(10))?;
     Ok(Json(NextJson {
-        times: times.into_iter().map(time_text).collect(),
+        times: times.into_iter().map(rfc3339_ms).collect(),
     }))
 }
 

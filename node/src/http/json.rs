@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use proto::v1 as pb;
 use serde::{Deserialize, Serialize};
+use store::model::time::rfc3339_ms;
 use utoipa::ToSchema;
 
 use crate::api::convert::{ms_to_dur, ms_to_ts};
@@ -19,13 +20,8 @@ use crate::app::ApiError;
 
 // ------------------------------------------------------------ time forms
 
-/// An RFC 3339 time in UTC with milliseconds.
-pub fn time_text(ms: i64) -> String {
-    store::model::time::to_datetime(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 fn ts_text(t: &Option<prost_types::Timestamp>) -> Option<String> {
-    t.as_ref().and_then(proto::time::millis).map(time_text)
+    t.as_ref().and_then(proto::time::millis).map(rfc3339_ms)
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time at `field`.
@@ -760,7 +756,7 @@ impl EventJson {
         EventJson {
             id: id.to_string(),
             kind,
-            at: time_text(e.at),
+            at: rfc3339_ms(e.at),
             job_id: e.job_id.clone(),
             occurrence_id: pbe.occurrence_id,
             node_id: e.node_id,

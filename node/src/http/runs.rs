@@ -88,7 +88,7 @@ pub async fn list_runs(
     let next_until = (runs.len() >= limit)
         .then(|| {
             runs.first()
-                .map(|o| super::json::time_text(o.key.scheduled_at + 1))
+                .map(|o| store::model::time::rfc3339_ms(o.key.scheduled_at + 1))
         })
         .flatten();
     Ok(Json(RunsJson {

@@ -17,7 +17,7 @@ pub fn schedule_text(spec: &pb::JobSpec) -> String {
         Some(pb::schedule::Kind::Once(t)) => {
             return format!(
                 "once, at {}",
-                proto::time::millis(t).map_or_else(String::new, super::json::time_text)
+                proto::time::millis(t).map_or_else(String::new, store::model::time::rfc3339_ms)
             );
         }
         Some(pb::schedule::Kind::Interval(i)) => {

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use rustls::pki_types::CertificateDer;
+use store::model::MAX_TOKEN_NAME as MAX_USER_NAME;
 use x509_parser::extensions::GeneralName;
 
 /// The SAN URI prefix of a node certificate; the node id follows in decimal.
@@ -12,8 +13,9 @@ pub const NODE_URI_PREFIX: &str = "urn:schedulerd:node:";
 /// The SAN URI prefix of a user certificate; the user name follows.
 pub const USER_URI_PREFIX: &str = "urn:schedulerd:user:";
 
-/// Longest user name in a certificate.
-const MAX_USER_NAME: usize = 64;
+// Longest user name in a certificate: a token name's limit (a user may
+// hold a certificate or a token). The messages below spell out 64.
+const _: () = assert!(MAX_USER_NAME == 64);
 
 /// Whom a verified certificate stands for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -60,8 +60,12 @@ pub const MAX_BACKLOG_PER_ADVANCE: usize = 1000;
 pub const MAX_ATTEMPTS_PER_ENTRY: usize = 1 << 16;
 /// Largest message a client may send (a job spec is far smaller: its
 /// largest parts are a 64 KiB body or args). Peers may send larger ones
-/// (append batches, snapshot chunks): `node`'s `peers::MAX_MESSAGE_BYTES`.
+/// (append batches, snapshot chunks): [`MAX_PEER_MESSAGE_BYTES`].
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest gRPC message between nodes (append batches, snapshot chunks).
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+// A follower forwards a client's write to the leader in one peer message.
+const _: () = assert!(MAX_PEER_MESSAGE_BYTES >= MAX_CLIENT_MESSAGE_BYTES);
 /// Longest a client request may take on the server (a join waits up to two
 /// minutes for the new member to catch up; everything else is far
 /// quicker). A client's own `grpc-timeout` is honoured when shorter.
@@ -75,11 +79,36 @@ pub const MAX_JOBS_PAGE: usize = 1000;
 pub const DEFAULT_JOBS_PAGE: usize = 100;
 /// Most runs in one listing (and the default).
 pub const MAX_RUNS_LISTED: usize = 10_000;
+/// The most fire instants one `next_fire_times` call computes.
+pub const MAX_NEXT_FIRES: usize = 100;
+/// Most instants one `clusterctl schedule next` call prints (computed in
+/// the CLI, offline; its `--count` help text says 1-1000).
+pub const MAX_PREVIEW_INSTANTS: usize = 1000;
+
+/// Most jobs on one page of the dashboard's `/jobs`.
+pub const DASHBOARD_MAX_JOBS_PAGE: usize = 100;
+/// Jobs on a page of the dashboard's `/jobs` when not asked.
+pub const DASHBOARD_JOBS_PAGE: usize = 50;
+/// Runs the dashboard shows as marks per job.
+pub const DASHBOARD_MARKS: usize = 20;
+/// Runs on one page of a job's history on the dashboard.
+pub const DASHBOARD_RUNS_PAGE: usize = 25;
+/// Entries in each of the dashboard overview's lists.
+pub const DASHBOARD_LIST: usize = 20;
+// The dashboard reads through the same listings as the API, whose caps
+// would silently cut a larger page.
+const _: () = assert!(DASHBOARD_JOBS_PAGE <= DASHBOARD_MAX_JOBS_PAGE);
+const _: () = assert!(DASHBOARD_MAX_JOBS_PAGE <= MAX_JOBS_PAGE);
+const _: () = assert!(DASHBOARD_RUNS_PAGE <= MAX_RUNS_LISTED);
+const _: () = assert!(DASHBOARD_MARKS <= MAX_RUNS_LISTED);
+/// Largest dashboard sign-in form accepted, in bytes.
+pub const MAX_LOGIN_FORM: usize = 8 * 1024;
 /// Entries a member may be behind the leader's log and still count as
 /// healthy (status) and get new attempts (assignment).
 pub const MAX_HEALTHY_LAG: u64 = 1_000;
 /// A follower's lease, in election timeouts: it outlasts an election, so
-/// armed runs go ahead while a new leader is elected (DESIGN.md, "Leases").
+/// armed runs go ahead while a new leader is elected (the lease's length:
+/// docs/guarantees.md, "Exceptions", item 1).
 pub const LEASE_ELECTIONS: u64 = 3;
 const _: () = assert!(LEASE_ELECTIONS >= 2);
 /// Default number of finished occurrences kept per job.
@@ -94,6 +123,9 @@ pub const MAX_TOKENS: usize = 1_000;
 
 /// Longest token name (also a certificate's user name).
 pub const MAX_TOKEN_NAME: usize = 64;
+
+/// Most queues one worker token may name.
+pub const MAX_TOKEN_QUEUES: usize = 64;
 
 /// Most exclusion calendars a cluster keeps.
 pub const MAX_CALENDARS: usize = 1_000;

@@ -1,5 +1,5 @@
-//! The job model of DESIGN.md: jobs, policies, executor specs, occurrences
-//! and attempts, with validation.
+//! The job model (its words are in docs/guarantees.md, "Words used here"):
+//! jobs, policies, executor specs, occurrences and attempts, with validation.
 //!
 //! Instants are `i64` milliseconds since the Unix epoch (UTC) and durations
 //! are `u64` milliseconds: compact in snapshots, cheap to compare, and

@@ -16,7 +16,8 @@ pub struct OccKey {
 }
 
 impl OccKey {
-    /// The occurrence id of DESIGN.md: `<job_id>@<RFC 3339 UTC with ms>`.
+    /// The occurrence id of docs/guarantees.md ("Words used here"):
+    /// `<job_id>@<RFC 3339 UTC with ms>`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.job_id, time::rfc3339_ms(self.scheduled_at))
     }

@@ -5,7 +5,8 @@ use super::MAX_ATTEMPTS_PER_ENTRY;
 /// A fencing token: the index of the log entry that authorised the
 /// attempt, then the attempt's position within that entry
 /// (`index << 16 | position`). Tokens are unique per attempt and increase
-/// with the log, across every failover (DESIGN's "Fencing token"). On the
+/// with the log, across every failover (docs/guarantees.md, "The fencing
+/// token"). On the
 /// wire and in the state it is the plain `u64`; this type owns the layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(u64);

@@ -1,6 +1,6 @@
 //! Cron strings: 5 fields (minute first), 6 (seconds first), 7 (seconds
 //! first, year last), and the `@yearly`-style macros. Vixie semantics
-//! (DESIGN rule 5): 0 and 7 are Sunday, and when both day fields are
+//! (docs/time.md, rule 5): 0 and 7 are Sunday, and when both day fields are
 //! restricted a day matches if either does.
 
 use super::error::ScheduleError;

@@ -6,7 +6,8 @@
 //! mask-and-trailing-zeros, so it jumps field by field instead of scanning
 //! time.
 
-/// First and last year that a calendar schedule may fire in (DESIGN rule 7).
+/// First and last year that a calendar schedule may fire in (docs/time.md,
+/// "Edge cases, settled").
 pub const MIN_YEAR: i32 = 1970;
 pub const MAX_YEAR: i32 = 2099;
 

@@ -1,5 +1,5 @@
-//! The schedule engine: parse every schedule form of DESIGN.md and compute
-//! "next fire time strictly after T" under its time rules.
+//! The schedule engine: parse every schedule form of docs/time.md and
+//! compute "next fire time strictly after T" under its rules.
 //!
 //! Pure and deterministic: no clock reads, no I/O. Every replica computes the
 //! same instants from the same inputs. See `README.md` in this directory for

@@ -72,7 +72,7 @@ pub struct Parsed {
     pub values: Vec<u32>,
     /// Day extensions (`L`, `5#3`, `last fri`, ...), for the day fields.
     pub days: DaySet,
-    /// Anything but a lone `*` or `?` (DESIGN rule 7).
+    /// Anything but a lone `*` or `?` (docs/time.md, "Edge cases, settled").
     pub restricted: bool,
     /// Exactly a lone `*` (the hour wildcard of rule 2).
     pub lone_star: bool,
@@ -284,7 +284,7 @@ fn parse_cron_weekday_special(
         ));
     }
     if lower.len() > 1 {
-        // `Ln`: last weekday n (DESIGN rule 7). Names like "LFRI" too.
+        // `Ln`: last weekday n (docs/time.md, "Edge cases, settled"). Names like "LFRI" too.
         if let Some(rest) = lower.strip_prefix('l')
             && !rest.contains(['-', '/', 'l'])
         {

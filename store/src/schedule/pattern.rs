@@ -43,8 +43,9 @@ pub struct Pattern {
     pub months: u64,
     pub years: YearSet,
     pub days: DayRule,
-    /// The hour field is a lone `*` (DESIGN rule 2 and 7): on a fall-back
-    /// day the repeated wall times fire at both instants.
+    /// The hour field is a lone `*` (docs/time.md, rule 2 and "Edge cases,
+    /// settled"): on a fall-back day the repeated wall times fire at both
+    /// instants.
     pub hour_wildcard: bool,
 }
 
@@ -105,8 +106,8 @@ impl Pattern {
         }
     }
 
-    /// Whether any day in 1970..=2099 matches (DESIGN rule 4). The time of
-    /// day fields are never empty, so a matching day is enough.
+    /// Whether any day in 1970..=2099 matches (docs/time.md, rule 4). The
+    /// time of day fields are never empty, so a matching day is enough.
     pub fn can_fire(&self) -> bool {
         let mut y = MIN_YEAR;
         while let Some(year) = self.years.next(y) {

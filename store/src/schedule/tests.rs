@@ -1,4 +1,5 @@
-//! Unit tests, one or more per rule of DESIGN.md's "Time rules".
+//! Unit tests, one or more per rule of docs/time.md ("The rules" and "Edge
+//! cases, settled").
 
 use super::*;
 

@@ -1,5 +1,5 @@
 //! Time zones: mapping the wall times of a [`Pattern`] to UTC instants
-//! under DESIGN's DST rules.
+//! under the DST rules of docs/time.md (rules 1 to 3).
 //!
 //! chrono-tz does not expose its transition table, so the first time a zone
 //! is used we probe its UTC offset (every 6 hours from 1969 to 2101, then

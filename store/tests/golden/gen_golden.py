@@ -4,7 +4,7 @@
 References: croniter (cron strings) and APScheduler 3.11's CronTrigger
 (structured calendar fields). The output, schedule_golden.json, is committed;
 the Rust test `store/tests/schedule_golden.rs` compares against it and lists
-every case where DESIGN.md's time rules make us differ on purpose.
+every case where the time rules of docs/time.md make us differ on purpose.
 
 Run:  python3 store/tests/golden/gen_golden.py
 It creates its own virtualenv (./.venv next to this file, git-ignored) and

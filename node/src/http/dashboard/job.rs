@@ -6,6 +6,7 @@
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
+use store::model::time::rfc3339_ms;
 use store::state::RunFilter;
 
 use super::html::{self, Html, Nav, badge, countdown, esc, job_badge, q, seg, time};
@@ -14,7 +15,7 @@ use super::{RUNS_PAGE, Who, error_page};
 use crate::api::convert;
 use crate::app::{ApiError, App, Caller};
 use crate::http::extract::Query;
-use crate::http::json::{JobJson, RunJson, parse_time, time_text};
+use crate::http::json::{JobJson, RunJson, parse_time};
 
 /// Next fire times shown.
 const NEXT: usize = 10;
@@ -91,7 +92,7 @@ pub fn summary(app: &App, who: &Caller, id: &str) -> Result<String, ApiError> {
     let j = JobJson::from_pb(&convert::job_to_pb(&job));
     Ok(render_summary(
         &j,
-        &next.into_iter().map(time_text).collect::<Vec<_>>(),
+        &next.into_iter().map(rfc3339_ms).collect::<Vec<_>>(),
     ))
 }
 

@@ -9,14 +9,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use store::model::MAX_LOGIN_FORM as MAX_FORM;
 
 use super::html::{self, Html, Nav, esc};
 use crate::app::App;
 use crate::auth::decide::TOKEN_COOKIE;
 use crate::http::extract::Query;
-
-/// Largest sign-in form accepted.
-const MAX_FORM: usize = 8 * 1024;
 
 /// Where to go after signing in.
 #[derive(Debug, Default, Deserialize)]

@@ -36,16 +36,10 @@ use self::html::{Html, Nav, esc, page};
 use super::extract::Who;
 use crate::app::{ApiError, App};
 
-/// Most jobs on one page of `/jobs`.
-pub const MAX_JOBS_PAGE: usize = 100;
-/// Jobs on a page of `/jobs` when not asked.
-pub const JOBS_PAGE: usize = 50;
-/// Runs shown as marks per job.
-pub const MARKS: usize = 20;
-/// Runs on one page of a job's history.
-pub const RUNS_PAGE: usize = 25;
-/// Entries in each of the overview's lists.
-pub const LIST: usize = 20;
+pub use store::model::{
+    DASHBOARD_JOBS_PAGE as JOBS_PAGE, DASHBOARD_LIST as LIST, DASHBOARD_MARKS as MARKS,
+    DASHBOARD_MAX_JOBS_PAGE as MAX_JOBS_PAGE, DASHBOARD_RUNS_PAGE as RUNS_PAGE,
+};
 
 /// Declares the dashboard's routes once: the router and the list that
 /// the tests compare with the policy table come from the same lines.

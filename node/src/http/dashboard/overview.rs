@@ -4,12 +4,13 @@
 
 use axum::extract::State;
 use store::model::RunState;
+use store::model::time::rfc3339_ms;
 
 use super::html::{self, Html, Nav, badge, countdown, esc, seg, time};
 use super::{LIST, Who};
 use crate::api::convert;
 use crate::app::{App, Caller};
-use crate::http::json::{ClusterJson, RunJson, time_text};
+use crate::http::json::{ClusterJson, RunJson};
 use crate::node::now_ms;
 
 const DAY_MS: i64 = 24 * 3_600_000;
@@ -104,7 +105,7 @@ pub fn activity(app: &App, who: &Caller) -> String {
             .filter_map(|(at, id)| {
                 let job = s.job(id)?;
                 Some(Upcoming {
-                    at: time_text(at),
+                    at: rfc3339_ms(at),
                     job_id: id.to_string(),
                     schedule: crate::http::words::schedule_text(
                         convert::job_to_pb(job).spec.as_ref()?,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use proto::v1 as pb;
+use store::model::time::rfc3339_ms;
 
 use super::ROUTES;
 use super::html::esc;
@@ -12,7 +13,7 @@ use super::jobs::{JobsQuery, Row, render_cells, render_page as jobs_page};
 use super::overview::{Upcoming, render_activity, render_cluster};
 use super::timeline::{Lane, render_lanes};
 use crate::auth::policy::{HTTP_TABLE, Need, need_http};
-use crate::http::json::{ClusterJson, JobJson, MemberJson, RunJson, time_text};
+use crate::http::json::{ClusterJson, JobJson, MemberJson, RunJson};
 
 #[test]
 fn every_dashboard_route_has_a_policy_entry_and_every_entry_is_served() {
@@ -141,7 +142,7 @@ fn hostile_text_is_shown_never_run() {
         "the jobs page",
         &jobs_page(&q, std::slice::from_ref(&row), Some(EVIL)),
     );
-    let summary = render_summary(&job, &[time_text(1_800_000_000_000)]);
+    let summary = render_summary(&job, &[rfc3339_ms(1_800_000_000_000)]);
     assert_inert("a job's summary", &summary);
     let history = render_runs(EVIL, &runs, Some(EVIL), true);
     assert_inert("a run history", &history);
@@ -169,7 +170,7 @@ fn hostile_text_is_shown_never_run() {
     assert_inert("the cluster", &c);
     assert!(c.contains("data-leader=\"2\""), "{c}");
     let up = [Upcoming {
-        at: time_text(1_800_000_000_000),
+        at: rfc3339_ms(1_800_000_000_000),
         job_id: EVIL.into(),
         schedule: EVIL.into(),
     }];
@@ -177,7 +178,7 @@ fn hostile_text_is_shown_never_run() {
     let lanes = [Lane {
         job_id: EVIL.into(),
         runs: runs.clone(),
-        next: vec![time_text(1_700_000_100_000), EVIL.into()],
+        next: vec![rfc3339_ms(1_700_000_100_000), EVIL.into()],
     }];
     assert_inert(
         "the timeline",
@@ -216,7 +217,7 @@ fn the_timeline_places_marks_in_its_two_hours() {
     let lanes = [Lane {
         job_id: "j".into(),
         runs: vec![],
-        next: vec![time_text(now + 1_800_000), time_text(now + 7_200_000)],
+        next: vec![rfc3339_ms(now + 1_800_000), rfc3339_ms(now + 7_200_000)],
     }];
     let html = render_lanes(now, &lanes, None);
     assert!(html.contains("tick next x75"), "{html}");

@@ -5,6 +5,7 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use store::model::time::rfc3339_ms;
 use store::state::RunFilter;
 
 use super::html::{self, Html, Nav, esc, q, seg, short_time, state_class};
@@ -12,7 +13,7 @@ use super::{Who, error_page};
 use crate::api::convert;
 use crate::app::{ApiError, App, Caller};
 use crate::http::extract::Query;
-use crate::http::json::{RunJson, time_text};
+use crate::http::json::RunJson;
 use crate::node::now_ms;
 
 /// Jobs on one page of the timeline.
@@ -85,7 +86,7 @@ pub fn lanes(app: &App, who: &Caller, tq: &TimelineQuery) -> Result<String, ApiE
             .next_fire_times(who, id, PER_LANE)?
             .into_iter()
             .take_while(|t| *t <= now + SPAN_MS)
-            .map(time_text)
+            .map(rfc3339_ms)
             .collect();
         lanes.push(Lane {
             job_id: id.clone(),
