@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python SDK's CI: lint, format check and the pytest suite against real
+# The Python SDK's CI: lint, format check, mypy --strict and the pytest suite against real
 # schedulerd processes. Needs SCHEDULERD_BIN and CLUSTERCTL_BIN (paths to the
 # built binaries); the tests start and kill their own clusters.
 #
@@ -44,6 +44,8 @@ echo "--- ruff check"
 "$VENV/bin/ruff" check --config pyproject.toml . "$REPO/examples"
 echo "--- ruff format --check"
 "$VENV/bin/ruff" format --check --config pyproject.toml . "$REPO/examples"
+echo "--- mypy (strict, the package's source)"
+"$VENV/bin/mypy" src
 
 echo "--- pytest"
 set +e

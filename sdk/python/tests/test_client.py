@@ -14,7 +14,7 @@ import pytest
 import schedulerd
 from cluster import Cluster, free_port, wait_for
 from schedulerd import CronTrigger
-from schedulerd._convert import rfc3339
+from schedulerd._convert import rfc3339, to_timedelta
 from schedulerd._pb import pb, pb_grpc
 from schedulerd.jobspec import build_spec, same_spec
 
@@ -118,6 +118,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str | None]] = [
             retry_multiplier=3.0,
             timeout=90,
             max_runs=10,
+            pause_after_failures=3,
         ),
         "interval",
     ),
@@ -128,7 +129,46 @@ CASES: list[tuple[str, Any, dict[str, Any], str | None]] = [
         dict(minutes=5, labels={"team": "data", "tier": "1"}, name="Nice name"),
         "interval",
     ),
+    (
+        "exclude-calendars",
+        "cron",
+        dict(hour=9, minute=30, timezone="Europe/Berlin", exclude_calendars=["kw-weekends"]),
+        "calendar",
+    ),
+    ("after", None, dict(after="kw-upstream"), "after kw-upstream:succeeded"),
+    ("after-finished", None, dict(after="kw-upstream:finished"), "after kw-upstream:finished"),
 ]
+
+
+def _ms(value: Any) -> int | None:
+    """Seconds (or a timedelta) as clusterctl's *_ms fields show them."""
+    if value is None:
+        return None
+    return int(to_timedelta(value, "test") / timedelta(milliseconds=1))
+
+
+def _expected_policies(trigger: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    """``clusterctl job get -o json``'s policies for these keywords, with the cluster's
+    defaults (coalesce latest, overlap allow with max instances 1, no limits)."""
+    coalesce = kw.get("coalesce", "latest")
+    overlap = kw.get("overlap", "allow")
+    jitter = kw.get("jitter", getattr(trigger, "jitter", None))
+    return {
+        "misfire_grace_ms": _ms(kw.get("misfire_grace_time")),
+        "coalesce": {True: "latest", False: "all"}.get(coalesce, coalesce),
+        "overlap": overlap,
+        "max_instances": kw.get("max_instances", 1),
+        "max_retries": kw.get("retries", 0),
+        "timeout_ms": _ms(kw.get("timeout")),
+        "jitter_ms": _ms(jitter),
+        "max_runs": kw.get("max_runs", 0),
+        "pause_after_failures": kw.get("pause_after_failures", 0),
+    }
+
+
+def _bound(trigger: Any, kw: dict[str, Any], name: str) -> str | None:
+    value = kw.get(name, getattr(trigger, name, None))
+    return None if value is None else rfc3339(value)
 
 
 @pytest.mark.parametrize(("case", "trigger", "kw", "sched"), CASES, ids=[c[0] for c in CASES])
@@ -142,6 +182,11 @@ def test_every_trigger_and_policy_keyword_reaches_the_cluster(
     kw: dict[str, Any],
     sched: str | None,
 ) -> None:
+    for cal in kw.get("exclude_calendars", []):
+        client.add_calendar(cal, crons=["0 0 * * 6,0"], replace_existing=True)
+    if "after" in kw:
+        upstream = kw["after"].split(":")[0]
+        client.declare_job(upstream, "reports:build", "interval", minutes=5)
     job = client.add_job(job_id, "reports:build", trigger, **kw)
     assert job.id == job_id and job.func == "reports:build"
 
@@ -166,6 +211,33 @@ def test_every_trigger_and_policy_keyword_reaches_the_cluster(
     assert shown["next_fire_at"] == rfc3339(held.next_run_time)
     if sched is not None:
         assert shown["schedule"].replace('"', "") == sched.replace('"', "")
+
+    # Policies, executor and bounds: as the keywords say, and as the SDK reads them back.
+    policies = shown["policies"]
+    assert policies == _expected_policies(trigger, kw), policies
+    assert policies["misfire_grace_ms"] == _ms(held.misfire_grace_time)
+    assert policies["coalesce"] == held.coalesce and policies["overlap"] == held.overlap
+    assert policies["max_instances"] == held.max_instances
+    assert policies["max_retries"] == held.retries and policies["max_runs"] == held.max_runs
+    assert policies["timeout_ms"] == _ms(held.timeout)
+    assert policies["jitter_ms"] == _ms(held.jitter)
+    assert policies["pause_after_failures"] == held.pause_after_failures
+    assert shown["executor"] == {
+        "kind": "worker",
+        "queue": "reports",
+        "function": "build",
+        "args": kw.get("args"),
+    }
+    assert f"{shown['executor']['queue']}:{shown['executor']['function']}" == held.func
+    assert shown["start_at"] == _bound(trigger, kw, "start_date") == rfc3339(held.start_date)
+    assert shown["end_at"] == _bound(trigger, kw, "end_date") == rfc3339(held.end_date)
+    assert shown["exclude_calendars"] == kw.get("exclude_calendars", [])
+    assert list(held.exclude_calendars) == shown["exclude_calendars"]
+    if "after" in kw:
+        upstream, _, on = kw["after"].partition(":")
+        want = {"job_id": upstream, "on": on or "succeeded"}
+        assert shown["schedule_spec"] == {"after": want}
+        assert held.after == f"{upstream}:{want['on']}"
 
 
 def test_policies_read_back(client: schedulerd.Client, job_id: str) -> None:

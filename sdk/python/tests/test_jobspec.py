@@ -202,3 +202,47 @@ def test_no_trigger_means_run_once_now() -> None:
     assert s.schedule.WhichOneof("kind") == "once"
     at = s.schedule.once.ToDatetime(tzinfo=UTC)
     assert before < at <= datetime.now(UTC) + timedelta(seconds=2)
+
+
+def test_after_and_exclude_calendars_build_the_spec() -> None:
+    s = spec(after="extract")
+    assert s.schedule.after == pb.AfterJob(job_id="extract", on_finished=False)
+    s2 = spec(after="etl:extract:finished", exclude_calendars="holidays")
+    assert s2.schedule.after == pb.AfterJob(job_id="etl:extract", on_finished=True)
+    assert list(s2.exclude_calendars) == ["holidays"]  # one name, not its letters
+    s3 = spec("after", {"upstream": "extract", "on": "finished"}, exclude_calendars=["a", "b"])
+    assert s3.schedule.after.on_finished and list(s3.exclude_calendars) == ["a", "b"]
+    assert not same_spec(s2, s3)
+    with pytest.raises(InvalidSchedule) as e:
+        spec("interval", {"minutes": 5}, after="extract")
+    assert e.value.field == "after"
+    with pytest.raises(InvalidSchedule) as e2:
+        spec("after", {"upstream": "extract", "on": "failed"})
+    assert e2.value.field == "after"
+    with pytest.raises(InvalidArgument) as e3:
+        spec("cron", {"hour": 3}, exclude_calendars=["ok", 7])
+    assert e3.value.field == "exclude_calendars"
+
+
+def test_calendar_errors_map_to_calendar_exceptions() -> None:
+    from schedulerd import CalendarInUseError, CalendarLookupError, VersionConflict
+    from schedulerd.errors import from_calendar_rpc_error
+
+    class Err(grpc.RpcError):
+        def __init__(self, code: grpc.StatusCode, details: str) -> None:
+            self._code, self._details = code, details
+
+        def code(self) -> grpc.StatusCode:
+            return self._code
+
+        def details(self) -> str:
+            return self._details
+
+    missing = from_calendar_rpc_error(Err(grpc.StatusCode.NOT_FOUND, 'calendar "x" not found'))
+    assert isinstance(missing, CalendarLookupError) and isinstance(missing, KeyError)
+    assert str(missing) == 'calendar "x" not found'
+    used = Err(grpc.StatusCode.FAILED_PRECONDITION, 'calendar "x" is used by jobs a')
+    assert isinstance(from_calendar_rpc_error(used, deleting=True), CalendarInUseError)
+    assert type(from_calendar_rpc_error(used)) is VersionConflict
+    bad = from_calendar_rpc_error(Err(grpc.StatusCode.INVALID_ARGUMENT, "calendar.dates[0]: bad"))
+    assert type(bad) is InvalidArgument and bad.field == "calendar.dates[0]"

@@ -418,6 +418,14 @@ def test_soak_sync_and_async_workers_under_faults(fresh_cluster: Cluster, tmp_pa
         by_job = Counter(r[1] for r in effects(db))
         # Every job kept running through the faults (each fires once a second).
         assert all(by_job.get(j, 0) >= seconds * 0.5 for j in ids), by_job
+        # The refused count is printed, not asserted: this run does not guarantee a
+        # late write. a2 is an async worker whose functions sleep 0.2 s, so the
+        # SIGSTOP may land between runs; and on SIGCONT the worker finds its own
+        # stall past the lease and cancels what it was running (CancelledError)
+        # before it writes. The fence's refusal of a late write is asserted in
+        # test_sigstop_past_lease_late_write_is_refused (line 228; the refusal
+        # itself around line 272), whose sync function ignores cancellation on
+        # purpose and writes after its retry has.
         print(f"soak: {got}, {len(refusals(db))} refused late writes, SIGSTOP at {stopped_at:.0f}")
 
 

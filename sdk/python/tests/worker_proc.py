@@ -5,7 +5,8 @@
 Function ``record``: sleeps ``args["sleep"]`` seconds on attempt 1 (only then,
 so a retry is quick), ignoring cancellation on purpose when ``args["late"]``
 (to show that the fence refuses a late write), then writes one row per
-occurrence through schedulerd.fencing.sqlite. A refused write is counted in
+occurrence through schedulerd.fencing.sqlite; with ``args["fail"]`` it raises
+instead, writing nothing (a failed attempt). A refused write is counted in
 the table ``refusals`` (its own transaction).
 """
 
@@ -81,6 +82,8 @@ def write(ctx: schedulerd.JobContext) -> str:
 def pause(ctx: schedulerd.JobContext) -> float:
     print(f"start {ctx.occurrence_id} token={ctx.fencing_token}", flush=True)
     args = ctx.args if isinstance(ctx.args, dict) else {}
+    if args.get("fail"):
+        raise RuntimeError(f"{ctx.occurrence_id} fails on purpose")
     return float(args.get("sleep", 0)) if ctx.attempt == 1 else 0.0
 
 

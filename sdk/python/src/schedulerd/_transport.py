@@ -129,12 +129,14 @@ class Endpoints:
         what: str,
         fn: Callable[[grpc.Channel, int, float], T],
         retry: Callable[[grpc.RpcError], bool] | None = None,
+        errors: Callable[[grpc.RpcError], SchedulerError] = from_rpc_error,
     ) -> T:
         """Runs ``fn(channel, attempt, timeout)`` against the members until one answers.
 
         ``attempt`` counts from 0; a create uses it to know that an earlier
         try may have been applied. ``retry(err)`` may veto a retry of a
         retryable error (a non-idempotent call whose outcome is unknown).
+        ``errors`` turns a final gRPC error into the SDK's exception.
         """
         deadline = time.monotonic() + self.retry_window
         backoff = Backoff()
@@ -152,7 +154,7 @@ class Endpoints:
             except grpc.RpcError as err:
                 code = err.code() if hasattr(err, "code") else None
                 if code not in RETRYABLE or (retry is not None and not retry(err)):
-                    raise from_rpc_error(err) from None
+                    raise errors(err) from None
                 last = err
             attempt += 1
             hinted = self._move_on(last, addr)

@@ -5,25 +5,28 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, tzinfo
 from typing import Any, Literal
 
 import grpc
 
 from . import _convert as cv
-from ._pb import pb, pb_grpc, wpb, wpb_grpc
+from ._pb import cpb, cpb_grpc, pb, pb_grpc, wpb, wpb_grpc
 from ._transport import Endpoints
 from .errors import (
     ConflictingIdError,
+    InvalidArgument,
+    InvalidSchedule,
     JobLookupError,
     SchedulerError,
     UnavailableError,
+    from_calendar_rpc_error,
     from_rpc_error,
 )
 from .jobspec import NOT_GIVEN, NotGiven, build_spec, same_spec
-from .models import ClusterStatus, Event, Job, Run, WorkerInfo
-from .triggers import BaseTrigger
+from .models import BackfillResult, Calendar, ClusterStatus, Event, Job, Run, WorkerInfo
+from .triggers import AfterTrigger, BaseTrigger
 
 __all__ = ["Client", "EventStream"]
 
@@ -114,6 +117,17 @@ class Client:
 
         return self._ep.call(what, call, **kw)
 
+    def _cals(self, what: str, fn: Callable[[_Bound, int], Any], deleting: bool = False) -> Any:
+        md = self._ep.metadata
+
+        def call(ch: grpc.Channel, attempt: int, timeout: float) -> Any:
+            return fn(_Bound(cpb_grpc.CalendarServiceStub(ch), md, timeout), attempt)
+
+        def errors(err: grpc.RpcError) -> SchedulerError:
+            return from_calendar_rpc_error(err, deleting=deleting)
+
+        return self._ep.call(what, call, errors=errors)
+
     # ------------------------------------------------------------ jobs
 
     def add_job(
@@ -141,6 +155,8 @@ class Client:
         max_runs: int = 0,
         pause_after_failures: int = 0,
         queue: str | None = None,
+        exclude_calendars: str | Sequence[str] | None = None,
+        after: str | AfterTrigger | None = None,
         **trigger_args: Any,
     ) -> Job:
         """Registers a job that calls a worker function on a schedule.
@@ -172,6 +188,14 @@ class Client:
           ``pause_after_failures`` (pause after N failed occurrences in a
           row; Airflow's ``max_consecutive_failed_dag_runs``),
           ``labels``, ``node_selector``: the cluster's policies.
+        - ``exclude_calendars``: names of exclusion calendars (see
+          :meth:`add_calendar`, at most 8): no occurrence on the days they
+          exclude. An unknown name raises :class:`InvalidArgument` on
+          ``job.exclude_calendars[i]``.
+        - ``after``: instead of a trigger, ``"JOB"`` (run once after each
+          occurrence of JOB that succeeds) or ``"JOB:finished"`` (after each
+          one that ends in any way); see :class:`AfterTrigger`. An unknown
+          upstream raises :class:`InvalidSchedule` on ``job.schedule.after.job_id``.
 
         Retries after an unknown outcome are idempotent: a retried create
         keeps what the first try may have written, if it is this same spec.
@@ -196,6 +220,8 @@ class Client:
             "max_runs": max_runs or None,
             "pause_after_failures": pause_after_failures or None,
             "queue": queue,
+            "exclude_calendars": exclude_calendars,
+            "after": after,
         }
         # NOT_GIVEN is "not passed"; None means "not passed" too, except where
         # APScheduler gives None a meaning (next_run_time, misfire_grace_time).
@@ -419,6 +445,136 @@ class Client:
         )
         return Run.from_proto(r)
 
+    def backfill_job(
+        self,
+        job_id: str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        timezone: str | tzinfo | None = None,
+    ) -> BackfillResult:
+        """Runs the job's instants in the past range ``[start, end]`` (both included), once each.
+
+        The occurrences are created oldest first, under the job's policies
+        (what may not run at once waits its turn; nothing is skipped for
+        misfire). An instant that has an occurrence already is not run
+        again, so a backfill repeated, or over instants that ran, runs nothing
+        twice: ``existing`` counts those. At most 1,000 instants per call;
+        backfilled runs do not count towards ``max_runs``. Like
+        ``clusterctl job backfill ID --from START --to END``.
+
+        Naive datetimes (and ISO strings without an offset) are read in
+        ``timezone`` (default UTC). Raises :class:`JobLookupError` for an
+        unknown job, and :class:`InvalidArgument` with the request's field
+        (``from`` for ``start``, ``to`` for ``end``) when ``end`` is before
+        ``start``, in the future, or the range holds too many instants.
+        Safe to retry: a retried call that meets its own first try reports
+        those occurrences as ``existing``.
+        """
+        zone = cv.zone_name(timezone)
+        req = pb.BackfillJobRequest(id=job_id)
+        getattr(req, "from").CopyFrom(_instant(start, "from", zone))
+        req.to.CopyFrom(_instant(end, "to", zone))
+        resp: pb.BackfillJobResponse = self._jobs("BackfillJob", _unary("BackfillJob", req))
+        return BackfillResult(created=resp.created, existing=resp.existing)
+
+    # ------------------------------------------------------------ calendars
+
+    def add_calendar(
+        self,
+        name: str,
+        *,
+        dates: Iterable[date | str] = (),
+        ranges: Iterable[tuple[date | str, date | str]] = (),
+        crons: Iterable[str] = (),
+        timezone: str | tzinfo | None = None,
+        description: str = "",
+        replace_existing: bool = False,
+        expected_version: int = 0,
+    ) -> Calendar:
+        """Creates an exclusion calendar: days on which the jobs that name it do not fire.
+
+        - ``dates``: days (``date`` or ``"YYYY-MM-DD"``), at most 1000.
+        - ``ranges``: ``(first, last)`` spans of days, both included, at most 100.
+        - ``crons``: a day on which one of these fires is excluded
+          (``"0 0 * * 6,0"``: Saturdays and Sundays), at most 16.
+        - ``timezone``: the IANA zone its days are read in (default UTC).
+        - ``replace_existing``: replace a calendar of that name (the jobs that
+          name it move to the new days at once); otherwise an existing name
+          raises :class:`ConflictingIdError`. ``expected_version`` (with
+          ``replace_existing``): refuse with :class:`VersionConflict` unless
+          the calendar is at that version.
+
+        Bad input raises :class:`InvalidArgument` with the server's field path
+        (``calendar.dates[0]``, ``calendar.time_zone``, ...). Jobs name it with
+        ``add_job(..., exclude_calendars=[name])``. Like ``clusterctl calendar add``.
+        Retries after an unknown outcome are idempotent.
+        """
+        spec = cpb.CalendarSpec(
+            name=name, description=description, time_zone=cv.zone_name(timezone)
+        )
+        spec.dates.extend(_day(d, f"calendar.dates[{i}]") for i, d in enumerate(dates))
+        for i, r in enumerate(ranges):
+            if not isinstance(r, tuple | list) or len(r) != 2:
+                raise InvalidArgument(f"{r!r} is not a (first, last) pair", f"calendar.ranges[{i}]")
+            rng = spec.ranges.add()
+            setattr(rng, "from", _day(r[0], f"calendar.ranges[{i}].from"))
+            rng.to = _day(r[1], f"calendar.ranges[{i}].to")
+        for i, c in enumerate(crons):
+            if not isinstance(c, str):
+                raise InvalidArgument(f"{c!r} is not a cron string", f"calendar.crons[{i}]")
+            spec.crons.append(c)
+        create_only = not replace_existing
+        if create_only and expected_version:
+            raise InvalidArgument("only applies with replace_existing=True", "expected_version")
+
+        def put(stub: _Bound, attempt: int) -> cpb.Calendar:
+            req = cpb.PutCalendarRequest(
+                calendar=spec, expected_version=expected_version, create_only=create_only
+            )
+            try:
+                c: cpb.Calendar = stub("PutCalendar", req)
+                return c
+            except grpc.RpcError as err:
+                # An earlier try may have been applied: keep it if it is ours.
+                if attempt > 0 and err.code() in (
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                ):
+                    got: cpb.Calendar = stub("GetCalendar", cpb.GetCalendarRequest(name=name))
+                    if _same_calendar(spec, got.spec):
+                        return got
+                raise
+
+        return Calendar.from_proto(self._cals("PutCalendar", put))
+
+    def get_calendar(self, name: str) -> Calendar:
+        """The calendar, with the jobs that name it (``used_by``);
+        :class:`CalendarLookupError` when there is none."""
+        req = cpb.GetCalendarRequest(name=name)
+        return Calendar.from_proto(self._cals("GetCalendar", _unary("GetCalendar", req)))
+
+    def get_calendars(self) -> list[Calendar]:
+        """Every calendar, in name order (``used_by`` is left empty here)."""
+        resp: cpb.ListCalendarsResponse = self._cals(
+            "ListCalendars", _unary("ListCalendars", cpb.ListCalendarsRequest())
+        )
+        return [Calendar.from_proto(c) for c in resp.calendars]
+
+    def remove_calendar(self, name: str) -> None:
+        """Deletes a calendar. :class:`CalendarInUseError` (naming the jobs) while a job
+        names it; :class:`CalendarLookupError` when there is none."""
+
+        def delete(stub: _Bound, attempt: int) -> None:
+            try:
+                stub("DeleteCalendar", cpb.DeleteCalendarRequest(name=name))
+            except grpc.RpcError as err:
+                if attempt > 0 and err.code() == grpc.StatusCode.NOT_FOUND:
+                    return  # an earlier try deleted it
+                raise
+
+        self._cals("DeleteCalendar", delete, deleting=True)
+
     # ------------------------------------------------------------ runs, events
 
     def runs(
@@ -504,6 +660,36 @@ class Client:
         return [
             WorkerInfo.from_proto(w) for w in self._ep.call("ListWorkers", list_workers).workers
         ]
+
+
+def _instant(value: datetime | str, field: str, zone: str) -> Any:
+    """A protobuf Timestamp; a value that is not an instant is an InvalidArgument on ``field``."""
+    try:
+        return cv.timestamp(value, field, zone)
+    except InvalidSchedule as e:
+        raise InvalidArgument(e.message, e.field) from None
+
+
+def _day(value: date | str, field: str) -> str:
+    """``YYYY-MM-DD`` for a date (a datetime: its own date); strings go to the cluster as given."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    raise InvalidArgument(f"{value!r} is not a date or 'YYYY-MM-DD'", field)
+
+
+def _same_calendar(ours: cpb.CalendarSpec, theirs: cpb.CalendarSpec) -> bool:
+    def norm(s: cpb.CalendarSpec) -> cpb.CalendarSpec:
+        n = cpb.CalendarSpec()
+        n.CopyFrom(s)
+        if n.time_zone in ("", "Etc/UTC"):
+            n.time_zone = "UTC"
+        return n
+
+    return bool(norm(ours) == norm(theirs))
 
 
 def _unary(method: str, req: Any) -> Callable[[_Bound, int], Any]:

@@ -14,6 +14,8 @@ import re
 import grpc
 
 __all__ = [
+    "CalendarInUseError",
+    "CalendarLookupError",
     "ConflictingIdError",
     "InvalidArgument",
     "InvalidSchedule",
@@ -22,6 +24,7 @@ __all__ = [
     "SchedulerError",
     "UnavailableError",
     "VersionConflict",
+    "from_calendar_rpc_error",
     "from_rpc_error",
 ]
 
@@ -69,6 +72,18 @@ class JobLookupError(SchedulerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return Exception.__str__(self)
+
+
+class CalendarLookupError(SchedulerError, KeyError):
+    """No exclusion calendar with that name (NOT_FOUND from the calendar service)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class CalendarInUseError(SchedulerError):
+    """A calendar that jobs still name cannot be deleted (FAILED_PRECONDITION); the
+    message names the jobs. Remove it from them first."""
 
 
 class ConflictingIdError(SchedulerError):
@@ -123,3 +138,18 @@ def from_rpc_error(err: grpc.RpcError) -> SchedulerError:
     if code == grpc.StatusCode.PERMISSION_DENIED:
         return PermissionDeniedError(message, field, code)
     return SchedulerError(message, field, code)
+
+
+def from_calendar_rpc_error(err: grpc.RpcError, deleting: bool = False) -> SchedulerError:
+    """The SDK exception for a gRPC error from the calendar service.
+
+    NOT_FOUND is :class:`CalendarLookupError`; FAILED_PRECONDITION is
+    :class:`CalendarInUseError` on a delete (a job names the calendar) and
+    :class:`VersionConflict` on a put (``expected_version`` did not match).
+    """
+    e = from_rpc_error(err)
+    if isinstance(e, JobLookupError):
+        return CalendarLookupError(e.message, e.field, e.code)
+    if deleting and isinstance(e, VersionConflict):
+        return CalendarInUseError(e.message, e.field, e.code)
+    return e

@@ -11,7 +11,7 @@ from typing import Any, Final
 from . import _convert as cv
 from ._pb import pb
 from .errors import InvalidArgument, InvalidSchedule, NotSerializableError
-from .triggers import BaseTrigger, DateTrigger, make_trigger
+from .triggers import AfterTrigger, BaseTrigger, DateTrigger, make_trigger
 
 __all__ = ["NOT_GIVEN", "NotGiven", "args_json", "build_spec", "func_target", "same_spec"]
 
@@ -74,6 +74,8 @@ JOB_KEYWORDS = frozenset(
         "timeout",
         "max_runs",
         "pause_after_failures",
+        "exclude_calendars",
+        "after",
     }
 )
 
@@ -132,6 +134,21 @@ def _str_map(value: Mapping[str, str] | None, field: str) -> dict[str, str]:
     return out
 
 
+def _names(value: object, field: str) -> list[str]:
+    """One name or a sequence of names (a lone string is one name, not its letters)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        raise InvalidArgument(f"{value!r} is not a name or a list of names", field)
+    out: list[str] = []
+    for v in items:
+        if not isinstance(v, str):
+            raise InvalidArgument(f"{v!r} is not a calendar name", field)
+        out.append(v)
+    return out
+
+
 def _nonneg_int(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgument(f"{value!r} is not a non-negative integer", field)
@@ -147,6 +164,13 @@ def build_spec(
 ) -> pb.JobSpec:
     """Applies the given options (only those present in ``opts``) to ``spec``, in place."""
     trigger_args = dict(trigger_args or {})
+    after = opts.get("after")
+    if after is not None:
+        if trigger is not None:
+            raise InvalidSchedule(
+                f"give either after= or a trigger, not both (got trigger={trigger!r})", "after"
+            )
+        trigger = after if isinstance(after, AfterTrigger) else AfterTrigger.parse(after)
     if not isinstance(timezone, NotGiven):
         trigger_args.setdefault("timezone", timezone)
     if trigger is not None or trigger_args or not spec.HasField("schedule"):
@@ -189,6 +213,9 @@ def build_spec(
             w.args = args_json(opts["args"])
     if "name" in opts:
         spec.name = opts["name"] or ""
+    if "exclude_calendars" in opts:
+        del spec.exclude_calendars[:]
+        spec.exclude_calendars.extend(_names(opts["exclude_calendars"], "exclude_calendars"))
     if "labels" in opts:
         spec.labels.clear()
         spec.labels.update(_str_map(opts["labels"], "labels"))
@@ -285,6 +312,7 @@ def same_spec(ours: pb.JobSpec, theirs: pb.JobSpec, ignore_paused: bool = False)
         "paused",
         "executor",
         "node_selector",
+        "exclude_calendars",
     ):
         if getattr(a, name) != getattr(b, name):
             return False

@@ -8,9 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import _convert as cv
-from ._pb import pb, wpb
+from ._pb import cpb, pb, wpb
 
-__all__ = ["ClusterStatus", "Event", "Job", "Member", "Run", "WorkerInfo"]
+__all__ = [
+    "BackfillResult",
+    "Calendar",
+    "ClusterStatus",
+    "Event",
+    "Job",
+    "Member",
+    "Run",
+    "WorkerInfo",
+]
 
 
 def _enum_name(enum: Any, value: int, prefix: str) -> str:
@@ -32,6 +41,9 @@ class Job:
     ``func`` is ``"QUEUE:FUNCTION"`` for worker jobs (None for shell/HTTP jobs);
     ``args`` the decoded JSON arguments; ``next_run_time`` the next instant
     (aware UTC), None when paused or finished, as in APScheduler.
+    ``start_date``/``end_date`` are the bounds, ``exclude_calendars`` the
+    exclusion calendars it names, ``after`` its upstream for a dependent job
+    (``"extract:succeeded"`` or ``"extract:finished"``, else None).
     """
 
     id: str
@@ -57,12 +69,22 @@ class Job:
     # or "anonymous" on a cluster that checks nothing.
     created_by: str = ""
     updated_by: str = ""
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    jitter: timedelta | None = None
+    timeout: timedelta | None = None
+    retries: int = 0
+    max_runs: int = 0
+    pause_after_failures: int = 0
+    exclude_calendars: tuple[str, ...] = ()
+    after: str | None = None
 
     @classmethod
     def from_proto(cls, j: pb.Job) -> Job:
         spec = j.spec
         func: str | None = None
         args: Any = None
+        after: str | None = None
         if spec.executor.WhichOneof("kind") == "worker":
             w = spec.executor.worker
             func = f"{w.queue}:{w.function}"
@@ -81,6 +103,10 @@ class Job:
             sched = f"interval {spec.schedule.interval.every.ToTimedelta()}"
         elif kind == "once":
             sched = f"date {cv.rfc3339(cv.from_timestamp(spec.schedule.once))}"
+        elif kind == "after":
+            a = spec.schedule.after
+            after = f"{a.job_id}:{'finished' if a.on_finished else 'succeeded'}"
+            sched = f"after {after}"
         else:
             sched = "-"
         p = spec.policies
@@ -107,6 +133,67 @@ class Job:
             proto=j,
             created_by=j.created_by,
             updated_by=j.updated_by,
+            start_date=cv.opt_timestamp(spec, "start_at"),
+            end_date=cv.opt_timestamp(spec, "end_at"),
+            jitter=_opt_duration(p, "jitter"),
+            timeout=_opt_duration(p, "timeout"),
+            retries=p.retries.max_retries,
+            max_runs=p.max_runs,
+            pause_after_failures=p.pause_after_failures,
+            exclude_calendars=tuple(spec.exclude_calendars),
+            after=after,
+        )
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """What :meth:`Client.backfill_job` did: occurrences ``created`` (running or waiting
+    their turn) and instants of the range that had one ``existing`` (not run again)."""
+
+    created: int
+    existing: int
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """An exclusion calendar: days, read in ``timezone``, on which the jobs that name it
+    do not fire.
+
+    A day is excluded when it is one of ``dates`` (``YYYY-MM-DD``), falls in one
+    of ``ranges`` (``(first, last)``, both included), or is a day on which one of
+    ``crons`` fires (``"0 0 * * 6,0"``: weekends). ``used_by`` lists the jobs
+    that name it (filled by :meth:`Client.get_calendar` only).
+    """
+
+    name: str
+    description: str
+    timezone: str
+    dates: tuple[str, ...]
+    ranges: tuple[tuple[str, str], ...]
+    crons: tuple[str, ...]
+    version: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    updated_by: str
+    used_by: tuple[str, ...]
+    proto: cpb.Calendar = field(repr=False, compare=False)
+
+    @classmethod
+    def from_proto(cls, c: cpb.Calendar) -> Calendar:
+        s = c.spec
+        return cls(
+            name=s.name,
+            description=s.description,
+            timezone=s.time_zone,
+            dates=tuple(s.dates),
+            ranges=tuple((getattr(r, "from"), r.to) for r in s.ranges),
+            crons=tuple(s.crons),
+            version=c.version,
+            created_at=cv.opt_timestamp(c, "created_at"),
+            updated_at=cv.opt_timestamp(c, "updated_at"),
+            updated_by=c.updated_by,
+            used_by=tuple(c.used_by),
+            proto=c,
         )
 
 

@@ -31,6 +31,7 @@ from ._pb import pb
 from .errors import InvalidSchedule
 
 __all__ = [
+    "AfterTrigger",
     "BaseTrigger",
     "CronTrigger",
     "DateTrigger",
@@ -187,7 +188,48 @@ class HumanTrigger(BaseTrigger):
         return pb.Schedule(human=self.phrase.strip())
 
 
+AFTER_ON = ("succeeded", "finished")
+
+
+@dataclass
+class AfterTrigger(BaseTrigger):
+    """A dependent job: no instants of its own, one run per occurrence of ``upstream``.
+
+    ``on="succeeded"`` (the default) runs it after each upstream occurrence
+    that succeeds; ``on="finished"`` after each one that ends in any way
+    (failed or timed out too). Its occurrence takes the upstream's scheduled
+    instant, so its id is ``<job>@<upstream's instant>`` and it runs once per
+    upstream occurrence, across failovers. The upstream must exist; a cycle,
+    or a chain deeper than 8, is refused (``InvalidSchedule`` on
+    ``job.schedule.after.job_id``). ``add_job(..., after="extract")`` or
+    ``after="extract:finished"`` is the short form (``clusterctl job add --after``).
+    """
+
+    upstream: str = ""
+    on: str = "succeeded"
+
+    @classmethod
+    def parse(cls, text: str) -> AfterTrigger:
+        """``"JOB"``, ``"JOB:succeeded"`` or ``"JOB:finished"``, as ``clusterctl --after`` takes."""
+        if not isinstance(text, str):
+            raise InvalidSchedule(f"{text!r} is not 'JOB' or 'JOB:succeeded|finished'", "after")
+        job, sep, on = text.rpartition(":")
+        if sep and on in AFTER_ON:
+            return cls(upstream=job, on=on)
+        return cls(upstream=text)
+
+    def _schedule(self, zone: str) -> pb.Schedule:
+        if not isinstance(self.upstream, str) or not self.upstream.strip():
+            raise InvalidSchedule("name the upstream job", "after")
+        if self.on not in AFTER_ON:
+            raise InvalidSchedule(f"{self.on!r} is not one of {list(AFTER_ON)}", "after")
+        return pb.Schedule(
+            after=pb.AfterJob(job_id=self.upstream.strip(), on_finished=self.on == "finished")
+        )
+
+
 _KINDS: dict[str, type[BaseTrigger]] = {
+    "after": AfterTrigger,
     "cron": CronTrigger,
     "interval": IntervalTrigger,
     "date": DateTrigger,
