@@ -47,6 +47,15 @@ pub fn rust_worker() -> Result<PathBuf, BinaryError> {
     )
 }
 
+/// `clusterctl`, found or built like [`schedulerd`] (`$CLUSTERCTL_BIN`
+/// overrides).
+pub fn clusterctl() -> Result<PathBuf, BinaryError> {
+    if let Some(p) = std::env::var_os("CLUSTERCTL_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    locate("clusterctl", &["-p", "cli", "--bin", "clusterctl"])
+}
+
 /// A variable that cargo sets for a package's own build or test run.
 fn is_package_var(k: &str) -> bool {
     k.starts_with("CARGO_PKG_")

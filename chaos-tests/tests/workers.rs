@@ -507,6 +507,156 @@ async fn a_replace_reaches_the_running_function_as_a_cancel() {
     assert!(sink.hits().is_empty(), "replaced functions have no effect");
 }
 
+/// A plain HTTP GET of `path` at `addr` (one metrics scrape).
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The value of metric line `name` (labels included) in a scrape.
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Runs `clusterctl ARGS` against `addr`; its stdout, or a panic with its
+/// stderr.
+fn clusterctl(addr: &str, args: &[&str]) -> String {
+    let bin = chaos_tests::binaries::clusterctl().expect("a clusterctl binary");
+    let out = std::process::Command::new(bin)
+        .args(["--cluster", addr])
+        .args(args)
+        .output()
+        .expect("run clusterctl");
+    assert!(
+        out.status.success(),
+        "clusterctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What an operator sees of workers: `clusterctl job add --worker` makes a
+/// worker job that runs on the worker, `clusterctl workers -o json` lists
+/// the worker with its node, queues, functions, slots and what it runs,
+/// and the metrics show workers connected per queue and, for a queue no
+/// worker serves, the attempts waiting and the age of the oldest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusterctl_and_metrics_show_the_workers_and_what_waits() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let metrics = format!("127.0.0.1:{}", harness::free_port());
+    let nodes = harness::start_cluster(&schedulerd(), root.path(), 1, &["--metrics", &metrics])
+        .await
+        .expect("cluster");
+    let addr = nodes[0].addr.clone();
+    let sink = Sink::start().await.expect("sink");
+    let _w = worker(root.path(), "seen", std::slice::from_ref(&addr), 3, &sink);
+    wait_workers(&addr, 1).await;
+    // A worker job made with clusterctl runs on the worker.
+    clusterctl(
+        &addr,
+        &[
+            "job",
+            "add",
+            "cli-work",
+            "--schedule",
+            "every 1 seconds",
+            "--worker",
+            "q:effect",
+            "--args",
+            r#"{"sleep_ms": 3000}"#,
+        ],
+    );
+    let job: serde_json::Value = serde_json::from_str(&clusterctl(
+        &addr,
+        &["-o", "json", "job", "get", "cli-work"],
+    ))
+    .expect("job get -o json");
+    assert_eq!(job["executor"]["kind"], "worker", "{job}");
+    assert_eq!(job["executor"]["queue"], "q", "{job}");
+    assert_eq!(job["executor"]["function"], "effect", "{job}");
+    assert_eq!(job["executor"]["args"]["sleep_ms"], 3000, "{job}");
+    // Listed with what it runs (its 3 s functions overlap).
+    let listed = wait_for(
+        "clusterctl workers to show the worker running a function",
+        || {
+            let addr = addr.clone();
+            async move {
+                let v: serde_json::Value =
+                    serde_json::from_str(&clusterctl(&addr, &["-o", "json", "workers"])).ok()?;
+                let w = v["workers"].as_array()?.first()?.clone();
+                (w["in_flight"].as_u64()? >= 1).then_some(w)
+            }
+        },
+    )
+    .await;
+    assert_eq!(listed["worker_id"], "seen", "{listed}");
+    assert_eq!(listed["node_id"], nodes[0].id, "{listed}");
+    assert_eq!(listed["queues"], serde_json::json!(["q"]), "{listed}");
+    assert_eq!(
+        listed["functions"],
+        serde_json::json!(["effect"]),
+        "{listed}"
+    );
+    assert_eq!(listed["slots"], 3, "{listed}");
+    wait_for("the clusterctl job's function to post its effect", || {
+        let hits = sink.hits();
+        async move { hits.iter().any(|h| h.job_id == "cli-work").then_some(()) }
+    })
+    .await;
+    // A queue nobody serves: its instants wait, and the metrics say so.
+    let mut c = jobs(&addr).await;
+    let mut s = worker_spec("unserved", 1, "{}");
+    if let Some(pb::executor::Kind::Worker(w)) = s.executor.as_mut().and_then(|e| e.kind.as_mut()) {
+        w.queue = "nobody".into();
+    }
+    if let Some(p) = s.policies.as_mut() {
+        p.misfire_grace = Some(dur(600_000));
+        p.coalesce = pb::Coalesce::All as i32;
+    }
+    create(&mut c, s).await;
+    let body = wait_for(
+        "the metrics to show instants of queue nobody waiting over 2 s",
+        || async {
+            let body = http_get(&metrics, "/metrics")?;
+            let oldest = metric(
+                &body,
+                r#"scheduler_worker_oldest_waiting_seconds{queue="nobody"}"#,
+            )?;
+            (oldest >= 2.0).then_some(body)
+        },
+    )
+    .await;
+    assert!(
+        metric(
+            &body,
+            r#"scheduler_worker_attempts_waiting{queue="nobody"}"#
+        )
+        .unwrap_or(0.0)
+            >= 2.0,
+        "two or more instants wait:\n{body}"
+    );
+    assert_eq!(
+        metric(&body, r#"scheduler_workers_connected{queue="q"}"#),
+        Some(1.0),
+        "one worker serves q:\n{body}"
+    );
+    assert_eq!(
+        metric(&body, r#"scheduler_workers_connected{queue="nobody"}"#),
+        None,
+        "nobody serves queue nobody:\n{body}"
+    );
+}
+
 /// A cluster, a sink, and one job every 2 s whose function runs 1.5 s.
 struct Faulted {
     root: tempfile::TempDir,

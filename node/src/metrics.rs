@@ -40,6 +40,11 @@ use store::state::{Event, EventKind};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
+/// Most instants of one job that the waiting gauge counts per scrape (a
+/// long-unserved every-second job would otherwise make a scrape walk its
+/// whole backlog).
+const MAX_WAITING_COUNTED: usize = 1_000;
+
 use crate::clock::lease::Lease;
 use crate::node::Node;
 use crate::workers::WorkerHub;
@@ -228,7 +233,7 @@ impl Metrics {
         let worker_waiting = Family::<QueueLabel, Gauge>::default();
         r.register(
             "scheduler_worker_attempts_waiting",
-            "Worker jobs due and waiting for a worker slot, per queue",
+            "Instants of worker jobs due and waiting for a worker slot (not for a run of their own in flight), at most 1,000 counted per job, per queue",
             worker_waiting.clone(),
         );
         let oldest_waiting = Family::<QueueLabel, Gauge<f64, AtomicU64>>::default();
@@ -406,9 +411,14 @@ pub fn render(node: &Node, hub: &WorkerHub, lease: &Lease, metrics: &Metrics) ->
     let mut waiting: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     node.state.read(|s| {
         for (at, id) in s.due_through(now) {
+            // Held by its own overlap policy (a run in flight), an instant
+            // waits for that run, not for a worker.
+            if s.overlap_now(id).refused() {
+                continue;
+            }
             if let Some(w) = s.job(id).and_then(|j| j.spec.executor.worker()) {
                 let e = waiting.entry(w.queue.clone()).or_default();
-                e.0 += 1;
+                e.0 += s.due_count(id, now, MAX_WAITING_COUNTED) as i64;
                 e.1 = e.1.max(now - at);
             }
         }

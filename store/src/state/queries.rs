@@ -96,6 +96,28 @@ impl State {
             .map(|(at, id)| (*at, id.as_str()))
     }
 
+    /// How many of `job_id`'s instants are due at or before `through` and
+    /// not yet occurrences (from its cursor on), counting at most `cap`. A
+    /// schedule not yet compiled here counts its cursor alone.
+    pub fn due_count(&self, job_id: &str, through: UnixMs, cap: usize) -> usize {
+        let Some(mut at) = self.jobs.get(job_id).and_then(|j| j.next_fire_at) else {
+            return 0;
+        };
+        let Some(schedule) = self.compiled.get(job_id) else {
+            return usize::from(at <= through);
+        };
+        let seed = crate::schedule::job_seed(job_id);
+        let mut n = 0;
+        while at <= through && n < cap {
+            n += 1;
+            match schedule.next_after(crate::model::time::to_datetime(at), seed) {
+                Some(next) => at = crate::model::time::from_datetime(next),
+                None => break,
+            }
+        }
+        n
+    }
+
     /// The earliest next fire instant of any schedulable job.
     pub fn next_due(&self) -> Option<UnixMs> {
         self.due.first().map(|(at, _)| *at)
