@@ -32,7 +32,7 @@ const HELLO_WAIT: Duration = Duration::from_secs(10);
 /// Messages queued towards one worker before it counts as not reading.
 const OUTBOX: usize = 4096;
 /// Longest hello description, in bytes.
-const MAX_DESCRIPTION: usize = 256;
+const MAX_DESCRIPTION: usize = store::model::MAX_WORKER_DESCRIPTION;
 
 type NodeStream = Pin<Box<dyn Stream<Item = Result<pb::NodeMessage, Status>> + Send>>;
 

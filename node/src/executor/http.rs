@@ -27,7 +27,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longer timeouts are cut to this (store caps policies at a year anyway).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 /// How much of a response body is read at most.
-pub const MAX_BODY_READ: usize = 64 * 1024;
+pub const MAX_BODY_READ: usize = store::model::MAX_HTTP_BODY_READ;
 
 /// Why the HTTP client could not be built (in practice: TLS set-up).
 #[derive(Debug, thiserror::Error)]

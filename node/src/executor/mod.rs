@@ -1,6 +1,6 @@
 //! The executors: what runs one attempt of a job on this node.
 //!
-//! Both expose the six facts of DESIGN.md's executor contract (job id,
+//! Both expose the six facts of the executor contract (docs/executors.md: job id,
 //! occurrence id, scheduled instant, fencing token, attempt number, node
 //! id): the shell executor as `SCHEDULER_*` environment variables, the HTTP
 //! executor as `X-Scheduler-*` headers. Neither ever panics or returns an

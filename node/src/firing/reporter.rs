@@ -6,8 +6,8 @@
 //! Batching happens twice: a follower's reporter sends its batch to the
 //! leader in one `ReportResults` call, and the leader's handler feeds those
 //! reports into the leader's own reporter, so the reports of every node
-//! within one window share one log entry (DESIGN.md: "Results are batched
-//! by the leader into the log").
+//! within one window share one log entry (results are batched by the
+//! leader into the log; ARCHITECTURE.md, "The life of an occurrence").
 
 use std::time::Duration;
 

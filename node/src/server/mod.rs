@@ -87,7 +87,7 @@ pub async fn run(
     let journal =
         Journal::open(&args.data_dir, &store.db).context("opening the attempt journal")?;
     // The lease outlasts an election, so armed runs go ahead while a new
-    // leader is elected (DESIGN.md, "Leases").
+    // leader is elected (docs/guarantees.md, "Exceptions").
     let lease = Lease::new(Duration::from_millis(
         store::model::LEASE_ELECTIONS * args.election_max_ms,
     ));

@@ -101,7 +101,7 @@ def refusals(db: Path) -> list[tuple[str, int, str, str]]:
 
 
 def check_exactly_once(client: schedulerd.Client, db: Path, job_ids: list[str]) -> dict[str, int]:
-    """The sink's exactly-once, as DESIGN.md states it.
+    """The sink's exactly-once, as docs/guarantees.md states it.
 
     - one effect per succeeded occurrence, and no effect without a succeeded occurrence;
     - never a stale token: per job, the tokens of the effects rise in commit order;

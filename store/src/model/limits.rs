@@ -137,3 +137,10 @@ pub const MAX_CALENDAR_RANGES: usize = 100;
 pub const MAX_CALENDAR_CRONS: usize = 16;
 /// Most calendars one job names.
 pub const MAX_CALENDARS_PER_JOB: usize = 8;
+
+/// Longest description a worker gives in its session hello, in bytes.
+pub const MAX_WORKER_DESCRIPTION: usize = 256;
+
+/// Most bytes of an HTTP job's response body read (and so at most kept as
+/// its output tail); the rest is not waited for.
+pub const MAX_HTTP_BODY_READ: usize = 64 * 1024;
