@@ -90,28 +90,34 @@ fn within_result_hold(s: &State, job_id: &str, at: UnixMs, now: UnixMs) -> bool 
 /// Runs the firing loop until the Raft core stops.
 pub async fn run(node: Node, cfg: FiringConfig, capacity: CapacityTable) {
     let mut metrics = node.raft.metrics();
-    // When this node became leader (monotonic) and when its settling ends
-    // (its wall clock, ms: the instants it compares with are wall-clock).
-    let mut leader_since: Option<(Instant, UnixMs, u64)> = None;
+    // When this node became leader (monotonic), when its settling ends
+    // (its wall clock, ms: the instants it compares with are wall-clock),
+    // the last log index it then held, and the term it leads in.
+    let mut leader_since: Option<(Instant, UnixMs, u64, u64)> = None;
     let mut last_reassign = Instant::now();
     loop {
-        let (state, last_log, applied) = {
+        let (state, term, last_log, applied) = {
             let m = metrics.borrow();
             (
                 m.state,
+                m.current_term,
                 m.last_log_index.unwrap_or(0),
                 m.last_applied.map_or(0, |l| l.index),
             )
         };
-        if state != ServerState::Leader {
+        // Leadership lost, or lost and won again in a later term between
+        // two turns of this loop (a proposal of the old term failed while
+        // this node was re-elected): either way a new leadership, which
+        // settles and catches up anew.
+        if state != ServerState::Leader || leader_since.is_some_and(|l| l.3 != term) {
             leader_since = None;
         }
         match state {
             ServerState::Shutdown => return,
             ServerState::Leader => {
-                let (since, settle_end, caught_up_at) = *leader_since.get_or_insert_with(|| {
+                let (since, settle_end, caught_up_at, _) = *leader_since.get_or_insert_with(|| {
                     let settle = (node.lease + LEASE_MARGIN).as_millis() as UnixMs;
-                    (Instant::now(), now_ms() + settle, last_log)
+                    (Instant::now(), now_ms() + settle, last_log, term)
                 });
                 // A new leader plans on its applied state only once that
                 // state holds every entry in its log when it was elected:
