@@ -221,7 +221,18 @@ async fn late_joiner_catches_up_through_a_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
     let root = tempfile::tempdir().expect("tempdir");
-    let mut procs = start_cluster(root.path(), 3, &[]).await;
+    // Election timeouts of 4-5 s. Every voter refuses votes for one lease
+    // (openraft: 5 s, the upper timeout) after it last heard the leader, so
+    // without a hand-over the first campaign (at 4-5 s) is refused and a
+    // second one wins at about 9 s (measured: 9.2 s). With it, the stopped
+    // leader's chosen voter campaigns just after the lease: about 5.1 s.
+    const BOUND: std::time::Duration = std::time::Duration::from_millis(7_500);
+    let mut procs = start_cluster(
+        root.path(),
+        3,
+        &["--election-min-ms", "4000", "--election-max-ms", "5000"],
+    )
+    .await;
     let old = wait_cluster(&procs[0].addr, &[1, 2, 3])
         .await
         .leader
@@ -232,6 +243,7 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         .map(|p| (p.addr.clone(), p.dir.with_extension("log")))
         .collect();
     let leader = procs.iter_mut().find(|p| p.id == old).expect("leader proc");
+    let sent = std::time::Instant::now();
     let exit = leader.terminate(std::time::Duration::from_secs(30)).await;
     assert!(
         exit.is_some_and(|s| s.success()),
@@ -251,6 +263,12 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         }
         if let Some(l) = seen.into_iter().flatten().next() {
             break l;
+        }
+        if sent.elapsed() > BOUND {
+            panic!(
+                "no new leader within {BOUND:?} of SIGTERM to leader {old}: an election \
+                 after the lease, not a hand-over"
+            );
         }
         if std::time::Instant::now() >= deadline {
             let mut why = String::new();
@@ -275,6 +293,10 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_ne!(new, old);
+    eprintln!(
+        "node {new} led {:?} after SIGTERM to leader {old}",
+        sent.elapsed()
+    );
 }
 
 /// A plain HTTP GET over a TCP stream: enough for one metrics scrape.
@@ -352,7 +374,10 @@ async fn status_answers_without_a_leader_and_health_follows() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut procs = start_cluster(root.path(), 3, &[]).await;
     let last = procs[2].addr.clone();
-    let health = |addr: String| async move {
+    // Readiness is "" (needs a leader); liveness is the cluster service,
+    // which answers status with or without one.
+    const LIVENESS: &str = "scheduler.v1.ClusterService";
+    let health_of = |addr: String, service: &'static str| async move {
         let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .ok()?
             .connect()
@@ -361,12 +386,13 @@ async fn status_answers_without_a_leader_and_health_follows() {
         let mut c = HealthClient::new(ch);
         let r = c
             .check(HealthCheckRequest {
-                service: String::new(),
+                service: service.to_string(),
             })
             .await
             .ok()?;
         Some(r.into_inner().status())
     };
+    let health = |addr: String| health_of(addr, "");
     wait_for("node 3 to report SERVING", || async {
         (health(last.clone()).await? == ServingStatus::Serving).then_some(())
     })
@@ -389,6 +415,12 @@ async fn status_answers_without_a_leader_and_health_follows() {
         (health(last.clone()).await? == ServingStatus::NotServing).then_some(())
     })
     .await;
+    // Liveness stays SERVING: a node in a minority is not to be restarted.
+    assert_eq!(
+        health_of(last.clone(), LIVENESS).await,
+        Some(ServingStatus::Serving),
+        "liveness ({LIVENESS}) without a leader"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -744,7 +776,9 @@ async fn a_shell_job_dies_with_its_node() {
         .await
         .expect("connect");
     // A grandchild: `sleep` in the background of the job's shell.
-    let command = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+    // Ten minutes: far longer than the wait below, so it ends only if
+    // something kills it.
+    let command = format!("sleep 600 & echo $! > {}; wait", pidfile.display());
     let spec = support::spec(
         "long-sleep",
         support::once(support::now_ms() + 1_500),
@@ -781,11 +815,20 @@ async fn a_shell_job_dies_with_its_node() {
         .find(|p| p.id == runner)
         .expect("the node running the job")
         .kill();
-    wait_for(
-        &format!("sleep {pid} to die with node {runner}"),
-        || async move { (!alive(pid)).then_some(()) },
-    )
-    .await;
+    // Polled with a deadline of its own, well short of the sleep's ten
+    // minutes (and of `wait_for`'s), so a sleep that outlives its node fails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep {pid} still runs 30 s after its node {runner} was killed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Not left behind either way.
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
 }
 
 /// Reflection answers as v1 and as v1alpha (what grpcio-reflection, older

@@ -11,6 +11,10 @@ use crate::firing::reporter::{MAX_BATCH, Reporter};
 use crate::node::{Node, now_ms};
 use crate::workers::{CapacityTable, WorkerHub};
 
+/// How long after the old leader's lease the hand-over's target
+/// campaigns: clock rates and the request's transit.
+const HAND_OVER_MARGIN: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Whether a follower may forward `cmd`: what clients ask for (job writes,
 /// pause, run now, batches of those), a node registering itself, and an
 /// attempt's report (a worker's result that reached another node). Never
@@ -166,16 +170,34 @@ impl NodeService for Internal {
         &self,
         req: Request<ipb::TransferLeadershipRequest>,
     ) -> Result<Response<ipb::TransferLeadershipResponse>, Status> {
+        // The old leader has stopped before asking (`server::handover`),
+        // but every voter refuses votes until its lease of that leader runs
+        // out (openraft: `election_timeout_max` since it last heard it, at
+        // or before this request came). Campaign just after that, in the
+        // background: the old leader is on its way out and does not wait.
+        let wait = std::time::Duration::from_millis(self.node.raft.config().election_timeout_max)
+            + HAND_OVER_MARGIN;
+        let from = req.into_inner().from;
         tracing::info!(
-            from = req.into_inner().from,
-            "leader asked this node to take over: starting an election"
+            from,
+            after_ms = wait.as_millis() as u64,
+            "leader stopped and asked this node to take over: campaigning once its lease has run out"
         );
-        self.node
-            .raft
-            .trigger()
-            .elect()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let raft = self.node.raft.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if raft
+                .metrics()
+                .borrow()
+                .current_leader
+                .is_some_and(|l| l != from)
+            {
+                return; // another election was faster
+            }
+            if let Err(e) = raft.trigger().elect().await {
+                tracing::warn!(error = %e, "hand-over election not started");
+            }
+        });
         Ok(Response::new(ipb::TransferLeadershipResponse {}))
     }
 

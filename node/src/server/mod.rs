@@ -325,10 +325,14 @@ pub async fn run(
 
     shutdown.await;
     tracing::info!("shutting down");
-    if !args.no_hand_over {
-        hand_over(&node).await;
-    }
-    if let Err(e) = raft.shutdown().await {
+    // The hand-over stops the Raft core itself, before it asks another
+    // voter to take over.
+    let stopped = if args.no_hand_over {
+        raft.shutdown().await
+    } else {
+        hand_over(&node).await
+    };
+    if let Err(e) = stopped {
         tracing::warn!(error = %e, "raft shutdown");
     }
     let _ = stop_tx.send(true);
