@@ -1,5 +1,12 @@
 //! schedulerd: one node of the scheduler cluster.
 
+/// mimalloc instead of glibc's malloc: a profile of a follower at 4,000
+/// fires/s spent about a quarter of its CPU in glibc's allocator
+/// (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`, `free`); see
+/// BENCHMARKS.md, "CPU per fire".
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // A reaper of this node's shell jobs is this binary too.
     node::executor::reaper::serve_if_asked();
