@@ -1877,3 +1877,128 @@ fn a_changed_calendar_moves_its_jobs_and_one_in_use_cannot_be_deleted() {
     let back = State::decode(&bytes).expect("decode");
     assert!(back.calendar("always").is_some() && back.calendar("holidays").is_none());
 }
+
+/// A job firing every second whose whole backlog runs: every missed instant
+/// is chosen (no grace, coalesce all).
+fn every_second_all(id: &str, max_instances: u32) -> JobSpec {
+    let mut spec = every(id, 1);
+    spec.policies.misfire_grace_ms = None;
+    spec.policies.coalesce = Coalesce::All;
+    spec.policies.max_instances = max_instances;
+    spec
+}
+
+#[test]
+fn a_backlog_over_the_cap_creates_the_cap_and_summarises_the_rest_in_one_event() {
+    let mut log = Log::new();
+    log.create(every_second_all("a", 1));
+    log.state.drain_events();
+    // Back 1,500 s late: 1,501 instants due (T0 ..= now), more than one
+    // advance may create.
+    let now = T0 + 1_500_000;
+    log.fire("a", now, now);
+    let created: Vec<UnixMs> = log
+        .state
+        .occurrences_of("a")
+        .map(|(k, _)| k.scheduled_at)
+        .collect();
+    assert_eq!(
+        created.len(),
+        MAX_BACKLOG_PER_ADVANCE,
+        "occurrences created"
+    );
+    assert_eq!(created.first(), Some(&T0));
+    assert_eq!(
+        created.last(),
+        Some(&(T0 + (MAX_BACKLOG_PER_ADVANCE as i64 - 1) * 1_000))
+    );
+    let first_cut = T0 + MAX_BACKLOG_PER_ADVANCE as i64 * 1_000;
+    let cuts: Vec<Event> = log
+        .state
+        .drain_events()
+        .into_iter()
+        .filter(|e| e.cause == Some(NotRunCause::BacklogCut))
+        .collect();
+    assert_eq!(cuts.len(), 1, "one BacklogCut event: {cuts:?}");
+    let cut = &cuts[0];
+    assert_eq!(cut.kind, EventKind::OccurrenceMissed);
+    assert_eq!(cut.job_id, "a");
+    assert!(
+        cut.detail.contains(&time::rfc3339_ms(first_cut))
+            && cut.detail.contains(&time::rfc3339_ms(now)),
+        "the event names the range cut, {} up to {}: {:?}",
+        time::rfc3339_ms(first_cut),
+        time::rfc3339_ms(now),
+        cut.detail
+    );
+    // The cursor skips the cut range: the next instant not before now.
+    assert_eq!(log.state.job("a").and_then(|j| j.next_fire_at), Some(now));
+    // Nothing in the cut range was created.
+    assert!(
+        log.state
+            .occurrence(&OccKey {
+                job_id: "a".into(),
+                scheduled_at: first_cut,
+            })
+            .is_none()
+    );
+}
+
+#[test]
+fn an_entry_whose_tokens_cannot_cover_a_backlog_leaves_the_job_for_the_next_entry() {
+    let mut log = Log::new();
+    // Each filler arms a whole backlog of MAX_BACKLOG_PER_ADVANCE, one token
+    // each, in the same entry, until fewer tokens are left than the last
+    // job's backlog needs.
+    let per_job = MAX_BACKLOG_PER_ADVANCE;
+    let fillers = MAX_ATTEMPTS_PER_ENTRY / per_job;
+    let left = MAX_ATTEMPTS_PER_ENTRY - fillers * per_job;
+    assert!(left < per_job, "the last job's backlog must not fit");
+    let ids: Vec<String> = (0..fillers).map(|i| format!("f{i:03}")).collect();
+    for id in &ids {
+        log.create(every_second_all(id, MAX_INSTANCES));
+    }
+    log.create(every_second_all("z", MAX_INSTANCES));
+    // Back late by exactly one cap's worth of instants for every job.
+    let now = T0 + (per_job as i64 - 1) * 1_000;
+    let advances = ids
+        .iter()
+        .map(String::as_str)
+        .chain(["z"])
+        .map(|id| Advance {
+            job_id: id.into(),
+            through: now,
+            assignee: 2,
+            on_time: false,
+        })
+        .collect();
+    log.apply(Command::Fire { now, advances });
+    let entry = log.index;
+    for id in &ids {
+        assert_eq!(log.state.occurrences_of(id).count(), per_job, "{id}");
+    }
+    // The last job was left as it was: no occurrence, cursor unmoved.
+    assert_eq!(
+        log.state.occurrences_of("z").count(),
+        0,
+        "z got occurrences its entry had no tokens for"
+    );
+    assert_eq!(
+        log.state.job("z").and_then(|j| j.next_fire_at),
+        Some(T0),
+        "z's cursor moved past instants it did not record"
+    );
+    // The next entry has tokens for it: the whole backlog runs, none lost.
+    log.fire("z", now, now);
+    let tokens: Vec<u64> = log
+        .state
+        .occurrences_of("z")
+        .filter_map(|(_, o)| o.current().map(|a| a.token))
+        .collect();
+    assert_eq!(tokens.len(), per_job);
+    assert!(tokens.iter().all(|t| t >> 16 == entry + 1));
+    assert_eq!(
+        log.state.job("z").and_then(|j| j.next_fire_at),
+        Some(now + 1_000)
+    );
+}
