@@ -292,16 +292,30 @@ pub async fn start_cluster(
     n: u64,
     extra: &[&str],
 ) -> std::io::Result<Vec<Proc>> {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    start_cluster_each(bin, root, n, |_| extra.clone()).await
+}
+
+/// Starts `n` nodes as [`start_cluster`] does, node `id` with the extra
+/// flags `extra(id)` (e.g. a metrics address of its own).
+pub async fn start_cluster_each(
+    bin: &Path,
+    root: &Path,
+    n: u64,
+    extra: impl Fn(u64) -> Vec<String>,
+) -> std::io::Result<Vec<Proc>> {
     // With TLS on in this process (`secure.rs`), each node gets its own
     // certificate directory and the ACL is bootstrapped at once.
     let tls = |id: u64| crate::secure::node_args(id);
     let t1 = tls(1);
     let t1: Vec<&str> = t1.iter().map(String::as_str).collect();
+    let e1 = extra(1);
+    let e1: Vec<&str> = e1.iter().map(String::as_str).collect();
     let mut procs = vec![Proc::start(
         bin,
         1,
         root,
-        &[&["--bootstrap"], extra, &t1].concat(),
+        &[&["--bootstrap"], &e1[..], &t1].concat(),
     )?];
     wait_cluster(&procs[0].addr, &[1]).await;
     crate::secure::bootstrap(&procs[0].addr)
@@ -311,11 +325,13 @@ pub async fn start_cluster(
     for id in 2..=n {
         let t = tls(id);
         let t: Vec<&str> = t.iter().map(String::as_str).collect();
+        let e = extra(id);
+        let e: Vec<&str> = e.iter().map(String::as_str).collect();
         procs.push(Proc::start(
             bin,
             id,
             root,
-            &[&["--join", seed.as_str()], extra, &t].concat(),
+            &[&["--join", seed.as_str()], &e[..], &t].concat(),
         )?);
     }
     let ids: Vec<u64> = (1..=n).collect();

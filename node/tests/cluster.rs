@@ -230,7 +230,15 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
     let mut procs = start_cluster(
         root.path(),
         3,
-        &["--election-min-ms", "4000", "--election-max-ms", "5000"],
+        // Without the early campaign (raft/campaign.rs), which would make
+        // a plain election as fast: this test proves the hand-over itself.
+        &[
+            "--election-min-ms",
+            "4000",
+            "--election-max-ms",
+            "5000",
+            "--no-early-campaign",
+        ],
     )
     .await;
     let old = wait_cluster(&procs[0].addr, &[1, 2, 3])
@@ -363,6 +371,44 @@ async fn metrics_show_term_leader_and_indexes() {
     ] {
         assert!(body.contains(name), "metrics lack {name:?}:\n{body}");
     }
+}
+
+/// On a 3-node cluster every node's metrics name the leader: a follower
+/// shows the leader's id and `is_leader 0`, the leader `is_leader 1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_every_node_of_three_name_the_leader() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let metrics: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let procs = harness::start_cluster_each(bin(), root.path(), 3, |id| {
+        vec!["--metrics".into(), metrics[id as usize - 1].clone()]
+    })
+    .await
+    .expect("start schedulerd processes");
+    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    let leader = s.leader.expect("leader");
+    for (i, addr) in metrics.iter().enumerate() {
+        let id = i as u64 + 1;
+        let is_leader = if id == leader { 1 } else { 0 };
+        let want = [
+            format!("scheduler_raft_leader_id {leader}\n"),
+            format!("scheduler_raft_is_leader {is_leader}\n"),
+        ];
+        let what = format!("node {id}'s metrics to show leader {leader} and is_leader {is_leader}");
+        wait_for(&what, || async {
+            let body = http_get(addr, "/metrics")?;
+            want.iter().all(|w| body.contains(w.as_str())).then_some(())
+        })
+        .await;
+    }
+    // The leader did not change while the metrics were read.
+    let after = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    assert_eq!(
+        after.leader,
+        Some(leader),
+        "the leader changed during the test"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
