@@ -112,6 +112,10 @@ pub struct Args {
     /// leadership (the dev cluster, whose nodes all stop together).
     #[arg(long, env = "SCHEDULERD_NO_HAND_OVER", hide = true)]
     pub no_hand_over: bool,
+    /// Leave elections to openraft's own timers only, without campaigning
+    /// as soon as a silent leader's lease has run out (for comparison runs).
+    #[arg(long, env = "SCHEDULERD_NO_EARLY_CAMPAIGN", hide = true)]
+    pub no_early_campaign: bool,
 }
 
 impl Args {

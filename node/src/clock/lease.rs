@@ -73,6 +73,9 @@ pub struct Lease {
     length: Duration,
     barrier: Arc<AtomicU64>,
     clock: Arc<Mutex<Option<ClockSample>>>,
+    /// When an append of a leader last succeeded here (ms since `origin`,
+    /// 0: never): how long the leader has been silent.
+    heard_ms: Arc<AtomicU64>,
 }
 
 impl Lease {
@@ -90,6 +93,7 @@ impl Lease {
             length,
             barrier: Arc::new(AtomicU64::new(0)),
             clock: Arc::new(Mutex::new(None)),
+            heard_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -182,6 +186,22 @@ impl Lease {
     pub fn leader_now_ms(&self) -> Option<UnixMs> {
         let sample = (*self.clock.lock().unwrap_or_else(|p| p.into_inner()))?;
         Some((sample.estimate_at(Instant::now()) / 1_000) as UnixMs)
+    }
+
+    /// Records that a leader's append succeeded here, arriving at `at`.
+    pub fn heard(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.origin).as_millis() as u64;
+        self.heard_ms.fetch_max(ms.max(1), Ordering::SeqCst);
+    }
+
+    /// How long since a leader's append last succeeded here; `None` if
+    /// none ever did (a node that never had a leader leaves elections to
+    /// Raft's timers).
+    pub fn silent_for(&self) -> Option<Duration> {
+        let heard = self.heard_ms.load(Ordering::SeqCst);
+        (heard != 0).then(|| {
+            Duration::from_millis((self.origin.elapsed().as_millis() as u64).saturating_sub(heard))
+        })
     }
 
     /// The log index this node must have applied before it starts runs.

@@ -2,6 +2,7 @@
 //! service. Everything openraft-specific outside `store` stays here, so a
 //! move to openraft 0.10 stays local.
 
+pub mod campaign;
 pub mod network;
 pub mod service;
 

@@ -78,6 +78,7 @@ impl RaftService for RaftTransport {
         // provably heard from us.
         let ok = result.as_ref().is_ok_and(|r| r.is_success());
         if ok {
+            self.lease.heard(arrived);
             self.lease.observe_clock(leader, leader_wall_us, arrived);
             self.lease
                 .renew_confirmed(echo_epoch, echo_us, leader_commit);

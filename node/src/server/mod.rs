@@ -285,6 +285,11 @@ pub async fn run(
         );
     }
 
+    if !args.no_early_campaign {
+        // A silent leader's lease runs out: campaign at once rather than
+        // one election timeout later (raft/campaign.rs).
+        tokio::spawn(crate::raft::campaign::run(raft.clone(), lease.clone(), id));
+    }
     tokio::spawn(leader::run(
         node.clone(),
         FiringConfig::default(),
