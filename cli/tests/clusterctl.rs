@@ -721,3 +721,131 @@ fn ledger_verify_knows_exclusion_calendars() {
         "{out}"
     );
 }
+
+/// A member that answers every cluster call as a follower that could not
+/// reach the leader does: UNAVAILABLE with the leader's address in
+/// `x-leader-addr`. It counts the calls it refused.
+struct Refuser {
+    leader: String,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Refuser {
+    fn refuse<T>(&self) -> Result<tonic::Response<T>, tonic::Status> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut s = tonic::Status::unavailable("not the leader");
+        s.metadata_mut().insert(
+            "x-leader-addr",
+            self.leader.parse().expect("metadata value"),
+        );
+        Err(s)
+    }
+}
+
+#[tonic::async_trait]
+impl proto::v1::cluster_service_server::ClusterService for Refuser {
+    async fn status(
+        &self,
+        _: tonic::Request<proto::v1::StatusRequest>,
+    ) -> Result<tonic::Response<proto::v1::ClusterStatus>, tonic::Status> {
+        self.refuse()
+    }
+    async fn add_member(
+        &self,
+        _: tonic::Request<proto::v1::AddMemberRequest>,
+    ) -> Result<tonic::Response<proto::v1::ClusterStatus>, tonic::Status> {
+        self.refuse()
+    }
+    async fn remove_member(
+        &self,
+        _: tonic::Request<proto::v1::RemoveMemberRequest>,
+    ) -> Result<tonic::Response<proto::v1::ClusterStatus>, tonic::Status> {
+        self.refuse()
+    }
+}
+
+/// A member that refuses with a leader hint sends clusterctl on to the
+/// leader it names. Followers of a healthy cluster forward writes
+/// themselves, so a hint reaches clients only when forwarding fails (a
+/// follower that cannot reach the leader); the refusing member stands in
+/// for that one, in front of a real three-node dev cluster.
+#[test]
+fn clusterctl_follows_a_leader_hint_to_the_leader() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_ports();
+    let errlog = tmp.path().join("dev.err");
+    let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
+    let stdout = dev.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = wait_for(
+        "`clusterctl dev` to say Ctrl-C stops it",
+        Duration::from_secs(120),
+        || match lines.next() {
+            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
+            Some(Ok(_)) => None,
+            _ => Some(false),
+        },
+    );
+    assert!(
+        ready,
+        "clusterctl dev ended early: {}",
+        std::fs::read_to_string(&errlog).unwrap_or_default()
+    );
+    let all = format!(
+        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        port,
+        port + 1,
+        port + 2
+    );
+    let status = wait_for("a leader and three voters", Duration::from_secs(60), || {
+        let s = json(&ctl(&all, &["status", "-o", "json"]));
+        let voters = s["members"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["voter"] == true)
+            .count();
+        (s["leader"].is_u64() && voters == 3).then_some(s)
+    });
+    let leader = status["leader"].as_u64().expect("leader");
+    let leader_addr = status["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["id"] == leader)
+        .and_then(|m| m["addr"].as_str())
+        .expect("the leader's address")
+        .to_string();
+
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the refusing member");
+    let refuser_addr = listener.local_addr().expect("local addr").to_string();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let refuser = Refuser {
+        leader: leader_addr.clone(),
+        calls: calls.clone(),
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        tonic::transport::Server::builder()
+            .add_service(proto::v1::cluster_service_server::ClusterServiceServer::new(refuser))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+    });
+
+    // Only the refusing member is named: the answer can come from the
+    // leader only by following its hint.
+    let out = ctl(&refuser_addr, &["status", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "status through a member that hints {leader_addr}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the refusing member was never asked"
+    );
+    let s = json(&out);
+    assert_eq!(s["leader"].as_u64(), Some(leader), "{s}");
+    assert_eq!(s["members"].as_array().map(Vec::len), Some(3), "{s}");
+}
