@@ -89,8 +89,9 @@ pub struct Args {
     #[arg(long, env = "SCHEDULERD_HEARTBEAT_MS", default_value_t = 100)]
     pub heartbeat_ms: u64,
     /// Lower end of the election timeout in ms. openraft's leader lease
-    /// equals the upper end, so a failover takes between max and about
-    /// twice max: keep the range narrow.
+    /// equals the upper end, and voters refuse votes within it; a follower
+    /// campaigns just after it (`raft/campaign.rs`), so a failover takes
+    /// about max plus up to half the range: keep the range narrow.
     #[arg(long, env = "SCHEDULERD_ELECTION_MIN_MS", default_value_t = 300)]
     pub election_min_ms: u64,
     /// Upper end of the election timeout in ms.
