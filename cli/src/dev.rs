@@ -129,6 +129,7 @@ pub async fn run(
             // Every node stops at once: a hand-over would only reach
             // nodes that are stopping too (and log errors about it).
             no_hand_over: true,
+            no_early_campaign: false,
         };
         let mut stop = stop_tx.subscribe();
         tasks.push(tokio::spawn(async move {
