@@ -1113,6 +1113,15 @@ async fn statefulset_pods_bootstrap_restart_and_scale() {
         "pod 0's error does not give the procedure:\n{log}"
     );
     let a2 = addr(&pods, 2);
+    // The others elect a new leader once pod 0's lease has run out.
+    wait_for(
+        "pods 1 and 2 to elect a leader other than pod 0",
+        || async {
+            let s = harness::status(&a2).await?;
+            s.leader.filter(|l| *l != 1).map(|_| ())
+        },
+    )
+    .await;
     let s = wait_cluster(&a2, &[1, 2, 3]).await;
     assert!(s.leader.is_some_and(|l| l != 1), "{s:?}");
     // The procedure: remove the old member; the restarted pod joins as new.

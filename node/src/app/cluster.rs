@@ -54,10 +54,20 @@ impl App {
 
     /// The cluster as the leader sees it (it alone knows replication
     /// progress), else as this node does.
+    ///
+    /// Only the leader's own view is relayed: a process at the leader's
+    /// address that does not lead (the leader restarted there, or a node on
+    /// a lost volume came up in its place) knows less than this node. A
+    /// fresh node asking its peers whether a cluster exists would otherwise
+    /// hear its own empty answer back, take it for "no cluster", and
+    /// bootstrap a second one.
     pub async fn cluster_status(&self, _caller: &Caller) -> pb::ClusterStatus {
-        if let Ok(Leader::At(addr)) = self.membership_leader()
+        if let Some((id, addr)) = self.node.leader()
+            && id != self.node.id
             && let Some(s) =
                 peers::cluster_status(&self.node.channels, &addr, STATUS_ASK_LEADER).await
+            && s.answered_by == id
+            && s.leader == Some(id)
         {
             return s;
         }
