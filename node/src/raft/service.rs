@@ -77,8 +77,18 @@ impl RaftService for RaftTransport {
         // lets us start runs as of the time it echoes, the last time it
         // provably heard from us.
         let ok = result.as_ref().is_ok_and(|r| r.is_success());
-        if ok {
+        // Any append of a current leader, a log conflict included (the
+        // leader is reconciling this node's log, a slow follower's normal
+        // state), shows the leader alive: only one from a stale term does
+        // not. Counting only successes made a follower that lagged campaign
+        // against a working leader.
+        if result
+            .as_ref()
+            .is_ok_and(|r| !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_)))
+        {
             self.lease.heard(arrived);
+        }
+        if ok {
             self.lease.observe_clock(leader, leader_wall_us, arrived);
             self.lease
                 .renew_confirmed(echo_epoch, echo_us, leader_commit);
