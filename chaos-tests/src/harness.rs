@@ -375,6 +375,22 @@ pub async fn create(addr: &str, id: &str) -> Result<pb::Job, tonic::Status> {
     c.create_job(daily_job(id)).await.map(|r| r.into_inner())
 }
 
+/// A plain HTTP/1.1 GET of `path` at `addr` over a TCP stream, the whole
+/// answer (status line, headers, body): enough for a metrics scrape.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -507,21 +507,6 @@ async fn a_replace_reaches_the_running_function_as_a_cancel() {
     assert!(sink.hits().is_empty(), "replaced functions have no effect");
 }
 
-/// A plain HTTP GET of `path` at `addr` (one metrics scrape).
-fn http_get(addr: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
 /// The value of metric line `name` (labels included) in a scrape.
 fn metric(body: &str, name: &str) -> Option<f64> {
     body.lines()
@@ -627,7 +612,7 @@ async fn clusterctl_and_metrics_show_the_workers_and_what_waits() {
     let body = wait_for(
         "the metrics to show instants of queue nobody waiting over 2 s",
         || async {
-            let body = http_get(&metrics, "/metrics")?;
+            let body = harness::http_get(&metrics, "/metrics")?;
             let oldest = metric(
                 &body,
                 r#"scheduler_worker_oldest_waiting_seconds{queue="nobody"}"#,

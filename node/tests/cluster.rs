@@ -5,7 +5,9 @@
 
 mod support;
 
-use chaos_tests::harness::{self, Proc, create, free_port, status, wait_cluster, wait_for};
+use chaos_tests::harness::{
+    self, Proc, create, free_port, http_get, status, wait_cluster, wait_for,
+};
 use proto::v1 as pb;
 use proto::v1::cluster_service_client::ClusterServiceClient;
 use proto::v1::job_service_client::JobServiceClient;
@@ -305,22 +307,6 @@ async fn sigterm_on_the_leader_hands_over_and_exits_cleanly() {
         "node {new} led {:?} after SIGTERM to leader {old}",
         sent.elapsed()
     );
-}
-
-/// A plain HTTP GET over a TCP stream: enough for one metrics scrape.
-fn http_get(addr: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
-        .ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
