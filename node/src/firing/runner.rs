@@ -18,7 +18,7 @@ use store::model::{AttemptOutcome, AttemptState, Job, OccKey, UnixMs, time};
 use store::state::{Event, EventKind};
 use tokio::sync::broadcast;
 
-use super::journal::{Entry, Journal};
+use super::journal::{Entry, Flushing, Journal};
 use super::reporter::Reporter;
 use super::timer::PreciseTimer;
 use crate::clock;
@@ -32,6 +32,12 @@ use crate::node::Node;
 const SCAN_EVERY: Duration = Duration::from_millis(500);
 /// How often a waiting attempt re-checks that it is still current.
 const RECHECK_EVERY: Duration = Duration::from_millis(100);
+/// How long before its due instant an attempt's start is recorded in the
+/// journal, so the record's flush is done when it is due (see
+/// `journal.rs`). It is also the window in which a node that dies reports
+/// an attempt failed that never ran: keep it short. The wait loop wakes
+/// `RECHECK_EVERY` before the due instant, which is when it records.
+const RECORD_AHEAD: Duration = RECHECK_EVERY;
 
 /// First and longest pause between re-sends of an uncommitted report (a
 /// change of leader cuts a pause short).
@@ -218,7 +224,8 @@ impl Runner {
                 state: AttemptState::Failed,
                 exit_code: None,
                 output_tail: format!(
-                    "node {} restarted during the attempt; outcome unknown",
+                    "node {} restarted after recording the attempt's start \
+                     (it may have run); outcome unknown",
                     self.node.id
                 ),
             });
@@ -347,10 +354,22 @@ impl Runner {
     }
 
     async fn attempt(&self, key: OccKey, token: u64) {
+        // Read before this task records anything: only this task (one per
+        // token, `active`) writes this token's record, so it still holds
+        // when the gate below judges it.
+        let journaled = self.journal.contains(token);
+        let entry = Entry {
+            key: key.clone(),
+            token,
+            outcome: None,
+        };
+        // The start's record, made ahead of the due instant; its flush.
+        let mut ahead: Option<Flushing> = None;
         // Wait until due, re-checking that the attempt is still ours.
         let (number, due_at) = loop {
             let Some((due_at, number)) = self.still_armed(&key, token) else {
                 self.node.hints.remove(token);
+                self.forget_ahead(token, ahead.is_some());
                 self.active().remove(&token);
                 return;
             };
@@ -361,6 +380,14 @@ impl Runner {
                 continue;
             };
             let wait = target.saturating_duration_since(Instant::now());
+            if ahead.is_none() && wait <= RECORD_AHEAD && matches!(journaled, Ok(false)) {
+                match self.journal.put_ahead(&entry) {
+                    Ok(flushing) => ahead = Some(flushing),
+                    // Recorded and awaited at the start instead, where a
+                    // failing journal has its own handling.
+                    Err(e) => tracing::warn!(error = %e, token, "recording a start ahead"),
+                }
+            }
             if wait.is_zero() && self.lease_ok() && self.ready(&key) {
                 break (number, due_at);
             }
@@ -404,28 +431,32 @@ impl Runner {
             self.report_until_committed(key, token, outcome).await;
             return;
         }
-        let job = match start_gate(job, self.journal.contains(token)) {
+        let job = match start_gate(job, journaled) {
             Gate::Start(job) => job,
             Gate::Never => return,
             Gate::NotNow(why) => {
                 if let Some(e) = why {
                     tracing::error!(error = %e, token, "journal read; not starting");
                 }
+                self.forget_ahead(token, ahead.is_some());
                 // Forgotten, so the next scan tries again if it is still ours.
                 self.active().remove(&token);
                 return;
             }
         };
-        let entry = Entry {
-            key: key.clone(),
-            token,
-            outcome: None,
+        // Normally flushed long ago; recorded now if it could not be ahead.
+        let recorded = match ahead.take() {
+            Some(flushing) => flushing.durable().await,
+            None => self.journal.put(&entry).await,
         };
-        if let Err(e) = self.journal.put(&entry).await {
+        if let Err(e) = recorded {
             let late = self.clock_ms() - due_at;
             if late < JOURNAL_GIVE_UP_MS {
-                // Forgotten, so the next scan tries again if it is still ours.
+                // Forgotten, so the next scan tries again if it is still
+                // ours; its record too (written, not flushed), or that
+                // scan's gate would take it for a start before a restart.
                 tracing::error!(error = %e, token, "journal write; not starting yet");
+                self.forget_ahead(token, true);
                 self.active().remove(&token);
                 return;
             }
@@ -505,6 +536,16 @@ impl Runner {
             Err(e) => tracing::error!(error = %e, token, "journal write of an outcome"),
         }
         self.report_until_committed(key, token, outcome).await;
+    }
+
+    /// Removes the start record of an attempt that this task will not
+    /// start after all (`recorded`: it wrote one).
+    fn forget_ahead(&self, token: u64, recorded: bool) {
+        if recorded && let Err(e) = self.journal.remove(token) {
+            // Left behind, the record makes a restart report the attempt
+            // failed ("may have run"); its token is stale or it is owed.
+            tracing::warn!(error = %e, token, "removing a start record of an attempt not started");
+        }
     }
 
     async fn report_once(&self, key: OccKey, token: u64, outcome: AttemptOutcome) -> bool {
