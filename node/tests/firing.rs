@@ -1287,7 +1287,6 @@ fn overlapping_run<'a>(runs: &'a [pb::Run], skipped: &pb::Run, due: i64) -> Opti
 /// Every skip that is recorded names a run that really overlapped its
 /// instant on the final timeline; the quick jobs skip nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failing now and then in CI (2 of 5 runs): a skip named a run still armed (not started) whose result came within the 30 s hold; the path that skips it is not found yet. Run with --ignored"]
 async fn under_cpu_starvation_every_skip_names_a_run_that_really_overlapped() {
     let root = tempfile::tempdir().expect("tempdir");
     let procs = start_cluster(root.path(), 3, &["--enable-shell-executor"]).await;
@@ -1372,10 +1371,23 @@ async fn under_cpu_starvation_every_skip_names_a_run_that_really_overlapped() {
             skips_checked += 1;
         }
         if id.starts_with("quick") {
+            // How many ran depends on how starved the machine was (a node
+            // that falls behind coalesces the instants it missed, which
+            // is its policy, not a fault); that some did, and that every
+            // one not run is accounted for by a policy, does not.
             assert!(
-                count(&mine, pb::RunState::Succeeded) >= 15,
-                "{id} hardly ran: {mine:#?}"
+                count(&mine, pb::RunState::Succeeded) >= 1,
+                "{id} never ran: {mine:#?}"
             );
+            for r in mine.iter().filter(|r| state(r) == pb::RunState::Missed) {
+                assert!(
+                    r.cause == pb::NotRunCause::Coalesced as i32
+                        || r.cause == pb::NotRunCause::MisfireGrace as i32
+                        || r.cause == pb::NotRunCause::Paused as i32,
+                    "{}: missed for a cause no policy of the job gives: {r:?}",
+                    r.occurrence_id
+                );
+            }
         }
     }
     eprintln!(
