@@ -1265,3 +1265,151 @@ async fn peer_services_on_their_own_listener() {
         .into_inner();
     assert_eq!(st.leader, Some(leader));
 }
+
+/// The value of metric `name` (a line `name VALUE`) on the metrics
+/// endpoint `addr`, or `None` if it does not answer.
+fn metric(addr: &str, name: &str) -> Option<u64> {
+    let body = http_get(addr, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// The catch-up barrier with real processes: an assignee frozen (SIGSTOP)
+/// while its armed retry falls due is replaced under a higher token; when
+/// it resumes, it must not start its old attempt in the moment between its
+/// lease coming back and its applying the entry that moved the attempt.
+/// Thousands of entries written while it was stopped, before that one,
+/// make the moment long (it catches up in batches), so a node that starts
+/// on a renewed lease alone is caught: its shell command writes its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_assignee_catches_up_before_it_starts_anything() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let metrics: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    // Node i carries the label `xJ=1` for every other node J, so the
+    // selector {xL: 1} matches every node but L.
+    let procs = harness::start_cluster_each(bin(), root.path(), 3, |id| {
+        let mut args = vec![
+            "--metrics".into(),
+            metrics[id as usize - 1].clone(),
+            "--enable-shell-executor".into(),
+        ];
+        for other in (1..=3).filter(|o| *o != id) {
+            args.extend(["--label".into(), format!("x{other}=1")]);
+        }
+        args
+    })
+    .await
+    .expect("start schedulerd processes");
+    let s = wait_cluster(&procs[0].addr, &[1, 2, 3]).await;
+    let leader = s.leader.expect("leader");
+    let leader_addr = procs
+        .iter()
+        .find(|p| p.id == leader)
+        .expect("leader process")
+        .addr
+        .clone();
+    let starts = root.path().join("starts");
+    // Attempt 1 fails; its retry is armed 10 s ahead on a follower.
+    let mut job = support::spec(
+        "barrier",
+        support::once(support::now_ms() + 2_000),
+        support::shell(&format!(
+            "echo \"$SCHEDULER_FENCING_TOKEN $SCHEDULER_ATTEMPT $SCHEDULER_NODE_ID\" >> {}; \
+             test \"$SCHEDULER_ATTEMPT\" -gt 1",
+            starts.display()
+        )),
+    );
+    job.node_selector = [(format!("x{leader}"), "1".to_string())].into();
+    support::policies(&mut job).retries = Some(pb::RetryPolicy {
+        max_retries: 1,
+        initial_backoff: Some(support::dur(10_000)),
+        ..Default::default()
+    });
+    let mut c = support::jobs(&leader_addr).await;
+    support::create(&mut c, job).await;
+    let retry = wait_for(
+        "the retry (attempt 2) to be armed on a follower",
+        || async {
+            support::runs(&c, "barrier")
+                .await?
+                .into_iter()
+                .find(|r| r.attempt == 2 && !support::finished(r))
+        },
+    )
+    .await;
+    assert_ne!(retry.node_id, leader, "the selector excludes the leader");
+    let victim = procs
+        .iter()
+        .find(|p| p.id == retry.node_id)
+        .expect("assignee process");
+    let victim_metrics = metrics[retry.node_id as usize - 1].clone();
+    victim.signal("STOP");
+    // While it is stopped: many entries, one per create, until the retry
+    // has been moved and has run elsewhere.
+    let mut bulk = 0u32;
+    let moved = loop {
+        for _ in 0..50 {
+            harness::create(&leader_addr, &format!("bulk-{bulk}"))
+                .await
+                .expect("create while the assignee is stopped");
+            bulk += 1;
+        }
+        let done = support::runs(&c, "barrier").await.and_then(|rs| {
+            rs.into_iter()
+                .find(|r| r.attempt > 2 && support::finished(r))
+        });
+        if let Some(r) = done {
+            break r;
+        }
+        assert!(
+            bulk < 60_000,
+            "the retry was not moved after {bulk} creates"
+        );
+    };
+    eprintln!("{bulk} creates while node {} was stopped", retry.node_id);
+    assert!(
+        moved.fencing_token > retry.fencing_token && moved.node_id != retry.node_id,
+        "retry {retry:?}, moved {moved:?}"
+    );
+    let leader_metrics = metrics[leader as usize - 1].clone();
+    let commit = wait_for("the leader's commit index", || async {
+        metric(&leader_metrics, "scheduler_raft_commit_index")
+    })
+    .await;
+    victim.signal("CONT");
+    wait_for(
+        &format!("the resumed node to apply up to {commit} ({bulk} entries behind)"),
+        || async {
+            metric(&victim_metrics, "scheduler_raft_applied_index").filter(|a| *a >= commit)
+        },
+    )
+    .await;
+    // A start on the renewed lease alone happens before the catch-up ends;
+    // its command writes within moments. Watch the file a while longer.
+    let watch_until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let text = std::fs::read_to_string(&starts).unwrap_or_default();
+        let tokens: Vec<u64> = text
+            .lines()
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        assert!(
+            !tokens.contains(&retry.fencing_token),
+            "the resumed node started its moved attempt (token {}) before catching up: {text}",
+            retry.fencing_token
+        );
+        if std::time::Instant::now() >= watch_until {
+            assert!(
+                tokens.contains(&moved.fencing_token),
+                "the moved attempt {} never ran: {text}",
+                moved.fencing_token
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
