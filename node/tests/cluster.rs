@@ -1413,3 +1413,172 @@ async fn a_resumed_assignee_catches_up_before_it_starts_anything() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// `clusterctl` run against `cluster` (comma-separated addresses).
+fn clusterctl(cluster: &str, args: &[&str]) -> std::process::Output {
+    let bin = chaos_tests::binaries::clusterctl().expect("clusterctl binary");
+    std::process::Command::new(bin)
+        .arg("--cluster")
+        .arg(cluster)
+        .args(args)
+        .output()
+        .expect("run clusterctl")
+}
+
+/// The member ids of the cluster as `addr` reports it.
+async fn member_ids(addr: &str) -> Option<Vec<u64>> {
+    let s = status(addr).await?;
+    s.leader?;
+    let mut ids: Vec<u64> = s.members.iter().map(|m| m.id).collect();
+    ids.sort_unstable();
+    Some(ids)
+}
+
+/// `clusterctl join` adds a node started with neither `--bootstrap` nor
+/// `--join`, and `clusterctl leave` removes one. A member whose volume is
+/// lost refuses to rejoin through `--join` with an empty data dir, exits,
+/// and says how to recover; after `leave`, the same command joins it as
+/// new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusterctl_join_and_leave_and_a_lost_volume_refuses_to_rejoin() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut procs = start_cluster(root.path(), 3, &[]).await;
+    let seed = procs[0].addr.clone();
+    let fourth = Proc::start(bin(), 4, root.path(), &[]).expect("start node 4");
+    let out = clusterctl(&seed, &["join", "--id", "4", "--addr", &fourth.addr]);
+    assert!(
+        out.status.success(),
+        "clusterctl join: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("node 4 to be listed after clusterctl join", || async {
+        (member_ids(&seed).await? == [1, 2, 3, 4]).then_some(())
+    })
+    .await;
+    // The same join again is a no-op (a retry is safe); the same id at
+    // another address is refused, with the reason, and changes nothing.
+    let again = clusterctl(&seed, &["join", "--id", "4", "--addr", &fourth.addr]);
+    assert!(
+        again.status.success(),
+        "the same join again: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let elsewhere = clusterctl(&seed, &["join", "--id", "4", "--addr", &procs[2].addr]);
+    let err = String::from_utf8_lossy(&elsewhere.stderr);
+    assert!(
+        !elsewhere.status.success() && err.contains("node 4 is already a member"),
+        "node 4 at another address: {err}"
+    );
+    assert_eq!(
+        member_ids(&seed).await,
+        Some(vec![1, 2, 3, 4]),
+        "nothing changed"
+    );
+
+    // Node 3 loses its volume: killed, its data dir gone, started again
+    // with the same flags (`--join` the seed).
+    let lost = procs.iter_mut().find(|p| p.id == 3).expect("node 3");
+    lost.kill();
+    std::fs::remove_dir_all(&lost.dir).expect("remove node 3's data dir");
+    lost.restart().expect("restart node 3");
+    let exit = wait_for("node 3 with an empty volume to exit", || {
+        let exited = lost.exited();
+        async move { exited }
+    })
+    .await;
+    let log = std::fs::read_to_string(lost.dir.with_extension("log")).unwrap_or_default();
+    assert!(
+        !exit.success()
+            && log.contains("node 3 is already a voter")
+            && log.contains("clusterctl leave --id 3"),
+        "node 3 with an empty data dir exited {exit:?}; its log: {log}"
+    );
+    assert_eq!(
+        member_ids(&seed).await,
+        Some(vec![1, 2, 3, 4]),
+        "nothing changed"
+    );
+
+    // The way out it names: leave, then start it again; it joins as new.
+    let out = clusterctl(&seed, &["leave", "--id", "3"]);
+    assert!(
+        out.status.success(),
+        "clusterctl leave: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("node 3 to be gone after clusterctl leave", || async {
+        (member_ids(&seed).await? == [1, 2, 4]).then_some(())
+    })
+    .await;
+    lost.restart().expect("start node 3 again");
+    wait_for("node 3 to join again as a new member", || async {
+        (member_ids(&seed).await? == [1, 2, 3, 4]).then_some(())
+    })
+    .await;
+}
+
+/// `clusterctl events --follow` prints events as they happen, one JSON
+/// line each, until it is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusterctl_events_follow_prints_events_as_they_happen() {
+    use std::io::BufRead;
+    let root = tempfile::tempdir().expect("tempdir");
+    let procs = start_cluster(root.path(), 3, &[]).await;
+    let addr = procs[1].addr.clone();
+    let bin = chaos_tests::binaries::clusterctl().expect("clusterctl binary");
+    let mut follow = std::process::Command::new(bin)
+        .args(["--cluster", &addr, "-o", "jsonl", "events", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start clusterctl events --follow");
+    let stdout = follow.stdout.take().expect("stdout");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+    });
+    // The printed events of jobs named `prefix*`, as JSON.
+    let printed = |prefix: &'static str| {
+        let lines = lines.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("events --follow printed non-JSON ({e}): {l}"))
+            })
+            .filter(|v| v["job_id"].as_str().is_some_and(|j| j.starts_with(prefix)))
+            .collect::<Vec<_>>()
+    };
+    // Jobs created until one shows up: the watch may open after the first.
+    let mut n = 0;
+    let seen = wait_for("a job_added event for a job created after --follow", || {
+        n += 1;
+        let id = format!("followed-{n}");
+        let addr = addr.clone();
+        let already = printed("followed-").into_iter().next();
+        async move {
+            if already.is_some() {
+                return already;
+            }
+            create(&addr, &id).await.ok()?;
+            None
+        }
+    })
+    .await;
+    assert_eq!(seen["kind"], "job_added", "{seen}");
+    // Still following: a later event arrives on the same stream.
+    create(&addr, "later-1").await.expect("create");
+    let later = wait_for("the next job's event on the same stream", || {
+        let found = printed("later-").into_iter().next();
+        async move { found }
+    })
+    .await;
+    assert_eq!(later["kind"], "job_added", "{later}");
+    assert_eq!(later["job_id"], "later-1", "{later}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}

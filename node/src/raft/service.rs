@@ -11,16 +11,63 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::lease::LeaderTerm;
 
+/// Whether this node answers Raft messages yet. A node started on an
+/// empty data dir with `--join` or `--peers` first asks the cluster whether
+/// it already lists this node (a lost volume), and refuses to start if so.
+/// Until that check passes it must not answer the leader's appends: an
+/// empty log answering as a member that had entries is a log reverted
+/// under the leader, which openraft 0.9 treats as a bug and panics on,
+/// stopping the leader's Raft core (seen: `clusterctl_join_and_leave_and_a
+/// _lost_volume_refuses_to_rejoin`, 1 run in 5). Refused messages look
+/// like an unreachable node to the leader, which backs off.
+#[derive(Clone, Debug)]
+pub struct Admission(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Admission {
+    /// A gate, open or closed.
+    pub fn new(open: bool) -> Self {
+        Admission(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            open,
+        )))
+    }
+
+    /// Opens it (for good).
+    pub fn open(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), Status> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Status::unavailable(
+                "not answering Raft yet: this node (fresh data dir) is checking whether the \
+                 cluster already lists it",
+            ))
+        }
+    }
+}
+
 /// Serves `RaftService` for one node.
 pub struct RaftTransport {
     raft: Raft<TypeConfig>,
     lease: crate::clock::lease::Lease,
+    admission: Admission,
 }
 
 impl RaftTransport {
-    /// Serves `raft`; every accepted append renews `lease`.
-    pub fn new(raft: Raft<TypeConfig>, lease: crate::clock::lease::Lease) -> Self {
-        RaftTransport { raft, lease }
+    /// Serves `raft` once `admission` is open; every accepted append
+    /// renews `lease`.
+    pub fn new(
+        raft: Raft<TypeConfig>,
+        lease: crate::clock::lease::Lease,
+        admission: Admission,
+    ) -> Self {
+        RaftTransport {
+            raft,
+            lease,
+            admission,
+        }
     }
 }
 
@@ -60,6 +107,7 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
 #[tonic::async_trait]
 impl RaftService for RaftTransport {
     async fn append(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.admission.check()?;
         let arrived = std::time::Instant::now();
         let leader_wall_us = req.get_ref().leader_wall_us;
         let (echo_epoch, echo_us) = (req.get_ref().peer_epoch, req.get_ref().peer_mono_us);
@@ -103,6 +151,7 @@ impl RaftService for RaftTransport {
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.admission.check()?;
         let cert = cert_node(&req);
         let vote: openraft::raft::VoteRequest<u64> = decode(req)?;
         check_sender(cert, vote.vote.leader_id().node_id)?;
@@ -114,6 +163,7 @@ impl RaftService for RaftTransport {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.admission.check()?;
         let cert = cert_node(&req);
         let snap: openraft::raft::InstallSnapshotRequest<TypeConfig> = decode(req)?;
         check_sender(cert, snap.vote.leader_id().node_id)?;

@@ -12,6 +12,7 @@ use openraft::BasicNode;
 
 use crate::auth::secret::Bearer;
 use crate::node::Node;
+use crate::raft::service::Admission;
 
 /// How long a joining node keeps asking to be added.
 const JOIN_DEADLINE: Duration = Duration::from_secs(300);
@@ -61,6 +62,7 @@ pub(super) async fn join(
     seeds: &[String],
     dir: &Path,
     token: Option<&Bearer>,
+    admission: &Admission,
 ) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last_error = String::new();
@@ -84,6 +86,9 @@ pub(super) async fn join(
                 }
             }
             asked = true;
+            // Not a lost member: answer the leader's appends, which adding
+            // this node starts.
+            admission.open();
             let attempt = async {
                 crate::peers::add_member(&node.channels, seed, node.id, &node.addr, token)
                     .await
@@ -128,6 +133,7 @@ pub(super) async fn join_or_bootstrap(
     peers: &[String],
     dir: &Path,
     token: Option<&Bearer>,
+    admission: &Admission,
 ) -> anyhow::Result<()> {
     let first = peers.first().is_some_and(|p| *p == node.addr);
     let others: Vec<&String> = peers.iter().filter(|p| **p != node.addr).collect();
@@ -152,9 +158,10 @@ pub(super) async fn join_or_bootstrap(
             refuse_if_member(node, &s, dir)?;
             tracing::info!(leader = ?s.leader, "a cluster exists: joining it");
             let seeds: Vec<String> = others.iter().map(|p| (*p).clone()).collect();
-            return join(node, &seeds, dir, token).await;
+            return join(node, &seeds, dir, token, admission).await;
         }
         if first && silent.is_empty() {
+            admission.open();
             return bootstrap(node).await;
         }
         let wait = if first {

@@ -169,9 +169,18 @@ pub async fn run(
     // The peer services (Raft, NodeService) are on the same listener, or
     // alone on --peer-listen (with the cluster service, which peers ask for
     // status and joins, and health).
-    let raft_service = RaftServiceServer::new(RaftTransport::new(raft.clone(), lease.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // A fresh node that must first check it is not a lost member answers
+    // Raft only after the check (raft/service.rs, `Admission`).
+    let checks_first =
+        fresh && !args.bootstrap && (!args.join.is_empty() || !args.peers.is_empty());
+    let admission = crate::raft::service::Admission::new(!checks_first);
+    let raft_service = RaftServiceServer::new(RaftTransport::new(
+        raft.clone(),
+        lease.clone(),
+        admission.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let node_service = NodeServiceServer::new(Internal::new(
         node.clone(),
         app.reporter.clone(),
@@ -274,9 +283,23 @@ pub async fn run(
         if args.bootstrap {
             bootstrap(&node).await?;
         } else if !args.join.is_empty() {
-            join(&node, &args.join, &args.data_dir, args.join_token.as_ref()).await?;
+            join(
+                &node,
+                &args.join,
+                &args.data_dir,
+                args.join_token.as_ref(),
+                &admission,
+            )
+            .await?;
         } else if !args.peers.is_empty() {
-            join_or_bootstrap(&node, &args.peers, &args.data_dir, args.join_token.as_ref()).await?;
+            join_or_bootstrap(
+                &node,
+                &args.peers,
+                &args.data_dir,
+                args.join_token.as_ref(),
+                &admission,
+            )
+            .await?;
         }
         write_id(&args.data_dir, id)?;
     } else if args.bootstrap || !args.join.is_empty() || !args.peers.is_empty() {
