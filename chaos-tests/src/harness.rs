@@ -255,7 +255,17 @@ pub async fn status(addr: &str) -> Option<pb::ClusterStatus> {
 }
 
 /// Polls `check` until it returns `Some`; panics naming `what` at the deadline.
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_for_within(what, DEADLINE, check).await
+}
+
+/// [`wait_for`] with a deadline of its own, for a wait whose length the
+/// test itself makes (a starved cluster, a long schedule).
+pub async fn wait_for_within<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -266,8 +276,8 @@ where
             return v;
         }
         assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
