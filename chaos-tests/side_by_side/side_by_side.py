@@ -19,6 +19,12 @@ APScheduler of requirements.txt, then runs in turn, never two at once:
 3. Ours: `bench lateness --jobs N --secs S` and `bench burst --jobs N`
    (a 3-node cluster, HTTP executor, the bench's own sink), through
    `cargo run -p chaos-tests --release --bin bench` or `--bench-bin PATH`.
+4. With `--ceiling 2000,5000,10000`: each rate in turn on APScheduler (the
+   lateness workload at that many jobs, `--ceiling-secs` measured), then
+   `bench throughput --steps ... --all-steps` on ours, so both maxima come
+   from one run. A step is kept up, for both, when the effects received in
+   its window reach 98% of the offered rate and every occurrence arrived
+   exactly once (the Rust bench's rule, `throughput.rs`).
 
 Lateness is, for both, the sink's receive time minus the scheduled instant,
 over the occurrences scheduled in the measured window (after `--warmup`
@@ -254,6 +260,11 @@ def run_apscheduler(a: argparse.Namespace) -> None:
         raise RuntimeError("sink unreachable")
 
     counts = {"missed": 0, "max_instances": 0, "errors": 0}
+    # Counted through its events below; its own warning per dropped run
+    # would be tens of thousands of lines at a rate it cannot keep up.
+    import logging
+
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
     def on_event(e) -> None:  # type: ignore[no-untyped-def]
         key = {EVENT_JOB_MISSED: "missed", EVENT_JOB_MAX_INSTANCES: "max_instances"}.get(
@@ -414,6 +425,73 @@ def aps_burst(python: Path, a: argparse.Namespace) -> dict:
     return f
 
 
+def kept_up(f: dict, offered: int) -> bool:
+    """The Rust throughput bench's rule: 98% of the offered rate in the
+    window, nothing missing, nothing twice."""
+    rate = f.get("fires_per_sec") or 0.0
+    return rate >= 0.98 * offered and f["missing"] == 0 and f["duplicate_deliveries"] == 0
+
+
+def aps_ceiling(python: Path, a: argparse.Namespace) -> dict:
+    """APScheduler at each rate of `--ceiling`: the lateness workload, one
+    fresh process per rate."""
+    steps = []
+    best = None
+    for n in a.ceiling:
+        log(f"APScheduler ceiling: {n} jobs every second, {a.ceiling_secs} s measured")
+        base = ceil_sec(now_ms() + 2000)
+        lo = base + a.warmup * 1000
+        hi = lo + a.ceiling_secs * 1000
+        j0: list = []
+        threading.Timer((lo - now_ms()) / 1000.0, lambda j=j0: j.append(cpu_jiffies())).start()
+        counted, hits = aps_run(python, "lateness", n, base, hi + a.drain * 1000, a.workers)
+        expected = {
+            (f"lateness-{i}", t + i * 1000 // n) for i in range(n) for t in range(lo, hi, 1000)
+        }
+        f = figures(hits, expected, lo, hi, a.ceiling_secs)
+        ok = kept_up(f, n)
+        f.update(
+            offered_per_sec=n,
+            kept_up=ok,
+            apscheduler=counted,
+            steal_pct=steal_pct(j0[0] if j0 else None, cpu_jiffies()),
+        )
+        steps.append(f)
+        if ok:
+            best = n if best is None else max(best, n)
+    return {"steps": steps, "highest_kept_up_fires_per_sec": best}
+
+
+def our_ceiling(a: argparse.Namespace) -> dict:
+    """Ours at each rate of `--ceiling`: `bench throughput --all-steps`."""
+    steps_arg = ",".join(str(n) for n in a.ceiling)
+    lines = ours(
+        a,
+        "throughput",
+        "--steps",
+        steps_arg,
+        "--secs",
+        str(a.ceiling_secs),
+        "--warmup",
+        str(a.warmup),
+        "--all-steps",
+    )
+    keys = (
+        "offered_per_sec",
+        "fires_per_sec",
+        "kept_up",
+        "exactly_once",
+        "missing",
+        "lateness_ms_p50",
+        "lateness_ms_p99",
+        "cpu_us_per_fire_cluster",
+        "steal_pct",
+    )
+    steps = [pick(line, keys) for line in lines if line.get("bench") == "throughput_step"]
+    best = [s["offered_per_sec"] for s in steps if s.get("kept_up")]
+    return {"steps": steps, "highest_kept_up_fires_per_sec": max(best) if best else None}
+
+
 def ours(a: argparse.Namespace, *args: str) -> list[dict]:
     """Runs our bench with `args`; its JSON lines."""
     if a.bench_bin:
@@ -482,6 +560,15 @@ def main() -> None:
         "--drain", type=int, default=5, help="seconds allowed for late runs after a window (5)"
     )
     p.add_argument("--bench-bin", help="our built bench binary (default: cargo run --release)")
+    p.add_argument(
+        "--ceiling",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[],
+        help="also the highest rate each keeps up, trying these jobs/s in turn (e.g. 2000,5000,10000)",
+    )
+    p.add_argument(
+        "--ceiling-secs", type=int, default=10, help="ceiling: seconds measured per rate (10)"
+    )
     a = p.parse_args()
 
     python = venv_python()
@@ -497,10 +584,22 @@ def main() -> None:
     our_b = next(
         l for l in ours(a, "burst", "--jobs", str(a.burst_jobs)) if l.get("bench") == "burst"
     )
+    ceiling = None
+    if a.ceiling:
+        aps_c = aps_ceiling(python, a)
+        our_c = our_ceiling(a)
+        x = aps_c["highest_kept_up_fires_per_sec"]
+        y = our_c["highest_kept_up_fires_per_sec"]
+        ceiling = {
+            "apscheduler": aps_c,
+            "ours": our_c,
+            "ratio_apscheduler_over_ours": round(x / y, 3) if x and y else None,
+        }
     common = KEYS + ("fires", "missing", "duplicate_deliveries", "steal_pct")
     print(
         json.dumps(
             {
+                "ceiling": ceiling,
                 "bench": "side_by_side",
                 "workload": {
                     "lateness_jobs": a.jobs,
