@@ -181,6 +181,29 @@ fn with_bearer<T>(msg: T, bearer: Option<&Bearer>) -> tonic::Request<T> {
 }
 
 /// Passes a join to the leader at `leader`.
+/// Tells the node at `addr` that the leader is adding it as node `id`, so
+/// it answers Raft (`Admission`). A node of an older version has no such
+/// call and never waited for it: `Unimplemented` counts as done.
+pub async fn admit(
+    channels: &Channels,
+    addr: &str,
+    id: NodeId,
+    within: Duration,
+) -> Result<(), String> {
+    let ch = channels
+        .get(addr)
+        .map_err(|e| format!("is unreachable: {e}"))?;
+    let mut client = proto::internal::node_service_client::NodeServiceClient::new(ch);
+    let mut req = tonic::Request::new(proto::internal::AdmitRequest { node_id: id });
+    req.set_timeout(within);
+    match tokio::time::timeout(within, client.admit(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.code() == tonic::Code::Unimplemented => Ok(()),
+        Ok(Err(e)) => Err(e.message().to_string()),
+        Err(_) => Err(format!("did not answer within {within:?}")),
+    }
+}
+
 pub async fn add_member(
     channels: &Channels,
     leader: &str,

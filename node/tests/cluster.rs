@@ -1499,6 +1499,28 @@ async fn clusterctl_join_and_leave_and_a_lost_volume_refuses_to_rejoin() {
         "nothing changed"
     );
 
+    // The same lost member started bare (no --join: to be added by
+    // `clusterctl join`) cannot check; it answers no Raft message until a
+    // leader adds it, which never happens to a member. Before that rule,
+    // its empty log answering the leader's appends panicked the leader's
+    // Raft core.
+    let bare_root = root.path().join("bare");
+    std::fs::create_dir_all(&bare_root).expect("bare node's root");
+    let mut bare = Proc::new(bin(), 3, &bare_root, &lost.addr, &[]);
+    bare.launch().expect("start node 3 bare");
+    let bare_log = bare.dir.with_extension("log");
+    wait_for("the bare node 3 to refuse the leader's appends", || {
+        let log = std::fs::read_to_string(&bare_log).unwrap_or_default();
+        async move { log.contains("refusing Raft messages").then_some(()) }
+    })
+    .await;
+    // The leader still commits: a write goes through.
+    wait_for("a write accepted while the bare node 3 runs", || async {
+        create(&seed, "after-bare-3").await.ok()
+    })
+    .await;
+    bare.kill();
+
     // The way out it names: leave, then start it again; it joins as new.
     let out = clusterctl(&seed, &["leave", "--id", "3"]);
     assert!(

@@ -54,6 +54,7 @@ pub struct Internal {
     reporter: Reporter,
     workers: WorkerHub,
     capacity: CapacityTable,
+    admission: crate::raft::service::Admission,
 }
 
 impl Internal {
@@ -64,18 +65,38 @@ impl Internal {
         reporter: Reporter,
         workers: WorkerHub,
         capacity: CapacityTable,
+        admission: crate::raft::service::Admission,
     ) -> Self {
         Internal {
             node,
             reporter,
             workers,
             capacity,
+            admission,
         }
     }
 }
 
 #[tonic::async_trait]
 impl NodeService for Internal {
+    async fn admit(
+        &self,
+        req: Request<ipb::AdmitRequest>,
+    ) -> Result<Response<ipb::AdmitResponse>, Status> {
+        let id = req.into_inner().node_id;
+        if id != self.node.id {
+            return Err(Status::invalid_argument(format!(
+                "node_id: this is node {}, not node {id}",
+                self.node.id
+            )));
+        }
+        if !self.admission.is_open() {
+            tracing::info!("added to the cluster by its leader: answering Raft from now on");
+        }
+        self.admission.open();
+        Ok(Response::new(ipb::AdmitResponse {}))
+    }
+
     async fn dispatch(
         &self,
         req: Request<ipb::DispatchRequest>,

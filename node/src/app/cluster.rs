@@ -128,6 +128,13 @@ impl App {
                 return Err(ApiError::unavailable(format!("addr: {addr} {e}")));
             }
         }
+        // A node started bare answers Raft only once told it is added
+        // (raft/service.rs, `Admission`).
+        if let Err(e) = peers::admit(&self.node.channels, addr, id, PROBE_TIMEOUT).await {
+            return Err(ApiError::unavailable(format!(
+                "addr: {addr} did not take its admission as node {id}: {e}"
+            )));
+        }
         let add = self.node.raft.add_learner(id, BasicNode::new(addr), true);
         match tokio::time::timeout(CATCH_UP_TIMEOUT, add).await {
             Ok(r) => r.map_err(membership_error)?,

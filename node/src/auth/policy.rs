@@ -69,6 +69,7 @@ pub const TABLE: &[(&str, Need)] = &[
     ),
     ("/scheduler.internal.v1.NodeService/WorkerCapacity", Peer),
     ("/scheduler.internal.v1.NodeService/LocalWorkers", Peer),
+    ("/scheduler.internal.v1.NodeService/Admit", Peer),
     // Health is open; reflection describes the API to readers.
     ("/grpc.health.v1.Health/Check", Open),
     ("/grpc.health.v1.Health/Watch", Open),

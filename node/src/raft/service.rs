@@ -13,38 +13,57 @@ use crate::clock::lease::LeaderTerm;
 
 /// Whether this node answers Raft messages yet. A node started on an
 /// empty data dir with `--join` or `--peers` first asks the cluster whether
-/// it already lists this node (a lost volume), and refuses to start if so.
-/// Until that check passes it must not answer the leader's appends: an
-/// empty log answering as a member that had entries is a log reverted
-/// under the leader, which openraft 0.9 treats as a bug and panics on,
-/// stopping the leader's Raft core (seen: `clusterctl_join_and_leave_and_a
-/// _lost_volume_refuses_to_rejoin`, 1 run in 5). Refused messages look
-/// like an unreachable node to the leader, which backs off.
+/// it already lists this node (a lost volume), and refuses to start if so;
+/// one started bare waits for the leader that adds it (`clusterctl join`)
+/// to say so (`NodeService.Admit`): a lost member started bare is never
+/// added again, so it stays shut out until `clusterctl leave`. Until then
+/// it must not answer the leader's appends: an empty log answering as a
+/// member that had entries is a log reverted under the leader, which
+/// openraft 0.9 treats as a bug and panics on, stopping the leader's Raft
+/// core (seen: `clusterctl_join_and_leave_and_a_lost_volume_refuses_to_
+/// rejoin`, 2 runs in 6). Refused messages look like an unreachable node
+/// to the leader, which backs off.
 #[derive(Clone, Debug)]
-pub struct Admission(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct Admission {
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Whether a refusal was logged (once).
+    said: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Admission {
     /// A gate, open or closed.
     pub fn new(open: bool) -> Self {
-        Admission(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
-            open,
-        )))
+        Admission {
+            open: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(open)),
+            said: std::sync::Arc::default(),
+        }
     }
 
     /// Opens it (for good).
     pub fn open(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it is open.
+    pub fn is_open(&self) -> bool {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn check(&self) -> Result<(), Status> {
-        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(Status::unavailable(
-                "not answering Raft yet: this node (fresh data dir) is checking whether the \
-                 cluster already lists it",
-            ))
+        if self.is_open() {
+            return Ok(());
         }
+        if !self.said.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!(
+                "refusing Raft messages: this node has an empty data dir and has not been \
+                 admitted (by --join or --peers after their check, or by `clusterctl join`); \
+                 if it was a member whose data was lost, run `clusterctl leave --id N` first"
+            );
+        }
+        Err(Status::unavailable(
+            "not answering Raft yet: this node (fresh data dir) has not been admitted to \
+             the cluster",
+        ))
     }
 }
 

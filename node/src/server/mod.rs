@@ -169,11 +169,10 @@ pub async fn run(
     // The peer services (Raft, NodeService) are on the same listener, or
     // alone on --peer-listen (with the cluster service, which peers ask for
     // status and joins, and health).
-    // A fresh node that must first check it is not a lost member answers
-    // Raft only after the check (raft/service.rs, `Admission`).
-    let checks_first =
-        fresh && !args.bootstrap && (!args.join.is_empty() || !args.peers.is_empty());
-    let admission = crate::raft::service::Admission::new(!checks_first);
+    // A fresh node answers Raft only once it is known not to be a lost
+    // member: after its own check (--join, --peers) or when the leader
+    // adds it (raft/service.rs, `Admission`).
+    let admission = crate::raft::service::Admission::new(!fresh || args.bootstrap);
     let raft_service = RaftServiceServer::new(RaftTransport::new(
         raft.clone(),
         lease.clone(),
@@ -186,6 +185,7 @@ pub async fn run(
         app.reporter.clone(),
         hub.clone(),
         capacity.clone(),
+        admission.clone(),
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let cluster_service = ClusterServiceServer::new(Cluster::new(app.clone()))
