@@ -78,9 +78,13 @@ impl Shared {
             "occurrence_id": occurrence_id,
             "worker_id": self.cfg.worker_id,
         });
+        // One write per line: `writeln!` of a JSON value on an unbuffered
+        // file is a write call per fragment of it.
+        let mut text = line.to_string();
+        text.push('\n');
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = log.as_mut() {
-            let _ = writeln!(f, "{line}");
+            let _ = f.write_all(text.as_bytes());
         }
     }
 
