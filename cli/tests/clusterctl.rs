@@ -72,6 +72,40 @@ fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T
     }
 }
 
+/// Waits until `clusterctl dev` says Ctrl-C stops it (it is serving);
+/// panics with its stderr (`errlog`) if it ends first. The returned reader
+/// holds its stdout open: a closed pipe would end the dev cluster.
+fn wait_ready(
+    dev: &mut Dev,
+    errlog: &Path,
+) -> std::io::Lines<BufReader<std::process::ChildStdout>> {
+    let stdout = dev.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = wait_for(
+        "`clusterctl dev` to say Ctrl-C stops it",
+        Duration::from_secs(120),
+        || match lines.next() {
+            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
+            Some(Ok(_)) => None,
+            _ => Some(false),
+        },
+    );
+    assert!(
+        ready,
+        "clusterctl dev ended early: {}",
+        std::fs::read_to_string(errlog).unwrap_or_default()
+    );
+    lines
+}
+
+/// The addresses of a dev cluster of `n` nodes from `port` on.
+fn dev_addrs(port: u16, n: u16) -> String {
+    (0..n)
+        .map(|i| format!("127.0.0.1:{}", port + i))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn start_dev(dir: &Path, port: u16, stderr: &Path) -> Dev {
     start_dev_with(dir, port, stderr, &[])
 }
@@ -96,28 +130,8 @@ fn clusterctl_drives_a_dev_cluster_and_ctrl_c_stops_it_cleanly() {
     let errlog = tmp.path().join("dev.err");
     let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
     // The dev command says it is ready on stdout.
-    let stdout = dev.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = wait_for(
-        "`clusterctl dev` to say Ctrl-C stops it",
-        Duration::from_secs(120),
-        || match lines.next() {
-            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
-            Some(Ok(_)) => None,
-            _ => Some(false),
-        },
-    );
-    assert!(
-        ready,
-        "clusterctl dev ended early: {}",
-        std::fs::read_to_string(&errlog).unwrap_or_default()
-    );
-    let all = format!(
-        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-        port,
-        port + 1,
-        port + 2
-    );
+    let _stdout = wait_ready(&mut dev, &errlog);
+    let all = dev_addrs(port, 3);
 
     // status -o json has the documented shape.
     let status = wait_for("a leader and three voters", Duration::from_secs(60), || {
@@ -304,23 +318,8 @@ fn verify_passes_on_a_healthy_cluster_and_fails_when_the_sink_is_unreachable() {
     let port = free_ports();
     let errlog = tmp.path().join("dev.err");
     let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
-    let stdout = dev.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    wait_for(
-        "`clusterctl dev` to be ready",
-        Duration::from_secs(120),
-        || match lines.next() {
-            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(()),
-            Some(Ok(_)) => None,
-            _ => panic!("clusterctl dev ended early"),
-        },
-    );
-    let all = format!(
-        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-        port,
-        port + 1,
-        port + 2
-    );
+    let _stdout = wait_ready(&mut dev, &errlog);
+    let all = dev_addrs(port, 3);
     wait_for("a leader", Duration::from_secs(60), || {
         let s = json(&ctl(&all, &["status", "-o", "json"]));
         s["leader"].is_u64().then_some(())
@@ -437,23 +436,8 @@ fn a_secure_dev_cluster_needs_tls_and_tokens() {
     let data = tmp.path().join("data");
     let errlog = tmp.path().join("dev.err");
     let mut dev = start_dev_with(&data, port, &errlog, &["--secure"]);
-    let stdout = dev.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = wait_for(
-        "`clusterctl dev --secure` to say Ctrl-C stops it",
-        Duration::from_secs(120),
-        || match lines.next() {
-            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
-            Some(Ok(_)) => None,
-            _ => Some(false),
-        },
-    );
-    assert!(
-        ready,
-        "clusterctl dev --secure ended early: {}",
-        std::fs::read_to_string(&errlog).unwrap_or_default()
-    );
-    let all = format!("127.0.0.1:{},127.0.0.1:{}", port, port + 1);
+    let _stdout = wait_ready(&mut dev, &errlog);
+    let all = dev_addrs(port, 2);
     let ca = data.join("ca").join("ca.pem");
     let admin = std::fs::read_to_string(data.join("admin.token"))
         .expect("the admin token file")
@@ -558,23 +542,8 @@ fn calendars_keep_jobs_off_their_days() {
     let port = free_ports();
     let errlog = tmp.path().join("dev.err");
     let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
-    let stdout = dev.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    wait_for(
-        "`clusterctl dev` to be ready",
-        Duration::from_secs(120),
-        || match lines.next() {
-            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(()),
-            Some(Ok(_)) => None,
-            _ => panic!("clusterctl dev ended early"),
-        },
-    );
-    let all = format!(
-        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-        port,
-        port + 1,
-        port + 2
-    );
+    let _stdout = wait_ready(&mut dev, &errlog);
+    let all = dev_addrs(port, 3);
     wait_for("a leader", Duration::from_secs(60), || {
         let s = json(&ctl(&all, &["status", "-o", "json"]));
         s["leader"].is_u64().then_some(())
@@ -775,28 +744,8 @@ fn clusterctl_follows_a_leader_hint_to_the_leader() {
     let port = free_ports();
     let errlog = tmp.path().join("dev.err");
     let mut dev = start_dev(&tmp.path().join("data"), port, &errlog);
-    let stdout = dev.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = wait_for(
-        "`clusterctl dev` to say Ctrl-C stops it",
-        Duration::from_secs(120),
-        || match lines.next() {
-            Some(Ok(l)) if l.starts_with("Ctrl-C stops") => Some(true),
-            Some(Ok(_)) => None,
-            _ => Some(false),
-        },
-    );
-    assert!(
-        ready,
-        "clusterctl dev ended early: {}",
-        std::fs::read_to_string(&errlog).unwrap_or_default()
-    );
-    let all = format!(
-        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-        port,
-        port + 1,
-        port + 2
-    );
+    let _stdout = wait_ready(&mut dev, &errlog);
+    let all = dev_addrs(port, 3);
     let status = wait_for("a leader and three voters", Duration::from_secs(60), || {
         let s = json(&ctl(&all, &["status", "-o", "json"]));
         let voters = s["members"]

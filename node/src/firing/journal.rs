@@ -213,6 +213,24 @@ mod tests {
         }
     }
 
+    /// The tokens of the journal under `dir`, reopened once the handles of
+    /// a closed one are gone: sled releases its file lock when the flusher
+    /// task drops its tree, so poll for that rather than assume it.
+    async fn reopened_tokens(dir: &std::path::Path, main: &sled::Db) -> Vec<u64> {
+        let mut reopened = None;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while reopened.is_none() && std::time::Instant::now() < deadline {
+            reopened = Journal::open(dir, main).ok();
+            tokio::task::yield_now().await;
+        }
+        let j = reopened.expect("the journal reopens within 10 s");
+        j.entries()
+            .expect("entries")
+            .iter()
+            .map(|e| e.token)
+            .collect()
+    }
+
     /// Records left in the main database by an older version move to the
     /// journal's own database, and survive a reopen there.
     #[tokio::test]
@@ -233,22 +251,7 @@ mod tests {
             j.put(&entry(9)).await.expect("put");
         }
         assert!(legacy.is_empty(), "the legacy tree is emptied");
-        let mut reopened = None;
-        // sled releases its file lock when the flusher task drops its tree;
-        // poll for that rather than assume it happened.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while reopened.is_none() && std::time::Instant::now() < deadline {
-            reopened = Journal::open(dir.path(), &main).ok();
-            tokio::task::yield_now().await;
-        }
-        let j = reopened.expect("the journal reopens within 10 s");
-        let tokens: Vec<u64> = j
-            .entries()
-            .expect("entries")
-            .iter()
-            .map(|e| e.token)
-            .collect();
-        assert_eq!(tokens, vec![7, 9]);
+        assert_eq!(reopened_tokens(dir.path(), &main).await, vec![7, 9]);
     }
 
     /// A record made ahead is readable at once and durable once its flush
@@ -270,19 +273,6 @@ mod tests {
             drop(dropped);
             j.put(&entry(5)).await.expect("put");
         }
-        let mut reopened = None;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while reopened.is_none() && std::time::Instant::now() < deadline {
-            reopened = Journal::open(dir.path(), &main).ok();
-            tokio::task::yield_now().await;
-        }
-        let j = reopened.expect("the journal reopens within 10 s");
-        let tokens: Vec<u64> = j
-            .entries()
-            .expect("entries")
-            .iter()
-            .map(|e| e.token)
-            .collect();
-        assert_eq!(tokens, vec![3, 5]);
+        assert_eq!(reopened_tokens(dir.path(), &main).await, vec![3, 5]);
     }
 }
