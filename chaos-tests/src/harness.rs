@@ -283,14 +283,19 @@ where
     }
 }
 
-/// Waits until `addr` reports a leader and exactly `voters` voters.
+/// Waits until `addr` reports a leader and exactly `voters` voters, with
+/// no membership change in flight: a test that then stops nodes must not
+/// stop them in the middle of a joint configuration, which tolerates only
+/// what the old configuration tolerates (killing two of five nodes while
+/// the fifth was joining left {3, 4, 5} with no quorum of {1, 2, 3, 4}).
 pub async fn wait_cluster(addr: &str, voters: &[u64]) -> pb::ClusterStatus {
-    let what = format!("{addr} to report a leader and voters {voters:?}");
+    let what =
+        format!("{addr} to report a leader, voters {voters:?} and no membership change in flight");
     wait_for(&what, || async {
         let s = status(addr).await?;
         let mut v: Vec<u64> = s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
         v.sort();
-        (s.leader.is_some() && v == voters).then_some(s)
+        (s.leader.is_some() && v == voters && !s.membership_changing).then_some(s)
     })
     .await
 }

@@ -44,6 +44,7 @@ pub fn status_json(s: &pb::ClusterStatus) -> serde_json::Value {
     serde_json::json!({
         "leader": s.leader,
         "term": s.term,
+        "membership_changing": s.membership_changing,
         "members": s.members.iter().map(|m| serde_json::json!({
             "id": m.id,
             "addr": m.addr,
@@ -86,6 +87,12 @@ fn print_status(s: &pb::ClusterStatus, out: Output) {
                     m.applied_index,
                     m.lag,
                     if m.healthy { "ok" } else { "UNHEALTHY" }
+                );
+            }
+            if s.membership_changing {
+                println!(
+                    "membership change in progress: until it finishes, the cluster \
+                     tolerates only what both the old and the new voters tolerate"
                 );
             }
         }

@@ -243,11 +243,17 @@ impl Node {
                 }
             })
             .collect();
+        // Joint, or the newest configuration not applied here yet (so not
+        // known committed): `voters` above is then the union of both.
+        let membership_changing = membership.get_joint_config().len() > 1
+            || m.membership_config.log_id().as_ref().map(|l| l.index)
+                > m.last_applied.as_ref().map(|l| l.index);
         pb::ClusterStatus {
             leader: m.current_leader,
             term: m.current_term,
             members,
             answered_by: self.id,
+            membership_changing,
         }
     }
 }

@@ -1800,7 +1800,7 @@ async fn secure_overlay_pods_form_a_tls_cluster_and_take_a_renewed_certificate()
             let s = by_dns(0).status().await?;
             let mut v: Vec<u64> = s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
             v.sort();
-            (s.leader.is_some() && v == ids).then_some(s)
+            (s.leader.is_some() && v == ids && !s.membership_changing).then_some(s)
         },
     )
     .await;

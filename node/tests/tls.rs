@@ -47,10 +47,16 @@ async fn status_over_tls(addr: &str, ca_dir: &Path) -> Option<pb::ClusterStatus>
 }
 
 async fn wait_voters(addr: &str, ca_dir: &Path, n: usize) -> pb::ClusterStatus {
-    wait_for(&format!("{n} voters and a leader, over TLS"), || async {
-        let s = status_over_tls(addr, ca_dir).await?;
-        (s.leader.is_some() && s.members.iter().filter(|m| m.voter).count() == n).then_some(s)
-    })
+    wait_for(
+        &format!("{n} voters, a leader and no membership change in flight, over TLS"),
+        || async {
+            let s = status_over_tls(addr, ca_dir).await?;
+            (s.leader.is_some()
+                && !s.membership_changing
+                && s.members.iter().filter(|m| m.voter).count() == n)
+                .then_some(s)
+        },
+    )
     .await
 }
 

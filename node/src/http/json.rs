@@ -794,6 +794,10 @@ pub struct ClusterJson {
     pub members: Vec<MemberJson>,
     /// The node that answered.
     pub answered_by: u64,
+    /// A membership change has not finished (two configurations in force,
+    /// or the newest not committed yet); wait for false before stopping
+    /// nodes.
+    pub membership_changing: bool,
     /// Whether the whole scheduler is paused.
     pub scheduler_paused: bool,
 }
@@ -819,6 +823,7 @@ impl ClusterJson {
                 })
                 .collect(),
             answered_by: s.answered_by,
+            membership_changing: s.membership_changing,
             scheduler_paused,
         }
     }

@@ -199,10 +199,15 @@ class Cluster:
             self._check_alive()
             st = c.status()
             n_voters = sum(1 for m in st.members if m.voter)
-            return st if st.leader is not None and n_voters >= voters else None
+            done = st.leader is not None and not st.membership_changing
+            return st if done and n_voters >= voters else None
 
         try:
-            return wait_for(ready, timeout, f"a leader and {voters} voter members")
+            return wait_for(
+                ready,
+                timeout,
+                f"a leader, {voters} voter members and no membership change in flight",
+            )
         except TimeoutError as e:
             logs = "\n".join(f"--- node {n.id}:\n{tail(n.log, 15)}" for n in self.nodes.values())
             raise TimeoutError(f"{e}\n{logs}") from None

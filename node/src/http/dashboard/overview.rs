@@ -53,6 +53,13 @@ pub fn render_cluster(c: &ClusterJson, here: u64) -> String {
     } else {
         ""
     };
+    let changing = if c.membership_changing {
+        " · <span class=\"badge paused\" id=\"membership-changing\" \
+title=\"Until it finishes, quorums need a majority of the old voters and of the new\">\
+membership change in progress</span>"
+    } else {
+        ""
+    };
     let mut rows = String::new();
     for m in &c.members {
         let health = if m.healthy {
@@ -75,7 +82,7 @@ pub fn render_cluster(c: &ClusterJson, here: u64) -> String {
         );
     }
     format!(
-        "<h2>Cluster</h2><p>Leader: {leader} · term {term}{paused}</p>\
+        "<h2>Cluster</h2><p>Leader: {leader} · term {term}{paused}{changing}</p>\
 <table class=\"cards\"><thead><tr><th>Node</th><th>Address</th><th>State</th>\
 <th>Applied</th><th>Lag</th><th>Health</th></tr></thead><tbody>{rows}</tbody></table>",
         term = c.term,

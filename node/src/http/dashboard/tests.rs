@@ -164,11 +164,13 @@ fn hostile_text_is_shown_never_run() {
             healthy: true,
         }],
         answered_by: 2,
+        membership_changing: true,
         scheduler_paused: true,
     };
     let c = render_cluster(&cluster, 2);
     assert_inert("the cluster", &c);
     assert!(c.contains("data-leader=\"2\""), "{c}");
+    assert!(c.contains("id=\"membership-changing\""), "{c}");
     let up = [Upcoming {
         at: rfc3339_ms(1_800_000_000_000),
         job_id: EVIL.into(),

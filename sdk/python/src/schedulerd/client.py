@@ -630,20 +630,27 @@ class Client:
         return ClusterStatus.from_proto(self._ep.call("Status", status))
 
     def wait_ready(self, voters: int = 1, timeout: float = 30.0) -> ClusterStatus:
-        """Polls ``status()`` until a leader is known and ``voters`` voters exist."""
+        """Polls ``status()`` until a leader is known, ``voters`` voters exist and
+        no membership change is in flight (a joint configuration tolerates only
+        what the old voters tolerate)."""
         deadline = time.monotonic() + timeout
         last: ClusterStatus | str = "no answer yet"
         while True:
             try:
                 st = self.status()
                 last = st
-                if st.leader is not None and sum(m.voter for m in st.members) >= voters:
+                if (
+                    st.leader is not None
+                    and not st.membership_changing
+                    and sum(m.voter for m in st.members) >= voters
+                ):
                     return st
             except SchedulerError as e:
                 last = str(e)
             if time.monotonic() >= deadline:
                 raise UnavailableError(
-                    f"waited {timeout:.0f} s for a leader and {voters} voters; last status: {last}"
+                    f"waited {timeout:.0f} s for a leader, {voters} voters and no membership "
+                    f"change in flight; last status: {last}"
                 )
             time.sleep(0.1)
 

@@ -300,6 +300,9 @@ class ClusterStatus:
     term: int
     members: list[Member]
     answered_by: int
+    #: A membership change has not finished (two configurations in force, or
+    #: the newest not committed yet): wait for False before stopping nodes.
+    membership_changing: bool = False
 
     @property
     def leader_addr(self) -> str | None:
@@ -327,6 +330,7 @@ class ClusterStatus:
                 for m in s.members
             ],
             answered_by=s.answered_by,
+            membership_changing=s.membership_changing,
         )
 
 

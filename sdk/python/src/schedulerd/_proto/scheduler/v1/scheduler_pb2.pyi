@@ -598,16 +598,18 @@ class Member(_message.Message):
     def __init__(self, id: _Optional[int] = ..., addr: _Optional[str] = ..., voter: bool = ..., state: _Optional[str] = ..., last_log_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., lag: _Optional[int] = ..., healthy: bool = ...) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("leader", "term", "members", "answered_by")
+    __slots__ = ("leader", "term", "members", "answered_by", "membership_changing")
     LEADER_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_BY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERSHIP_CHANGING_FIELD_NUMBER: _ClassVar[int]
     leader: int
     term: int
     members: _containers.RepeatedCompositeFieldContainer[Member]
     answered_by: int
-    def __init__(self, leader: _Optional[int] = ..., term: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., answered_by: _Optional[int] = ...) -> None: ...
+    membership_changing: bool
+    def __init__(self, leader: _Optional[int] = ..., term: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., answered_by: _Optional[int] = ..., membership_changing: bool = ...) -> None: ...
 
 class AddMemberRequest(_message.Message):
     __slots__ = ("id", "addr")
