@@ -136,7 +136,7 @@ impl State {
         // their cursor and now (a cursor behind now is a backlog, which
         // stays one).
         for id in self.calendar_users(&spec.name) {
-            self.compiled.remove(&id);
+            self.compiled.pop(&id);
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
@@ -145,7 +145,7 @@ impl State {
             let next = match self.job_schedule(&spec, now) {
                 Ok(s) => {
                     let next = first_fire(&s, &id, from);
-                    self.compiled.insert(id.clone(), s);
+                    self.compiled.put(id.clone(), s);
                     next
                 }
                 Err(_) => None,

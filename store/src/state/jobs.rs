@@ -132,7 +132,7 @@ impl State {
         Self::index_labels(&mut self.by_label, &spec.id, None, Some(&spec.labels));
         Self::index_upstream(&mut self.dependents, &spec.id, None, Some(&spec.schedule));
         self.jobs.insert(spec.id.clone(), Box::new(job));
-        self.compiled.insert(spec.id.clone(), schedule);
+        self.compiled.put(spec.id.clone(), schedule);
         self.set_cursor(&spec.id, next);
         self.finish_if_exhausted(&spec.id);
         self.emit(ctx, EventKind::JobAdded, &spec.id, None);
@@ -207,7 +207,7 @@ impl State {
                 JobState::Active
             };
         }
-        self.compiled.insert(spec.id.clone(), schedule);
+        self.compiled.put(spec.id.clone(), schedule);
         self.set_cursor(&spec.id, next);
         self.finish_if_exhausted(&spec.id);
         self.emit(ctx, EventKind::JobModified, &spec.id, None);
@@ -255,7 +255,7 @@ impl State {
                 None,
             );
         }
-        self.compiled.remove(&job_id);
+        self.compiled.pop(&job_id);
         let keys: Vec<_> = self
             .occurrences_of(&job_id)
             .map(|(k, _)| k.clone())

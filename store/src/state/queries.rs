@@ -98,12 +98,14 @@ impl State {
 
     /// How many of `job_id`'s instants are due at or before `through` and
     /// not yet occurrences (from its cursor on), counting at most `cap`. A
-    /// schedule not yet compiled here counts its cursor alone.
+    /// schedule not in the compiled cache here (`State::compiled`: not
+    /// fired or changed lately) counts its cursor alone: this feeds a
+    /// metric, and compiling from `&self` would need a lock on the cache.
     pub fn due_count(&self, job_id: &str, through: UnixMs, cap: usize) -> usize {
         let Some(mut at) = self.jobs.get(job_id).and_then(|j| j.next_fire_at) else {
             return 0;
         };
-        let Some(schedule) = self.compiled.get(job_id) else {
+        let Some(schedule) = self.compiled.peek(job_id) else {
             return usize::from(at <= through);
         };
         let seed = crate::schedule::job_seed(job_id);
