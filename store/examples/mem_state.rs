@@ -3,6 +3,8 @@
 //! the snapshot encoding's size, to tell the state's share of a node's
 //! memory from sled's cache, openraft's log and the rest.
 //!
+//! Allocated with mimalloc, as `schedulerd` is.
+//!
 //! Run: `cargo run --release -p store --example mem_state` (`BENCH_JOBS`,
 //! default 100,000; `BENCH_NO_LABELS=1`). Prints one JSON line.
 
@@ -15,6 +17,11 @@ use store::schedule::ScheduleSpec;
 use store::state::State;
 
 const T0: i64 = 1_767_225_600_000;
+
+// schedulerd's allocator (node/src/main.rs): its size classes, not glibc's,
+// decide what a node's state costs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
