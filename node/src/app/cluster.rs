@@ -100,15 +100,24 @@ impl App {
         }
         let membership = self.node.membership();
         if let Some(existing) = membership.get_node(&id) {
-            if existing.addr == addr && membership.voter_ids().any(|v| v == id) {
+            if existing.addr != addr {
+                return Err(ApiError::AlreadyExists(format!(
+                    "id: node {id} is already a member at {}; remove it first or pick another id",
+                    existing.addr
+                )));
+            }
+            let settled = membership.get_joint_config().len() == 1;
+            if settled && membership.voter_ids().any(|v| v == id) {
                 // A restarted node that joins again with the same id and
                 // address is already in.
                 return Ok(self.node.local_status());
             }
-            return Err(ApiError::AlreadyExists(format!(
-                "id: node {id} is already a member at {}; remove it first or pick another id",
-                existing.addr
-            )));
+            // The same node, a learner or in a joint configuration: a join
+            // cut short by a change of leader (between the learner and the
+            // voter step, or inside the joint step). Asking again finishes
+            // it below: adding an existing learner changes nothing, and
+            // the voter step leaves the joint configuration.
+            tracing::info!(id, addr, "finishing a join that was cut short");
         }
         // Probe the address: an unreachable or mismatched node must not
         // enter the membership (a wrong address is an operator error

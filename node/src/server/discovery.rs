@@ -55,8 +55,9 @@ fn refuse_if_member(node: &Node, s: &proto::v1::ClusterStatus, dir: &Path) -> an
     Ok(())
 }
 
-/// Asks each of `seeds` in turn to add this node until one does or the
-/// deadline passes; refuses first if a seed lists this node already.
+/// Asks each of `seeds` in turn (then each member the first answer names)
+/// to add this node until one does or the deadline passes; refuses first
+/// if a seed lists this node already.
 pub(super) async fn join(
     node: &Node,
     seeds: &[String],
@@ -69,11 +70,24 @@ pub(super) async fn join(
     // Once asked, this node may be listed because of its own request (an
     // answer lost on the way back), so only the first check can tell.
     let mut asked = false;
+    // The seeds, then every member the first answer names: if the seed
+    // dies while it adds this node, another member finishes the join.
+    let mut seeds: Vec<String> = seeds.to_vec();
     while tokio::time::Instant::now() < deadline {
-        for seed in seeds {
+        let mut i = 0;
+        while let Some(seed) = seeds.get(i).cloned() {
+            i += 1;
+            let seed = seed.as_str();
             if !asked {
                 match ask_status(node, seed).await {
-                    Ok(s) => refuse_if_member(node, &s, dir)?,
+                    Ok(s) => {
+                        refuse_if_member(node, &s, dir)?;
+                        for m in s.members.iter().filter(|m| m.id != node.id) {
+                            if !seeds.contains(&m.addr) {
+                                seeds.push(m.addr.clone());
+                            }
+                        }
+                    }
                     // Not reachable yet: ask the next seed.
                     Err(e) => {
                         let e = format!("{seed}: {e}");
