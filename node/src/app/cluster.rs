@@ -98,26 +98,11 @@ impl App {
         if addr.is_empty() {
             return Err(ApiError::invalid("addr", "is required (HOST:PORT)"));
         }
-        let membership = self.node.membership();
-        if let Some(existing) = membership.get_node(&id) {
-            if existing.addr != addr {
-                return Err(ApiError::AlreadyExists(format!(
-                    "id: node {id} is already a member at {}; remove it first or pick another id",
-                    existing.addr
-                )));
-            }
-            let settled = membership.get_joint_config().len() == 1;
-            if settled && membership.voter_ids().any(|v| v == id) {
-                // A restarted node that joins again with the same id and
-                // address is already in.
-                return Ok(self.node.local_status());
-            }
-            // The same node, a learner or in a joint configuration: a join
-            // cut short by a change of leader (between the learner and the
-            // voter step, or inside the joint step). Asking again finishes
-            // it below: adding an existing learner changes nothing, and
-            // the voter step leaves the joint configuration.
-            tracing::info!(id, addr, "finishing a join that was cut short");
+        match join_step(&self.node.membership(), id, addr) {
+            JoinStep::New => {}
+            JoinStep::Done => return Ok(self.node.local_status()),
+            JoinStep::Finish => tracing::info!(id, addr, "finishing a join that was cut short"),
+            JoinStep::Conflict(msg) => return Err(ApiError::AlreadyExists(msg)),
         }
         // Probe the address: an unreachable or mismatched node must not
         // enter the membership (a wrong address is an operator error
@@ -208,5 +193,88 @@ impl App {
         }
         tracing::info!(id, "member removed");
         Ok(self.node.local_status())
+    }
+}
+
+/// What adding node `id` at `addr` takes, given the membership.
+#[derive(Debug, PartialEq, Eq)]
+enum JoinStep {
+    /// Not a member: probe, admit, learner step, voter step.
+    New,
+    /// Already a voter at that address, no change in flight: a restarted
+    /// node that joins again is in.
+    Done,
+    /// The same node, a learner or in a joint configuration: a join cut
+    /// short by a change of leader (between the learner and the voter
+    /// step, or inside the joint step). The steps again finish it: adding
+    /// an existing learner changes nothing, and the voter step leaves the
+    /// joint configuration.
+    Finish,
+    /// The id is a member at another address.
+    Conflict(String),
+}
+
+fn join_step(
+    membership: &openraft::Membership<NodeId, BasicNode>,
+    id: NodeId,
+    addr: &str,
+) -> JoinStep {
+    let Some(existing) = membership.get_node(&id) else {
+        return JoinStep::New;
+    };
+    if existing.addr != addr {
+        return JoinStep::Conflict(format!(
+            "id: node {id} is already a member at {}; remove it first or pick another id",
+            existing.addr
+        ));
+    }
+    let settled = membership.get_joint_config().len() == 1;
+    if settled && membership.voter_ids().any(|v| v == id) {
+        JoinStep::Done
+    } else {
+        JoinStep::Finish
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use openraft::{BasicNode, Membership};
+
+    use super::{JoinStep, join_step};
+
+    fn nodes(ids: &[u64]) -> BTreeMap<u64, BasicNode> {
+        ids.iter()
+            .map(|id| (*id, BasicNode::new(format!("10.0.0.{id}:7100"))))
+            .collect()
+    }
+
+    fn config(ids: &[u64]) -> BTreeSet<u64> {
+        ids.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_join_cut_short_is_finished_and_a_settled_one_is_done() {
+        let settled = Membership::new(vec![config(&[1, 2, 3])], nodes(&[1, 2, 3]));
+        assert_eq!(join_step(&settled, 4, "10.0.0.4:7100"), JoinStep::New);
+        assert_eq!(join_step(&settled, 3, "10.0.0.3:7100"), JoinStep::Done);
+        match join_step(&settled, 3, "10.0.0.9:7100") {
+            JoinStep::Conflict(m) => assert!(m.contains("10.0.0.3:7100"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Left a learner: the leader died after the learner step.
+        let learner = Membership::new(vec![config(&[1, 2, 3])], nodes(&[1, 2, 3, 4]));
+        assert_eq!(join_step(&learner, 4, "10.0.0.4:7100"), JoinStep::Finish);
+        // Left in the joint configuration: a voter of the new half only,
+        // and the old half's quorum still rules.
+        let joint = Membership::new(
+            vec![config(&[1, 2, 3]), config(&[1, 2, 3, 4])],
+            nodes(&[1, 2, 3, 4]),
+        );
+        assert_eq!(join_step(&joint, 4, "10.0.0.4:7100"), JoinStep::Finish);
+        // Another node of a joint configuration asking again finishes it
+        // too (whoever asks, the voter step leaves the joint config).
+        assert_eq!(join_step(&joint, 2, "10.0.0.2:7100"), JoinStep::Finish);
     }
 }
