@@ -36,6 +36,8 @@ def test_status_shows_three_voters_and_a_leader(
     assert st.leader is not None
     assert sorted(m.id for m in st.members if m.voter) == [1, 2, 3]
     assert st.leader_addr in cluster.addrs
+    # The fixture waited for every join to finish.
+    assert st.membership_changing is False
 
 
 # Every trigger and policy keyword: (trigger, keywords, the clusterctl "schedule" text).
