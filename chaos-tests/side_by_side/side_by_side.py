@@ -24,7 +24,11 @@ APScheduler of requirements.txt, then runs in turn, never two at once:
    `bench throughput --steps ... --all-steps` on ours, so both maxima come
    from one run. A step is kept up, for both, when the effects received in
    its window reach 98% of the offered rate and every occurrence arrived
-   exactly once (the Rust bench's rule, `throughput.rs`).
+   exactly once (the Rust bench's rule, `throughput.rs`). APScheduler's
+   rates run twice: with the HTTP sink, as the other workloads, and with
+   the job appending to a list in its own process (`"effect": "memory"`),
+   which is APScheduler's own limit without any effect to make: the run
+   tells the sink's share from APScheduler's.
 
 Lateness is, for both, the sink's receive time minus the scheduled instant,
 over the occurrences scheduled in the measured window (after `--warmup`
@@ -236,6 +240,12 @@ def run_apscheduler(a: argparse.Namespace) -> None:
 
     target = urlsplit(a.sink)
     conns = threading.local()
+    # `--sink memory`: the effect is an entry in this list (list.append is
+    # atomic under the GIL), printed at the end.
+    kept: list[tuple[str, float, float]] = []
+
+    def remember(job_id: str) -> None:
+        kept.append((job_id, stamp.at.timestamp() * 1000.0, time.time() * 1000.0))
 
     def post(job_id: str) -> None:
         at: datetime = stamp.at
@@ -285,10 +295,13 @@ def run_apscheduler(a: argparse.Namespace) -> None:
             trigger = IntervalTrigger(seconds=1, start_date=start, timezone=timezone.utc)
         else:
             trigger = DateTrigger(run_date=base, timezone=timezone.utc)
-        sched.add_job(post, trigger, args=[f"{a.workload}-{i}"], id=f"{a.workload}-{i}")
+        func = remember if a.sink == "memory" else post
+        sched.add_job(func, trigger, args=[f"{a.workload}-{i}"], id=f"{a.workload}-{i}")
     sched.start()
     sleep_until(a.until)
     sched.shutdown(wait=True)
+    if a.sink == "memory":
+        print(json.dumps(kept), flush=True)
     print(json.dumps({"version": apscheduler.__version__, **counts}), flush=True)
 
 
@@ -352,9 +365,17 @@ def figures(hits, expected: set[tuple[str, int]], lo: float, hi: float, secs: fl
 
 
 def aps_run(
-    python: Path, workload: str, jobs: int, base: int, until: int, workers: int
+    python: Path,
+    workload: str,
+    jobs: int,
+    base: int,
+    until: int,
+    workers: int,
+    memory: bool = False,
 ) -> tuple[dict, list]:
-    sink = SinkProcess()
+    """One APScheduler process; its effects go to the HTTP sink, or with
+    `memory` into a list in its own process."""
+    sink = None if memory else SinkProcess()
     try:
         out = subprocess.run(
             [
@@ -363,7 +384,7 @@ def aps_run(
                 "_aps",
                 workload,
                 "--sink",
-                sink.url,
+                "memory" if sink is None else sink.url,
                 "--jobs",
                 str(jobs),
                 "--base",
@@ -377,9 +398,14 @@ def aps_run(
             stdout=subprocess.PIPE,
             text=True,
         ).stdout
-        return json.loads(out.strip().splitlines()[-1]), sink.hits()
+        lines = out.strip().splitlines()
+        counted = json.loads(lines[-1])
+        if sink is None:
+            return counted, [tuple(h) for h in json.loads(lines[-2])]
+        return counted, sink.hits()
     finally:
-        sink.close()
+        if sink is not None:
+            sink.close()
 
 
 def aps_lateness(python: Path, a: argparse.Namespace) -> dict:
@@ -432,19 +458,25 @@ def kept_up(f: dict, offered: int) -> bool:
     return rate >= 0.98 * offered and f["missing"] == 0 and f["duplicate_deliveries"] == 0
 
 
-def aps_ceiling(python: Path, a: argparse.Namespace) -> dict:
+def aps_ceiling(python: Path, a: argparse.Namespace, memory: bool = False) -> dict:
     """APScheduler at each rate of `--ceiling`: the lateness workload, one
-    fresh process per rate."""
+    fresh process per rate; effects to the HTTP sink, or with `memory` into
+    a list in APScheduler's own process."""
     steps = []
     best = None
+    effect = "memory" if memory else "http"
     for n in a.ceiling:
-        log(f"APScheduler ceiling: {n} jobs every second, {a.ceiling_secs} s measured")
+        log(
+            f"APScheduler ceiling ({effect}): {n} jobs every second, {a.ceiling_secs} s measured"
+        )
         base = ceil_sec(now_ms() + 2000)
         lo = base + a.warmup * 1000
         hi = lo + a.ceiling_secs * 1000
         j0: list = []
         threading.Timer((lo - now_ms()) / 1000.0, lambda j=j0: j.append(cpu_jiffies())).start()
-        counted, hits = aps_run(python, "lateness", n, base, hi + a.drain * 1000, a.workers)
+        counted, hits = aps_run(
+            python, "lateness", n, base, hi + a.drain * 1000, a.workers, memory
+        )
         expected = {
             (f"lateness-{i}", t + i * 1000 // n) for i in range(n) for t in range(lo, hi, 1000)
         }
@@ -459,7 +491,7 @@ def aps_ceiling(python: Path, a: argparse.Namespace) -> dict:
         steps.append(f)
         if ok:
             best = n if best is None else max(best, n)
-    return {"steps": steps, "highest_kept_up_fires_per_sec": best}
+    return {"effect": effect, "steps": steps, "highest_kept_up_fires_per_sec": best}
 
 
 def our_ceiling(a: argparse.Namespace) -> dict:
@@ -587,11 +619,13 @@ def main() -> None:
     ceiling = None
     if a.ceiling:
         aps_c = aps_ceiling(python, a)
+        aps_m = aps_ceiling(python, a, memory=True)
         our_c = our_ceiling(a)
         x = aps_c["highest_kept_up_fires_per_sec"]
         y = our_c["highest_kept_up_fires_per_sec"]
         ceiling = {
             "apscheduler": aps_c,
+            "apscheduler_effect_in_memory": aps_m,
             "ours": our_c,
             "ratio_apscheduler_over_ours": round(x / y, 3) if x and y else None,
         }
