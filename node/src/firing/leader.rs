@@ -509,18 +509,21 @@ impl<'a> Picker<'a> {
         }
         let workers = capacity.snapshot();
         let mut worker_load = BTreeMap::new();
-        for occ in state.open_occurrences() {
-            let Some(a) = occ.current() else { continue };
-            if let Some(n) = load.get_mut(&a.node_id) {
+        // Every tick: the index carries each open occurrence's node, so
+        // this is one pass without a lookup per occurrence (the job's is
+        // looked up only while some node reports workers).
+        for (key, node_id) in state.open_assignees() {
+            let Some(node_id) = node_id else { continue };
+            if let Some(n) = load.get_mut(&node_id) {
                 *n += 1;
             }
             if !workers.is_empty()
                 && let Some(w) = state
-                    .job(&occ.key.job_id)
+                    .job(&key.job_id)
                     .and_then(|j| j.spec.executor.worker())
             {
                 *worker_load
-                    .entry((a.node_id, w.queue.clone(), w.function.clone()))
+                    .entry((node_id, w.queue.clone(), w.function.clone()))
                     .or_default() += 1;
             }
         }

@@ -32,8 +32,10 @@ impl State {
                     {
                         old.state = AttemptState::Superseded;
                         old.output_tail = truncate_tail(&format!("reassigned: {}", item.reason));
-                        occ.attempts
-                            .push(new_attempt(number + 1, token, item.assignee, due));
+                        self.push_attempt(
+                            &item.key,
+                            new_attempt(number + 1, token, item.assignee, due),
+                        );
                     }
                     let e = self.emit(
                         ctx,
@@ -191,10 +193,7 @@ impl State {
                 .max(ctx.now)
                 .saturating_add(retry.backoff_ms(failures) as i64);
             let assignee = retry_on.unwrap_or(node);
-            if let Some(occ) = self.occurrences.get_mut(key) {
-                occ.attempts
-                    .push(new_attempt(number + 1, next_token, assignee, due));
-            }
+            self.push_attempt(key, new_attempt(number + 1, next_token, assignee, due));
             self.set_occ_state(key, RunState::Armed);
             let e = self.emit(ctx, EventKind::OccurrenceRetried, &key.job_id, Some(key));
             e.node_id = Some(assignee);
@@ -252,8 +251,8 @@ impl State {
         };
         if let Some(occ) = self.occurrences.get_mut(&buffered) {
             occ.buffered = false;
-            occ.attempts.push(new_attempt(1, token, node, ctx.now));
         }
+        self.push_attempt(&buffered, new_attempt(1, token, node, ctx.now));
         let e = self.emit(ctx, EventKind::OccurrenceArmed, job_id, Some(&buffered));
         e.node_id = Some(node);
         e.token = Some(token);

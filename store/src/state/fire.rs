@@ -316,9 +316,7 @@ impl State {
             return;
         };
         self.insert_occurrence(ctx, &key, manual, false);
-        if let Some(occ) = self.occurrences.get_mut(&key) {
-            occ.attempts.push(new_attempt(1, token, assignee, due));
-        }
+        self.push_attempt(&key, new_attempt(1, token, assignee, due));
         if !manual {
             self.count_run(job_id);
         }
@@ -343,7 +341,7 @@ impl State {
                 attempts: Vec::new(),
             },
         );
-        self.open.insert(key.clone());
+        self.open.insert(key.clone(), None);
     }
 
     fn count_run(&mut self, job_id: &str) {

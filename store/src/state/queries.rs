@@ -132,7 +132,14 @@ impl State {
 
     /// Every open (armed or running) occurrence, in key order.
     pub fn open_occurrences(&self) -> impl Iterator<Item = &Occurrence> {
-        self.open.iter().filter_map(|k| self.occurrences.get(k))
+        self.open.keys().filter_map(|k| self.occurrences.get(k))
+    }
+
+    /// Every open occurrence's key with the node of its current attempt
+    /// (`None`: no attempt yet, buffered), without a lookup of each
+    /// occurrence: what the leader counts each node's load from.
+    pub fn open_assignees(&self) -> impl Iterator<Item = (&OccKey, Option<NodeId>)> {
+        self.open.iter().map(|(k, n)| (k, *n))
     }
 
     /// Number of open occurrences.
@@ -167,6 +174,7 @@ impl State {
         };
         self.open
             .range(start..)
+            .map(|(k, _)| k)
             .take_while(|k| k.job_id == job_id)
             .collect()
     }
