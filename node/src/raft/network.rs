@@ -70,10 +70,21 @@ pub struct PeerClient {
 
 /// Why a call failed before the peer's Raft answered.
 enum CallError {
-    /// Could not reach the peer (connect failure, timeout).
+    /// Could not reach the peer (no connection): openraft backs off.
     Unreachable(String),
-    /// Reached it, but the exchange failed.
+    /// The exchange failed or found no answer in time: openraft retries
+    /// with its next message.
     Network(String),
+}
+
+/// How long openraft waits before replicating again to an unreachable
+/// peer: from half a heartbeat, doubling, to openraft's own 500 ms. A
+/// refused connection is retried soon (a restarted peer is back within
+/// one heartbeat or two), a dead one costs one attempt per 500 ms.
+fn unreachable_backoff() -> openraft::network::Backoff {
+    openraft::network::Backoff::new(
+        (0u32..).map(|i| std::time::Duration::from_millis((50u64 << i.min(4)).min(500))),
+    )
 }
 
 /// The Raft RPC a call carries: it picks the handler, never a name string.
@@ -145,14 +156,26 @@ impl PeerClient {
             RaftRpc::InstallSnapshot => client.install_snapshot(request).await,
         };
         let reply = reply.map_err(|s| match s.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-                CallError::Unreachable(format!(
-                    "{method} to node {} at {}: {}",
-                    self.target,
-                    self.addr,
-                    s.message()
-                ))
-            }
+            // No answer within openraft's deadline (for an append, one
+            // heartbeat interval) is a slow peer, not an unreachable one:
+            // openraft stops replicating to an unreachable peer for its
+            // backoff, and under load that silence outlasted the
+            // follower's lease, so it campaigned and the leadership moved
+            // every second or two (BENCHMARKS.md, "Slow appends are not
+            // unreachable peers").
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => CallError::Network(format!(
+                "{method} to node {} at {}: no answer within {:?} ({})",
+                self.target,
+                self.addr,
+                option.hard_ttl(),
+                s.message()
+            )),
+            tonic::Code::Unavailable => CallError::Unreachable(format!(
+                "{method} to node {} at {}: {}",
+                self.target,
+                self.addr,
+                s.message()
+            )),
             _ => CallError::Network(format!(
                 "{method} to node {} at {}: {s}",
                 self.target, self.addr
@@ -189,6 +212,10 @@ macro_rules! map_reply {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    fn backoff(&self) -> openraft::network::Backoff {
+        unreachable_backoff()
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
@@ -239,5 +266,17 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .call::<_, VoteResponse<NodeId>, RaftError<NodeId>>(RaftRpc::Vote, &rpc, &option)
             .await;
         map_reply!(self, reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn the_backoff_starts_at_half_a_heartbeat_and_doubles_to_500_ms() {
+        let waits: Vec<Duration> = super::unreachable_backoff().take(7).collect();
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [50, 100, 200, 400, 500, 500, 500]);
     }
 }
