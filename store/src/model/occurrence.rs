@@ -292,6 +292,11 @@ impl Occurrence {
     pub fn current_mut(&mut self) -> Option<&mut Attempt> {
         self.attempts.last_mut()
     }
+
+    /// The node of the current attempt (`None`: no attempt yet).
+    pub fn current_node(&self) -> Option<NodeId> {
+        self.current().map(|a| a.node_id)
+    }
 }
 
 #[cfg(test)]
