@@ -157,7 +157,7 @@ pub async fn export(
                 })
                 .unwrap_or_default(),
             created_at: ms(&j.created_at).unwrap_or(0),
-            exclude_calendars: model.exclude_calendars,
+            exclude_calendars: model.exclude_calendars.into(),
         }))?;
     }
     // The calendars, so that the gaps are judged on the days they exclude.

@@ -12,7 +12,7 @@ use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{CommittedLeaderId, EntryPayload};
 use serde_json::json;
 use store::command::{Advance, Command, OnConflict};
-use store::model::{ExecutorSpec, HttpSpec, JobSpec, Policies, time};
+use store::model::{ExecutorSpec, HttpSpec, JobSpec, time};
 use store::raft::{Entry, LogId, open};
 use store::schedule::{IntervalSpec, ScheduleSpec};
 use store::state::State;
@@ -43,9 +43,9 @@ fn spec(i: usize) -> JobSpec {
             url: "http://127.0.0.1:8080/hook".into(),
             ..HttpSpec::default()
         }),
-        policies: Policies::default(),
+        policies: Default::default(),
         node_selector: BTreeMap::new(),
-        exclude_calendars: Vec::new(),
+        exclude_calendars: Default::default(),
     }
 }
 

@@ -53,9 +53,9 @@ fn spec(i: usize, labels: bool) -> JobSpec {
             url: "http://127.0.0.1:8080/hook".into(),
             ..HttpSpec::default()
         }),
-        policies: Policies::default(),
+        policies: Default::default(),
         node_selector: BTreeMap::new(),
-        exclude_calendars: Vec::new(),
+        exclude_calendars: Default::default(),
     }
 }
 
@@ -75,6 +75,9 @@ fn main() -> anyhow::Result<()> {
             now: T0,
         };
         state.apply(i as u64 + 1, &cmd);
+        // As the state machine does after each batch (`raft/state_machine.rs`):
+        // events are outputs, handed on, not state.
+        drop(state.drain_events());
     }
     let after = rss_bytes();
     let encoded = state.encode()?.len();

@@ -102,7 +102,7 @@ impl HttpExecutor {
         // No body at all rather than an empty one: a GET then carries no
         // Content-Length, which some servers refuse.
         if !spec.body.is_empty() {
-            builder = builder.body(spec.body.clone());
+            builder = builder.body(spec.body.to_vec());
         }
         let request = builder
             .build()

@@ -154,9 +154,9 @@ fn spec(addr: SocketAddr, path: &str) -> HttpSpec {
     HttpSpec {
         method: "POST".into(),
         url: format!("http://{addr}{path}"),
-        headers: vec![],
-        body: b"payload".to_vec(),
-        success_codes: vec![],
+        headers: Default::default(),
+        body: b"payload".to_vec().into(),
+        success_codes: Default::default(),
     }
 }
 
@@ -185,7 +185,8 @@ async fn sends_method_body_headers_and_the_contract() {
         ("X-Twice".into(), "b".into()),
         // A job cannot spoof the contract.
         ("X-Scheduler-Node-Id".into(), "999".into()),
-    ];
+    ]
+    .into();
     let out = run_http(&executors(), spec, &ctx).await;
     assert_eq!(out.state, AttemptState::Succeeded, "{out:?}");
     assert_eq!(out.exit_code, Some(200));
@@ -244,7 +245,7 @@ async fn status_mapping() {
     for (status, codes, want) in cases {
         let (addr, _seen) = serve(Reply::Full(status, "server says")).await;
         let mut spec = spec(addr, "/");
-        spec.success_codes = codes.to_vec();
+        spec.success_codes = codes.to_vec().into();
         let out = run_http(&ex, spec, &ctx()).await;
         assert_eq!(out.state, want, "{status} with {codes:?}: {out:?}");
         assert_eq!(out.exit_code, Some(i32::from(status)));
@@ -402,11 +403,11 @@ async fn bad_requests_fail_with_a_reason() {
             "only http and https",
         ),
         (
-            |s| s.headers = vec![("bad name".into(), "v".into())],
+            |s| s.headers = vec![("bad name".into(), "v".into())].into(),
             "invalid header name",
         ),
         (
-            |s| s.headers = vec![("X-Ok".into(), "line\nbreak".into())],
+            |s| s.headers = vec![("X-Ok".into(), "line\nbreak".into())].into(),
             "invalid value for header X-Ok",
         ),
     ];

@@ -106,7 +106,8 @@ async fn argv_runs_without_a_shell_in_its_working_dir() {
             "x".into(),
             "a b".into(),
             "$HOME".into(),
-        ],
+        ]
+        .into(),
         working_dir: Some("sub".into()),
         ..ShellSpec::default()
     };
@@ -280,7 +281,7 @@ async fn bad_specs_fail_with_a_reason() {
 
     let out = run_sh(
         ShellSpec {
-            argv: vec!["/no/such/program".into()],
+            argv: vec!["/no/such/program".into()].into(),
             ..ShellSpec::default()
         },
         &ctx,
@@ -303,7 +304,7 @@ async fn bad_specs_fail_with_a_reason() {
     );
 
     let mut spec = sh("true");
-    spec.argv = vec!["true".into()];
+    spec.argv = vec!["true".into()].into();
     let out = run_sh(spec, &ctx).await;
     assert_eq!(out.state, AttemptState::Failed);
     assert!(out.output_tail.contains("both argv and command"), "{out:?}");

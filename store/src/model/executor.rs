@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
 /// An executor kind a node can run, as it advertises it (`NodeInfo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -54,7 +55,7 @@ pub struct WorkerSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShellSpec {
     /// Program and arguments, run without a shell.
-    pub argv: Vec<String>,
+    pub argv: ThinVec<String>,
     /// A command line, run as `sh -c COMMAND`.
     pub command: Option<String>,
     /// Extra environment variables.
@@ -71,11 +72,11 @@ pub struct HttpSpec {
     /// Absolute http:// or https:// URL.
     pub url: String,
     /// Extra headers, in order.
-    pub headers: Vec<(String, String)>,
+    pub headers: ThinVec<(String, String)>,
     /// Request body.
-    pub body: Vec<u8>,
+    pub body: ThinVec<u8>,
     /// Status codes that count as success; empty means any 2xx.
-    pub success_codes: Vec<u16>,
+    pub success_codes: ThinVec<u16>,
 }
 
 impl ExecutorSpec {

@@ -24,7 +24,7 @@ pub use limits::*;
 pub use occurrence::{
     Attempt, AttemptOutcome, AttemptState, NotRunCause, OccKey, Occurrence, RunState,
 };
-pub use policy::{Coalesce, Overlap, Policies, RetryPolicy};
+pub use policy::{Coalesce, Overlap, Policies, RetryPolicy, StoredPolicies};
 pub use token::FencingToken;
 pub use validate::{ValidationError, validate_name, validate_spec};
 

@@ -99,9 +99,116 @@ impl Policies {
     }
 }
 
+/// A job's policies as the state stores them: nothing when they are the
+/// defaults (as for most jobs), boxed otherwise. 8 bytes in place of 88:
+/// with a million jobs, what takes `Job` from mimalloc's 640-byte size
+/// class down to 448 (`cargo run --release -p store --example mem_state`).
+///
+/// Reads go through `Deref` (`spec.policies.timeout_ms`); writes through
+/// `DerefMut` box the defaults first. Encoded exactly as [`Policies`], so
+/// logs and snapshots are unchanged; equality compares the values.
+#[derive(Clone, Default)]
+pub struct StoredPolicies(Option<Box<Policies>>);
+
+/// What a `StoredPolicies` without a box reads as.
+static DEFAULT_POLICIES: std::sync::LazyLock<Policies> =
+    std::sync::LazyLock::new(Policies::default);
+
+impl StoredPolicies {
+    /// The policies, by value.
+    pub fn into_inner(self) -> Policies {
+        self.0.map_or_else(Policies::default, |b| *b)
+    }
+
+    /// Whether they are stored out of line (not the defaults when stored).
+    pub fn is_boxed(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl From<Policies> for StoredPolicies {
+    fn from(p: Policies) -> Self {
+        if p == Policies::default() {
+            StoredPolicies(None)
+        } else {
+            StoredPolicies(Some(Box::new(p)))
+        }
+    }
+}
+
+impl std::ops::Deref for StoredPolicies {
+    type Target = Policies;
+    fn deref(&self) -> &Policies {
+        self.0.as_deref().unwrap_or(&DEFAULT_POLICIES)
+    }
+}
+
+impl std::ops::DerefMut for StoredPolicies {
+    fn deref_mut(&mut self) -> &mut Policies {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for StoredPolicies {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for StoredPolicies {}
+
+impl std::fmt::Debug for StoredPolicies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Serialize for StoredPolicies {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredPolicies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Policies::deserialize(d).map(Self::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_policies_box_only_what_is_not_default_and_encode_as_policies() {
+        let default = StoredPolicies::from(Policies::default());
+        assert!(!default.is_boxed());
+        assert_eq!(default.timeout_ms, None);
+        let custom = Policies {
+            timeout_ms: Some(5_000),
+            ..Policies::default()
+        };
+        let stored = StoredPolicies::from(custom.clone());
+        assert!(stored.is_boxed());
+        assert_eq!(stored.timeout_ms, Some(5_000));
+        for (p, s) in [(Policies::default(), &default), (custom.clone(), &stored)] {
+            let plain = postcard::to_allocvec(&p).expect("encode");
+            assert_eq!(postcard::to_allocvec(s).expect("encode"), plain);
+            let back: StoredPolicies = postcard::from_bytes(&plain).expect("decode");
+            assert_eq!(&back, s);
+            assert_eq!(back.is_boxed(), s.is_boxed());
+        }
+        // A write boxes; equality compares values, boxed or not.
+        let mut written = StoredPolicies::from(Policies::default());
+        assert!(!written.is_boxed());
+        written.timeout_ms = Some(5_000);
+        assert!(written.is_boxed());
+        assert_eq!(written, stored);
+        written.timeout_ms = None;
+        assert_eq!(written, default);
+        assert_eq!(written.into_inner(), Policies::default());
+        assert_eq!(stored.into_inner(), custom);
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

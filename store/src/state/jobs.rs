@@ -119,7 +119,7 @@ impl State {
             updated_at: ctx.now,
             next_fire_at: None,
             run_count: 0,
-            failures: Vec::new(),
+            failures: Default::default(),
             pause_reason: None,
             created_by: ctx.principal.clone(),
             updated_by: ctx.principal.clone(),

@@ -31,9 +31,9 @@ fn every(id: &str, secs: u64) -> JobSpec {
             url: "http://127.0.0.1:9/hook".into(),
             ..HttpSpec::default()
         }),
-        policies: Policies::default(),
+        policies: Default::default(),
         node_selector: BTreeMap::new(),
-        exclude_calendars: Vec::new(),
+        exclude_calendars: Default::default(),
     }
 }
 
@@ -1234,7 +1234,7 @@ fn spec_for(job: u8, secs: u8, policy: u8) -> JobSpec {
     spec.policies.pause_after_failures = u32::from(policy % 3);
     // Some jobs name an exclusion calendar (refused while it is missing).
     if job == 0 && policy % 2 == 1 {
-        spec.exclude_calendars = vec!["c0".into()];
+        spec.exclude_calendars = vec!["c0".into()].into();
     }
     // Job 2 runs after job 1 (when job 1 exists).
     if job == 2 {
@@ -1753,7 +1753,7 @@ fn daily_at_ten(id: &str) -> JobSpec {
     let mut spec = every(id, 1);
     spec.schedule = ScheduleSpec::Cron("0 10 * * *".into());
     spec.time_zone = "Europe/Berlin".into();
-    spec.exclude_calendars = vec!["holidays".into()];
+    spec.exclude_calendars = vec!["holidays".into()].into();
     spec
 }
 
@@ -1838,7 +1838,7 @@ fn a_changed_calendar_moves_its_jobs_and_one_in_use_cannot_be_deleted() {
     assert!(log.state.calendar("holidays").is_some());
     // A job naming a calendar that does not exist is refused by field.
     let mut other = daily_at_ten("other");
-    other.exclude_calendars = vec!["holidays".into(), "nope".into()];
+    other.exclude_calendars = vec!["holidays".into(), "nope".into()].into();
     let r = log.apply(Command::CreateJob {
         spec: other,
         on_conflict: OnConflict::Fail,
@@ -1859,7 +1859,7 @@ fn a_changed_calendar_moves_its_jobs_and_one_in_use_cannot_be_deleted() {
         now,
     );
     let mut never = daily_at_ten("never");
-    never.exclude_calendars = vec!["always".into()];
+    never.exclude_calendars = vec!["always".into()].into();
     let r = log.apply(Command::CreateJob {
         spec: never,
         on_conflict: OnConflict::Fail,
