@@ -262,13 +262,24 @@ impl State {
     /// Keeps at most `retention` finished occurrences of a job, dropping the
     /// oldest. Open occurrences are never dropped.
     pub(super) fn enforce_retention(&mut self, job_id: &str) {
-        let finished: Vec<OccKey> = self
+        // Count first, clone only the excess (usually one key): cloning
+        // every finished key of a full history on each finish was most of
+        // this function's cost at 8,000 fires/s.
+        let finished = self
             .occurrences_of(job_id)
             .filter(|(_, o)| !o.state.is_open())
+            .count();
+        let excess = finished.saturating_sub(self.retention as usize);
+        if excess == 0 {
+            return;
+        }
+        let oldest: Vec<OccKey> = self
+            .occurrences_of(job_id)
+            .filter(|(_, o)| !o.state.is_open())
+            .take(excess)
             .map(|(k, _)| k.clone())
             .collect();
-        let excess = finished.len().saturating_sub(self.retention as usize);
-        for key in finished.into_iter().take(excess) {
+        for key in oldest {
             self.remove_occurrence(&key);
         }
     }

@@ -272,9 +272,14 @@ impl State {
         }
     }
 
-    /// Takes the events produced since the last call.
+    /// Takes the events produced since the last call. The next batch
+    /// starts with room for as many: growing from empty by doubling had
+    /// every batch copy its events several times, into fresh pages that
+    /// the kernel zeroes (`clear_page_erms`, 4.5% of a follower's CPU at
+    /// 8,000 fires/s).
     pub fn drain_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+        let room = self.events.len();
+        std::mem::replace(&mut self.events, Vec::with_capacity(room))
     }
 
     /// Encodes the replicated part of the state for a snapshot. The
