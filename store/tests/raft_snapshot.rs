@@ -220,7 +220,9 @@ fn apply_publishes_index_and_events() {
             state.apply(i, &Command::Noop);
         }
         let want = state.drain_events();
-        let got: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+        let got: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| (*e).clone())
+            .collect();
         assert_eq!(got, want);
     });
 }

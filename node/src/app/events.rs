@@ -64,8 +64,8 @@ impl std::str::FromStr for EventId {
 pub struct Numbered {
     /// Its id.
     pub id: EventId,
-    /// The event.
-    pub event: Event,
+    /// The event (shared with the other subscribers of the state's events).
+    pub event: Arc<Event>,
 }
 
 /// What a resume from an id gets.
@@ -94,7 +94,7 @@ pub struct EventLog {
 impl EventLog {
     /// Numbers the events of `source` from now on (a task that ends when
     /// the state machine does). Must run inside a tokio runtime.
-    pub fn start(source: broadcast::Receiver<Event>) -> Self {
+    pub fn start(source: broadcast::Receiver<Arc<Event>>) -> Self {
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let log = EventLog {
             ring: Arc::new(Mutex::new(Ring {
@@ -107,7 +107,7 @@ impl EventLog {
         log
     }
 
-    async fn number(self, mut source: broadcast::Receiver<Event>) {
+    async fn number(self, mut source: broadcast::Receiver<Arc<Event>>) {
         let mut last: Option<EventId> = None;
         // After a loss, the rest of a partly lost entry is dropped too: its
         // positions are unknown.
@@ -277,7 +277,7 @@ mod tests {
         let (tx, rx) = broadcast::channel(64);
         let log = EventLog::start(rx);
         for (i, j) in [(5, "a"), (5, "b"), (6, "c"), (8, "d"), (8, "e")] {
-            tx.send(event(i, j)).unwrap();
+            tx.send(Arc::new(event(i, j))).unwrap();
         }
         settle(&log, 5).await;
         let (Resume::From(held), _) = log.since(Some("5-0".parse().unwrap())) else {
@@ -310,7 +310,7 @@ mod tests {
         let (tx, rx) = broadcast::channel(REPLAY_CAPACITY + 10);
         let log = EventLog::start(rx);
         for i in 1..=(REPLAY_CAPACITY as u64 + 2) {
-            tx.send(event(i, "a")).unwrap();
+            tx.send(Arc::new(event(i, "a"))).unwrap();
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
         while log.lock().events.back().map(|n| n.id.index) != Some(REPLAY_CAPACITY as u64 + 2) {

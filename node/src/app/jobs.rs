@@ -350,7 +350,7 @@ impl App {
     }
 
     /// The events applied on this node from now on.
-    pub fn subscribe_events(&self, _caller: &Caller) -> broadcast::Receiver<Event> {
+    pub fn subscribe_events(&self, _caller: &Caller) -> broadcast::Receiver<std::sync::Arc<Event>> {
         self.node.state.subscribe_events()
     }
 }

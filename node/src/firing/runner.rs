@@ -277,12 +277,24 @@ impl Runner {
 
     /// Starts a task for each armed attempt assigned here that has none.
     fn scan(&self) {
+        // Keys are cloned only for attempts without a task: at 8,000
+        // fires/s nearly every armed attempt here has one, and cloning all
+        // their keys every scan was 4% of a follower's CPU. (Lock order:
+        // the state's, then `active`; nothing takes them the other way.)
         let mine: Vec<(OccKey, u64)> = self.node.state.read(|s| {
-            s.open_occurrences()
+            let active = self.active();
+            // The open index names each current attempt's node: look up
+            // only this node's occurrences, not every open one.
+            s.open_assignees()
+                .filter(|(_, node)| *node == Some(self.node.id))
+                .filter_map(|(k, _)| s.occurrence(k))
                 .filter_map(|o| {
                     let a = o.current()?;
-                    (a.node_id == self.node.id && a.state == AttemptState::Armed && !o.buffered)
-                        .then(|| (o.key.clone(), a.token))
+                    (a.node_id == self.node.id
+                        && a.state == AttemptState::Armed
+                        && !o.buffered
+                        && !active.contains(&a.token))
+                    .then(|| (o.key.clone(), a.token))
                 })
                 .collect()
         });

@@ -36,7 +36,9 @@ struct Shared {
     applied: RwLock<Applied>,
     /// Index of the last applied entry (`None` before anything is applied).
     applied_tx: watch::Sender<Option<u64>>,
-    events_tx: broadcast::Sender<Event>,
+    /// Each event once, shared: every subscriber (the runner, the event
+    /// log, the metrics) gets the same `Arc`, not a copy of its strings.
+    events_tx: broadcast::Sender<Arc<Event>>,
 }
 
 impl Shared {
@@ -53,7 +55,7 @@ impl Shared {
         self.applied_tx.send_replace(last_applied.map(|l| l.index));
         for event in events {
             // An error only means nobody is subscribed right now.
-            let _ = self.events_tx.send(event);
+            let _ = self.events_tx.send(Arc::new(event));
         }
     }
 }
@@ -116,7 +118,7 @@ impl StateHandle {
     /// that lags more than the channel capacity gets `RecvError::Lagged` and
     /// must resynchronise from the state. A snapshot install replaces the
     /// state without events: watch [`Self::subscribe_applied`] for jumps.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Event>> {
         self.shared.events_tx.subscribe()
     }
 
