@@ -338,10 +338,12 @@ impl Journal {
         if migrated {
             legacy_main.clear()?;
             legacy_main.flush()?;
-            if let Some(db) = legacy_db {
-                drop(db);
-                std::fs::remove_dir_all(&legacy_dir).map_err(io_err(&legacy_dir))?;
-            }
+        }
+        // The old journal's directory goes once its records (if any) are in
+        // the file, so later starts neither open nor read it again.
+        if let Some(db) = legacy_db {
+            drop(db);
+            std::fs::remove_dir_all(&legacy_dir).map_err(io_err(&legacy_dir))?;
         }
         let inner = Arc::new(Mutex::new(Inner {
             live,
@@ -605,6 +607,13 @@ mod tests {
             "the sled journal is deleted"
         );
         assert_eq!(reopened_tokens(dir.path(), &main).await, vec![2, 4]);
+        // An old journal with no records goes too.
+        drop(sled::open(dir.path().join(LEGACY_DIR)).expect("empty legacy journal"));
+        assert_eq!(reopened_tokens(dir.path(), &main).await, vec![2, 4]);
+        assert!(
+            !dir.path().join(LEGACY_DIR).exists(),
+            "the empty sled journal is deleted"
+        );
     }
 
     /// A torn last write (a crash mid-append) is dropped at the next open,
