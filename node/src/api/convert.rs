@@ -111,7 +111,7 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
             args: opt_str(&w.args),
         }),
         Some(pb::executor::Kind::Shell(s)) => ExecutorSpec::Shell(ShellSpec {
-            argv: s.argv.clone().into(),
+            argv: s.argv.as_slice().into(),
             command: opt_str(&s.command),
             env: s.env.clone(),
             working_dir: opt_str(&s.working_dir),
@@ -128,7 +128,7 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
                 .iter()
                 .map(|h| (h.name.clone(), h.value.clone()))
                 .collect(),
-            body: h.body.clone().into(),
+            body: h.body.as_slice().into(),
             success_codes: h
                 .success_codes
                 .iter()
@@ -175,7 +175,7 @@ pub fn job_spec_from_pb(spec: &pb::JobSpec) -> Result<JobSpec, ValidationError> 
         executor,
         policies: policies_from_pb(spec.policies.as_ref())?.into(),
         node_selector: spec.node_selector.clone(),
-        exclude_calendars: spec.exclude_calendars.clone().into(),
+        exclude_calendars: spec.exclude_calendars.as_slice().into(),
     })
 }
 
@@ -270,7 +270,7 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
     };
     let executor = match &spec.executor {
         ExecutorSpec::Shell(s) => pb::executor::Kind::Shell(pb::ShellExecutor {
-            argv: s.argv.clone().into(),
+            argv: s.argv.to_vec(),
             command: s.command.clone().unwrap_or_default(),
             env: s.env.clone(),
             working_dir: s.working_dir.clone().unwrap_or_default(),
@@ -286,7 +286,7 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
                     value: v.clone(),
                 })
                 .collect(),
-            body: h.body.clone().into(),
+            body: h.body.to_vec(),
             success_codes: h.success_codes.iter().map(|c| u32::from(*c)).collect(),
         }),
         ExecutorSpec::Worker(w) => pb::executor::Kind::Worker(pb::WorkerExecutor {
@@ -338,7 +338,7 @@ pub fn job_spec_to_pb(spec: &JobSpec) -> pb::JobSpec {
             pause_after_failures: p.pause_after_failures,
         }),
         node_selector: spec.node_selector.clone(),
-        exclude_calendars: spec.exclude_calendars.clone().into(),
+        exclude_calendars: spec.exclude_calendars.to_vec(),
     }
 }
 
@@ -357,7 +357,7 @@ pub fn job_to_pb(job: &Job) -> pb::Job {
             JobState::Finished => pb::JobState::Finished,
         } as i32,
         pause_reason: job.pause_reason.clone().unwrap_or_default(),
-        failing_occurrences: job.failures.clone().into(),
+        failing_occurrences: job.failures.to_vec(),
         created_by: job.created_by.clone(),
         updated_by: job.updated_by.clone(),
     }

@@ -286,9 +286,9 @@ impl Journal {
     ) -> Result<Self, JournalError> {
         let path = data_dir.join(FILE);
         let mut live = BTreeMap::new();
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let (bytes, existed) = match std::fs::read(&path) {
+            Ok(b) => (b, true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), false),
             Err(e) => return Err(io_err(&path)(e)),
         };
         let whole = replay(&bytes, &mut live);
@@ -330,6 +330,11 @@ impl Journal {
             compact_at,
             min_compact_at: compact_at,
         };
+        // A new file's name must be durable too, or a crash could lose the
+        // file with every record its first flushes promised.
+        if !existed {
+            wal.sync_dir()?;
+        }
         // A torn tail or moved records: rewrite the file whole (durable)
         // before anything is appended, and only then forget the originals.
         if whole < bytes.len() || migrated {

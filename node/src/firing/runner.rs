@@ -290,11 +290,8 @@ impl Runner {
                 .filter_map(|(k, _)| s.occurrence(k))
                 .filter_map(|o| {
                     let a = o.current()?;
-                    (a.node_id == self.node.id
-                        && a.state == AttemptState::Armed
-                        && !o.buffered
-                        && !active.contains(&a.token))
-                    .then(|| (o.key.clone(), a.token))
+                    (a.state == AttemptState::Armed && !o.buffered && !active.contains(&a.token))
+                        .then(|| (o.key.clone(), a.token))
                 })
                 .collect()
         });
