@@ -125,8 +125,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     }
 }
 
-/// A waiter for the next flush: it gets the flush's error, if any.
-type FlushWaiter = oneshot::Sender<Result<(), String>>;
+/// A waiter for a flush: it gets the flush's error, if any, and needs
+/// the flush done by `by` (now, for a writer that waits on it at once).
+struct FlushWaiter {
+    done: oneshot::Sender<Result<(), String>>,
+    by: tokio::time::Instant,
+}
 
 /// What the writers share with the flusher.
 #[derive(Default)]
@@ -367,14 +371,22 @@ impl Journal {
 
     /// Records `entry` durably (flushed before returning).
     pub async fn put(&self, entry: &Entry) -> Result<(), JournalError> {
-        self.put_ahead(entry)?.durable().await
+        self.put_ahead(entry, std::time::Instant::now())?
+            .durable()
+            .await
     }
 
-    /// Records `entry` now and queues the flush that makes it durable,
-    /// without waiting for it: the runner records a start this way ahead
-    /// of the due instant, so the flush is off the start's path, and waits
-    /// on the returned [`Flushing`] only when the attempt is due.
-    pub fn put_ahead(&self, entry: &Entry) -> Result<Flushing, JournalError> {
+    /// Records `entry` now and queues the flush that makes it durable by
+    /// `by`, without waiting for it: the runner records a start this way
+    /// ahead of the due instant, so the flush is off the start's path, and
+    /// waits on the returned [`Flushing`] only when the attempt is due.
+    /// The flusher holds a flush until the earliest `by` it was asked for,
+    /// so records with time to spare share one `fdatasync`.
+    pub fn put_ahead(
+        &self,
+        entry: &Entry,
+        by: std::time::Instant,
+    ) -> Result<Flushing, JournalError> {
         {
             let mut g = lock(&self.inner);
             if let Some(e) = &g.failed {
@@ -383,7 +395,7 @@ impl Journal {
             frame(&mut g.pending, &RecordRef::Put(entry))?;
             g.live.insert(entry.token, entry.clone());
         }
-        self.flush_after()
+        self.flush_after(by)
     }
 
     /// Forgets an attempt whose report is committed. Not flushed by itself
@@ -401,10 +413,11 @@ impl Journal {
     /// Queues for a flush that starts after this call (the waiter is
     /// queued here, not on the first poll, so the flush covers every write
     /// before this call however late the caller waits).
-    fn flush_after(&self) -> Result<Flushing, JournalError> {
+    fn flush_after(&self, by: std::time::Instant) -> Result<Flushing, JournalError> {
         let (done, wait) = oneshot::channel();
+        let by = tokio::time::Instant::from_std(by);
         self.flushes
-            .send(done)
+            .send(FlushWaiter { done, by })
             .map_err(|_| JournalError::Flush("the flusher stopped".into()))?;
         Ok(Flushing { wait })
     }
@@ -442,9 +455,26 @@ async fn flush_loop(
 ) {
     let mut wal = Some(wal);
     while let Some(first) = rx.recv().await {
+        let mut by = first.by;
         let mut waiters = vec![first];
-        while let Ok(w) = rx.try_recv() {
-            waiters.push(w);
+        // Gather until the earliest deadline asked for (at once for an
+        // urgent waiter): records written with time to spare share a flush.
+        loop {
+            while let Ok(w) = rx.try_recv() {
+                by = by.min(w.by);
+                waiters.push(w);
+            }
+            if by <= tokio::time::Instant::now() {
+                break;
+            }
+            match tokio::time::timeout_at(by, rx.recv()).await {
+                Ok(Some(w)) => {
+                    by = by.min(w.by);
+                    waiters.push(w);
+                }
+                // Every handle gone, or the deadline: flush now.
+                Ok(None) | Err(_) => break,
+            }
         }
         // Take the records after the waiters: each waiter's are among them
         // (or were written by an earlier flush).
@@ -498,7 +528,7 @@ async fn flush_loop(
         }
         for w in waiters {
             // A waiter that gave up is no concern of the flusher's.
-            let _ = w.send(result.clone());
+            let _ = w.done.send(result.clone());
         }
     }
 }
@@ -565,6 +595,26 @@ mod tests {
         assert_eq!(reopened_tokens(dir.path(), &main).await, vec![7, 9]);
     }
 
+    /// A flush asked for later waits for company, but an urgent one
+    /// carries it: every waiter queued is answered by the flush that
+    /// follows (one `fdatasync` for both).
+    #[tokio::test]
+    async fn an_urgent_flush_carries_the_records_that_had_time_to_spare() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = sled::open(dir.path().join("main")).expect("main db");
+        let j = Journal::open(dir.path(), &main).expect("open");
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        let relaxed = j.put_ahead(&entry(1), later).expect("put ahead");
+        j.put(&entry(2)).await.expect("put");
+        // Asked for in ten minutes; done within seconds only if carried.
+        tokio::time::timeout(std::time::Duration::from_secs(30), relaxed.durable())
+            .await
+            .expect("the relaxed record's flush was carried by the urgent one")
+            .expect("flushed");
+        drop(j);
+        assert_eq!(reopened_tokens(dir.path(), &main).await, vec![1, 2]);
+    }
+
     /// A record made ahead is readable at once and durable once its flush
     /// is awaited, however late the wait; one made and forgotten is gone.
     #[tokio::test]
@@ -573,8 +623,9 @@ mod tests {
         let main = sled::open(dir.path().join("main")).expect("main db");
         {
             let j = Journal::open(dir.path(), &main).expect("open");
-            let kept = j.put_ahead(&entry(3)).expect("put ahead");
-            let dropped = j.put_ahead(&entry(4)).expect("put ahead");
+            let now = std::time::Instant::now();
+            let kept = j.put_ahead(&entry(3), now).expect("put ahead");
+            let dropped = j.put_ahead(&entry(4), now).expect("put ahead");
             assert!(j.contains(3).expect("contains") && j.contains(4).expect("contains"));
             j.remove(4).expect("remove");
             // Later writes, then the late wait: the queued flush covers

@@ -504,27 +504,27 @@ impl<'a> Picker<'a> {
                         .last(*id)
                         .is_some_and(|c| c.elapsed() <= MAX_ASSIGN_SILENCE));
             if healthy {
-                load.insert(*id, 0usize);
+                // Every tick: the state keeps each node's count of open
+                // attempts, so this reads a number, not the open index.
+                load.insert(*id, state.open_on(*id));
             }
         }
         let workers = capacity.snapshot();
         let mut worker_load = BTreeMap::new();
-        // Every tick: the index carries each open occurrence's node, so
-        // this is one pass without a lookup per occurrence (the job's is
-        // looked up only while some node reports workers).
-        for (key, node_id) in state.open_assignees() {
-            let Some(node_id) = node_id else { continue };
-            if let Some(n) = load.get_mut(&node_id) {
-                *n += 1;
-            }
-            if !workers.is_empty()
-                && let Some(w) = state
+        // Each node reports its workers, an empty list when it has none:
+        // only a worker somewhere makes the per-function load worth a pass
+        // over the open occurrences and a job lookup for each.
+        if workers.values().any(|w| !w.is_empty()) {
+            for (key, node_id) in state.open_assignees() {
+                let Some(node_id) = node_id else { continue };
+                if let Some(w) = state
                     .job(&key.job_id)
                     .and_then(|j| j.spec.executor.worker())
-            {
-                *worker_load
-                    .entry((node_id, w.queue.clone(), w.function.clone()))
-                    .or_default() += 1;
+                {
+                    *worker_load
+                        .entry((node_id, w.queue.clone(), w.function.clone()))
+                        .or_default() += 1;
+                }
             }
         }
         Picker {

@@ -39,6 +39,10 @@ const RECHECK_EVERY: Duration = Duration::from_millis(100);
 /// `RECHECK_EVERY` before the due instant, which is when it records.
 const RECORD_AHEAD: Duration = RECHECK_EVERY;
 
+/// How soon an outcome's journal record is flushed (its report does not
+/// wait for it; a worker's acknowledgement does).
+const OUTCOME_FLUSH_WITHIN: Duration = Duration::from_millis(20);
+
 /// First and longest pause between re-sends of an uncommitted report (a
 /// change of leader cuts a pause short).
 const REPORT_BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -390,7 +394,9 @@ impl Runner {
             };
             let wait = target.saturating_duration_since(Instant::now());
             if ahead.is_none() && wait <= RECORD_AHEAD && matches!(journaled, Ok(false)) {
-                match self.journal.put_ahead(&entry) {
+                // Flushed by half-way to the instant: records made ahead
+                // share their flushes, and each is durable well in time.
+                match self.journal.put_ahead(&entry, Instant::now() + wait / 2) {
                     Ok(flushing) => ahead = Some(flushing),
                     // Recorded and awaited at the start instead, where a
                     // failing journal has its own handling.
@@ -490,11 +496,11 @@ impl Runner {
         self.cfg
             .metrics
             .attempt_started(kind, number, started - due_at);
-        let this = self.clone();
-        let (k, t) = (key.clone(), token);
-        tokio::spawn(async move {
-            this.report_once(k, t, AttemptOutcome::Started { at: started })
-                .await
+        self.reporter.notify(Report {
+            key: key.clone(),
+            token,
+            node_id: self.node.id,
+            outcome: AttemptOutcome::Started { at: started },
         });
 
         let ctx = RunContext {
@@ -539,12 +545,27 @@ impl Runner {
             token,
             outcome: Some(outcome.clone()),
         };
-        match self.journal.put(&entry).await {
-            // Durable here: a worker that sent it may forget it.
-            Ok(()) => self.cfg.executors.recorded(&job.spec.executor, token),
-            Err(e) => tracing::error!(error = %e, token, "journal write of an outcome"),
-        }
-        self.report_until_committed(key, token, outcome).await;
+        // The record and the report go at once: the outcome is durable
+        // when either is (a restart re-sends a recorded outcome; a
+        // committed one is in the log), so the report need not wait for
+        // an fsync of its own, and the record's flush, asked for within
+        // OUTCOME_FLUSH_WITHIN, is shared with others. A crash before
+        // either leaves the start record only: the attempt is reported
+        // failed ("may have run"), as for a crash during the run.
+        let recorded = async {
+            let flushing = self
+                .journal
+                .put_ahead(&entry, Instant::now() + OUTCOME_FLUSH_WITHIN);
+            match flushing {
+                Ok(f) => match f.durable().await {
+                    // Durable here: a worker that sent it may forget it.
+                    Ok(()) => self.cfg.executors.recorded(&job.spec.executor, token),
+                    Err(e) => tracing::error!(error = %e, token, "journal flush of an outcome"),
+                },
+                Err(e) => tracing::error!(error = %e, token, "journal write of an outcome"),
+            }
+        };
+        tokio::join!(recorded, self.report_until_committed(key, token, outcome));
     }
 
     /// Removes the start record of an attempt that this task will not

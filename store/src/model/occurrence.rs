@@ -235,6 +235,23 @@ pub enum AttemptOutcome {
         /// Bounded tail of the output.
         output_tail: String,
     },
+    /// A `Started` and its `Finished` in one report: the reporter merges
+    /// them when both wait in the same batch (a run shorter than the batch
+    /// window), so the log carries one report per short run, not two. The
+    /// state machine applies it as the two, in order. Last, so the
+    /// encodings of the older variants are unchanged.
+    Ran {
+        /// When it started (the `Started` report's `at`).
+        started_at: UnixMs,
+        /// When it finished.
+        at: UnixMs,
+        /// Succeeded, Failed or TimedOut.
+        state: AttemptState,
+        /// Process exit code or HTTP status.
+        exit_code: Option<i32>,
+        /// Bounded tail of the output.
+        output_tail: String,
+    },
 }
 
 /// One try to run an occurrence on one node.

@@ -79,70 +79,114 @@ impl State {
     }
 
     fn report_one(&mut self, ctx: &mut Ctx, r: &Report) -> ReportFate {
-        let Some(occ) = self.occurrences.get(&r.key) else {
-            return ReportFate::Stale;
-        };
-        let Some(attempt) = occ.attempts.iter().find(|a| a.token == r.token) else {
-            return ReportFate::Stale;
-        };
-        if attempt.node_id != r.node_id {
-            return ReportFate::Stale;
-        }
-        let is_current = occ.current().is_some_and(|a| a.token == r.token);
         match &r.outcome {
-            AttemptOutcome::Started { at } => match attempt.state {
-                AttemptState::Armed if is_current && occ.state.is_open() => {
-                    if let Some(a) = self
-                        .occurrences
-                        .get_mut(&r.key)
-                        .and_then(|o| o.current_mut())
-                    {
-                        a.state = AttemptState::Running;
-                        a.started_at = Some(*at);
-                    }
-                    self.set_occ_state(&r.key, RunState::Running);
-                    let e = self.emit(
-                        ctx,
-                        EventKind::OccurrenceStarted,
-                        &r.key.job_id,
-                        Some(&r.key),
-                    );
-                    e.node_id = Some(r.node_id);
-                    e.token = Some(r.token);
-                    ReportFate::Accepted
-                }
-                AttemptState::Armed | AttemptState::Superseded => ReportFate::Stale,
-                _ => ReportFate::Duplicate,
-            },
+            AttemptOutcome::Started { at } => self.report_started(ctx, r, *at),
             AttemptOutcome::Finished {
                 at,
                 state,
                 exit_code,
                 output_tail,
-            } => match attempt.state {
-                AttemptState::Armed | AttemptState::Running
-                    if is_current && occ.state.is_open() =>
+            } => self.report_finished(ctx, r, *at, *state, *exit_code, output_tail),
+            AttemptOutcome::Ran {
+                started_at,
+                at,
+                state,
+                exit_code,
+                output_tail,
+            } => {
+                // Applied as the two reports it merges, in order, so the
+                // attempt's start time and the events are theirs. The
+                // start's own fate is not the report's: a start already
+                // known, or an attempt moved on, is judged by the finish.
+                let _ = self.report_started(ctx, r, *started_at);
+                self.report_finished(ctx, r, *at, *state, *exit_code, output_tail)
+            }
+        }
+    }
+
+    /// The state of the attempt `r` reports on, and whether it is its
+    /// occurrence's current attempt in an open occurrence; `Err(Stale)`
+    /// when there is no such attempt of that node.
+    fn reported_attempt(&self, r: &Report) -> Result<(AttemptState, bool), ReportFate> {
+        let Some(occ) = self.occurrences.get(&r.key) else {
+            return Err(ReportFate::Stale);
+        };
+        let Some(attempt) = occ.attempts.iter().find(|a| a.token == r.token) else {
+            return Err(ReportFate::Stale);
+        };
+        if attempt.node_id != r.node_id {
+            return Err(ReportFate::Stale);
+        }
+        let current = occ.current().is_some_and(|a| a.token == r.token) && occ.state.is_open();
+        Ok((attempt.state, current))
+    }
+
+    fn report_started(&mut self, ctx: &mut Ctx, r: &Report, at: UnixMs) -> ReportFate {
+        let (state, current) = match self.reported_attempt(r) {
+            Ok(found) => found,
+            Err(fate) => return fate,
+        };
+        match state {
+            AttemptState::Armed if current => {
+                if let Some(a) = self
+                    .occurrences
+                    .get_mut(&r.key)
+                    .and_then(|o| o.current_mut())
                 {
-                    let state = match state {
-                        AttemptState::Succeeded | AttemptState::TimedOut => *state,
-                        _ => AttemptState::Failed,
-                    };
-                    self.finish_attempt(
-                        ctx,
-                        &r.key,
-                        r.token,
-                        *at,
-                        state,
-                        *exit_code,
-                        output_tail,
-                        None,
-                    )
+                    a.state = AttemptState::Running;
+                    a.started_at = Some(at);
                 }
-                AttemptState::Succeeded | AttemptState::Failed | AttemptState::TimedOut => {
-                    ReportFate::Duplicate
-                }
-                _ => ReportFate::Stale,
-            },
+                self.set_occ_state(&r.key, RunState::Running);
+                let e = self.emit(
+                    ctx,
+                    EventKind::OccurrenceStarted,
+                    &r.key.job_id,
+                    Some(&r.key),
+                );
+                e.node_id = Some(r.node_id);
+                e.token = Some(r.token);
+                ReportFate::Accepted
+            }
+            AttemptState::Armed | AttemptState::Superseded => ReportFate::Stale,
+            _ => ReportFate::Duplicate,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report_finished(
+        &mut self,
+        ctx: &mut Ctx,
+        r: &Report,
+        at: UnixMs,
+        state: AttemptState,
+        exit_code: Option<i32>,
+        output_tail: &str,
+    ) -> ReportFate {
+        let (was, current) = match self.reported_attempt(r) {
+            Ok(found) => found,
+            Err(fate) => return fate,
+        };
+        match was {
+            AttemptState::Armed | AttemptState::Running if current => {
+                let state = match state {
+                    AttemptState::Succeeded | AttemptState::TimedOut => state,
+                    _ => AttemptState::Failed,
+                };
+                self.finish_attempt(
+                    ctx,
+                    &r.key,
+                    r.token,
+                    at,
+                    state,
+                    exit_code,
+                    output_tail,
+                    None,
+                )
+            }
+            AttemptState::Succeeded | AttemptState::Failed | AttemptState::TimedOut => {
+                ReportFate::Duplicate
+            }
+            _ => ReportFate::Stale,
         }
     }
 

@@ -19,6 +19,7 @@ mod calendars;
 mod events;
 mod fire;
 mod jobs;
+mod open_index;
 mod overlap;
 mod queries;
 
@@ -91,11 +92,10 @@ pub struct State {
     token_by_hash: HashMap<String, String>,
     due: BTreeSet<(UnixMs, String)>,
     /// Open (armed or running) occurrences, with the node of their current
-    /// attempt (`None`: none yet, buffered). The leader counts each node's
-    /// load from it every tick (`firing/leader.rs` `Picker`); a lookup of
-    /// every open occurrence in `occurrences` there was about a third of
-    /// the leader's CPU at 4,000 fires/s.
-    open: BTreeMap<OccKey, Option<NodeId>>,
+    /// attempt (`None`: none yet, buffered), and each node's count of them:
+    /// the leader's picker reads each node's load every tick
+    /// (`firing/leader.rs` `Picker`).
+    open: open_index::OpenIndex,
     /// Occurrences that ended badly or never ran (failed, timed out,
     /// missed, skipped, cancelled), by instant: the dashboard's recent
     /// failures without a scan of every run.
@@ -127,7 +127,7 @@ impl Default for State {
             calendars: BTreeMap::new(),
             token_by_hash: HashMap::new(),
             due: BTreeSet::new(),
-            open: BTreeMap::new(),
+            open: Default::default(),
             not_ok: BTreeSet::new(),
             by_label: BTreeMap::new(),
             dependents: BTreeMap::new(),
@@ -463,9 +463,7 @@ impl State {
     /// index's node in step.
     fn push_attempt(&mut self, key: &OccKey, attempt: crate::model::Attempt) {
         if let Some(occ) = self.occurrences.get_mut(key) {
-            if let Some(node) = self.open.get_mut(key) {
-                *node = Some(attempt.node_id);
-            }
+            self.open.set_node(key, attempt.node_id);
             occ.attempts.push(attempt);
         }
     }
@@ -518,7 +516,7 @@ impl State {
             .filter(|(_, o)| o.state.is_open())
             .map(|(k, o)| (k.clone(), o.current_node()))
             .collect();
-        assert_eq!(open, self.open, "open index out of step with occurrences");
+        self.open.assert_is(&open);
         let bad: BTreeSet<(UnixMs, OccKey)> = self
             .occurrences
             .iter()

@@ -139,7 +139,12 @@ impl State {
     /// (`None`: no attempt yet, buffered), without a lookup of each
     /// occurrence: what the leader counts each node's load from.
     pub fn open_assignees(&self) -> impl Iterator<Item = (&OccKey, Option<NodeId>)> {
-        self.open.iter().map(|(k, n)| (k, *n))
+        self.open.iter()
+    }
+
+    /// Number of open occurrences whose current attempt is on `node`.
+    pub fn open_on(&self, node: NodeId) -> usize {
+        self.open.on(node)
     }
 
     /// Number of open occurrences.
@@ -173,8 +178,7 @@ impl State {
             scheduled_at: UnixMs::MIN,
         };
         self.open
-            .range(start..)
-            .map(|(k, _)| k)
+            .keys_from(start)
             .take_while(|k| k.job_id == job_id)
             .collect()
     }

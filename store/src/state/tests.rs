@@ -434,6 +434,57 @@ fn an_instant_judged_late_counts_runs_in_flight_when_it_was_due() {
     }
 }
 
+/// A `Ran` report (a start and its finish merged by the reporter) leaves
+/// the same occurrence and the same events as the two reports apart,
+/// whether or not its start was already applied; again, it is a duplicate.
+#[test]
+fn a_ran_report_applies_as_its_start_then_its_finish() {
+    let ran = |state| AttemptOutcome::Ran {
+        started_at: T0 + 3,
+        at: T0 + 40,
+        state,
+        exit_code: Some(0),
+        output_tail: "out".into(),
+    };
+    let finish = |state| AttemptOutcome::Finished {
+        at: T0 + 40,
+        state,
+        exit_code: Some(0),
+        output_tail: "out".into(),
+    };
+    for state in [AttemptState::Succeeded, AttemptState::Failed] {
+        let run = |reports: Vec<AttemptOutcome>| {
+            let mut log = Log::new();
+            log.create(every("a", 1));
+            log.fire("a", T0, T0);
+            log.state.drain_events();
+            let fates: Vec<ReportFate> = reports
+                .into_iter()
+                .map(|o| log.report("a", T0, o))
+                .collect();
+            let kinds: Vec<EventKind> = log.state.drain_events().iter().map(|e| e.kind).collect();
+            (log.occ("a", T0).clone(), fates, kinds)
+        };
+        let (apart, fates, kinds) =
+            run(vec![AttemptOutcome::Started { at: T0 + 3 }, finish(state)]);
+        assert_eq!(fates, vec![ReportFate::Accepted, ReportFate::Accepted]);
+        assert!(kinds.contains(&EventKind::OccurrenceStarted), "{kinds:?}");
+        let (merged, fates, merged_kinds) = run(vec![ran(state)]);
+        assert_eq!(fates, vec![ReportFate::Accepted]);
+        assert_eq!(merged, apart, "{state:?}");
+        assert_eq!(merged_kinds, kinds, "{state:?}");
+        assert_eq!(merged.attempts[0].started_at, Some(T0 + 3));
+        // Its start already applied: the finish still lands.
+        let (after_start, fates, _) = run(vec![AttemptOutcome::Started { at: T0 + 3 }, ran(state)]);
+        assert_eq!(fates, vec![ReportFate::Accepted, ReportFate::Accepted]);
+        assert_eq!(after_start, apart, "{state:?}");
+        // Sent again (a re-send after a lost answer): a duplicate, no change.
+        let (twice, fates, _) = run(vec![ran(state), ran(state)]);
+        assert_eq!(fates[1], ReportFate::Duplicate);
+        assert_eq!(twice.attempts[0], apart.attempts[0]);
+    }
+}
+
 #[test]
 fn max_instances_skips_with_an_event() {
     let mut log = Log::new();
@@ -1209,7 +1260,7 @@ fn single_op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(j, n, l)| Op::Fire(j, n, l)),
         (0u8..4, 0i64..30_000).prop_map(|(j, n)| Op::RunNow(j, n)),
-        (0usize..64, 0u8..4).prop_map(|(o, k)| Op::Report(o, k)),
+        (0usize..64, 0u8..5).prop_map(|(o, k)| Op::Report(o, k)),
         (0usize..64).prop_map(Op::Reassign),
         (proptest::collection::vec(0u8..4, 1..4), 0i64..30_000)
             .prop_map(|(j, n)| Op::Unserved(j, n)),
@@ -1400,7 +1451,14 @@ fn resolve(state: &State, op: &Op) -> (Command, bool) {
                 0 => AttemptOutcome::Started { at: a.due_at },
                 1 => finished(AttemptState::Succeeded, a.due_at + 10),
                 2 => finished(AttemptState::Failed, a.due_at + 10),
-                _ => finished(AttemptState::TimedOut, a.due_at + 10),
+                3 => finished(AttemptState::TimedOut, a.due_at + 10),
+                _ => AttemptOutcome::Ran {
+                    started_at: a.due_at,
+                    at: a.due_at + 10,
+                    state: AttemptState::Succeeded,
+                    exit_code: Some(0),
+                    output_tail: String::new(),
+                },
             };
             let r = Report {
                 key: occ.key.clone(),
