@@ -55,6 +55,11 @@ struct ExecutorLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabel {
+    report: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
     executor: String,
     state: String,
@@ -106,6 +111,7 @@ struct Inner {
     not_run: Family<NotRunLabels, Counter>,
     reassignments: Counter,
     stale_reports: Counter,
+    reports: Family<ReportLabel, Counter>,
     term: Gauge,
     leader_id: Gauge,
     is_leader: Gauge,
@@ -180,6 +186,13 @@ impl Metrics {
              longer the occurrence's current one, as the node that proposed them saw it",
             stale_reports.clone(),
         );
+        let reports = Family::<ReportLabel, Counter>::default();
+        r.register(
+            "scheduler_attempt_reports",
+            "Attempt reports this node's reporter sent for commit, by kind: started, finished, \
+             or ran (a start merged with its finish in one batch); the leader's count includes the reports other nodes forwarded to it",
+            reports.clone(),
+        );
         let gauge = |r: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
             r.register(name, help, g.clone());
@@ -253,6 +266,7 @@ impl Metrics {
                 not_run,
                 reassignments,
                 stale_reports,
+                reports,
                 term,
                 leader_id,
                 is_leader,
@@ -275,6 +289,26 @@ impl Metrics {
     pub fn stale_reports(&self, n: usize) {
         if n > 0 {
             self.inner.stale_reports.inc_by(n as u64);
+        }
+    }
+
+    /// A batch of attempt reports sent for commit by this node's reporter.
+    pub fn reports_sent(&self, reports: &[store::command::Report]) {
+        let (mut started, mut finished, mut ran) = (0u64, 0u64, 0u64);
+        for r in reports {
+            match r.outcome {
+                store::model::AttemptOutcome::Started { .. } => started += 1,
+                store::model::AttemptOutcome::Finished { .. } => finished += 1,
+                store::model::AttemptOutcome::Ran { .. } => ran += 1,
+            }
+        }
+        for (report, n) in [("started", started), ("finished", finished), ("ran", ran)] {
+            if n > 0 {
+                self.inner
+                    .reports
+                    .get_or_create(&ReportLabel { report })
+                    .inc_by(n);
+            }
         }
     }
 
@@ -550,6 +584,41 @@ pub async fn serve(
 #[cfg(test)]
 mod readyz_tests {
     use super::*;
+
+    #[test]
+    fn reports_are_counted_by_kind() {
+        use store::model::{AttemptOutcome, AttemptState, OccKey};
+        let report = |outcome| store::command::Report {
+            key: OccKey {
+                job_id: "j".into(),
+                scheduled_at: 0,
+            },
+            token: 1,
+            node_id: 1,
+            outcome,
+        };
+        let m = Metrics::new();
+        m.reports_sent(&[
+            report(AttemptOutcome::Started { at: 1 }),
+            report(AttemptOutcome::Ran {
+                started_at: 1,
+                at: 2,
+                state: AttemptState::Succeeded,
+                exit_code: None,
+                output_tail: String::new(),
+            }),
+            report(AttemptOutcome::Started { at: 1 }),
+        ]);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &m.inner.registry).expect("encode");
+        for line in [
+            "scheduler_attempt_reports_total{report=\"started\"} 2",
+            "scheduler_attempt_reports_total{report=\"ran\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in {out}");
+        }
+        assert!(!out.contains("report=\"finished\""), "{out}");
+    }
 
     #[test]
     fn stale_reports_are_counted_in_the_exposition() {

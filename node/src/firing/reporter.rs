@@ -121,6 +121,7 @@ async fn batch_loop(node: Node, mut rx: mpsc::Receiver<Item>, metrics: crate::me
             reports.push(report);
             waiters.extend(waiter);
         }
+        metrics.reports_sent(&reports);
         let index = commit(&node, reports, &metrics).await;
         for w in waiters {
             let _ = w.send(index);
