@@ -21,8 +21,11 @@ use crate::node::{Node, now_ms};
 
 /// Most reports in one entry (also bounds the tokens a retry may need).
 pub const MAX_BATCH: usize = 4096;
-/// How long the first report of a batch waits for company.
-const WINDOW: Duration = Duration::from_millis(2);
+/// How long the first report of a batch waits for company. Each batch is
+/// a log entry (an fsync on every node): at 1,000 fires/s, 5 ms rather
+/// than 2 cut the cluster's CPU per fire by about a seventh; a result is
+/// committed up to 3 ms later, which nothing waits on so closely.
+const WINDOW: Duration = Duration::from_millis(5);
 /// Reports queued before senders wait.
 const QUEUE: usize = 65_536;
 /// How long a follower waits for the leader to commit its batch.
