@@ -29,6 +29,11 @@ pub struct FiringConfig {
     pub tick: Duration,
     /// Most jobs advanced by one `Fire` entry.
     pub max_advances: usize,
+    /// Instants armed ahead gather this long before a `Fire` proposes
+    /// them: one is proposed once its instant is within `lookahead -
+    /// gather` (or with anything due sooner), so each entry carries about
+    /// this much of the schedule rather than one tick's.
+    pub gather: Duration,
 }
 
 impl Default for FiringConfig {
@@ -37,6 +42,7 @@ impl Default for FiringConfig {
             lookahead: Duration::from_millis(1000),
             tick: Duration::from_millis(10),
             max_advances: 4096,
+            gather: Duration::from_millis(40),
         }
     }
 }
@@ -240,6 +246,7 @@ pub fn plan(
     let through = now + cfg.lookahead.as_millis() as UnixMs;
     let mut picker = Picker::new(s, node, capacity);
     let mut out = Vec::new();
+    let mut earliest = UnixMs::MAX;
     for (at, id) in s.due_through(through) {
         if out.len() >= cfg.max_advances {
             break;
@@ -280,6 +287,7 @@ pub fn plan(
         // per entry, on what really overlapped it, never folded into a
         // backlog with the instants held behind it.
         let on_time = at <= now && at >= settle_end;
+        earliest = earliest.min(at);
         out.push(Advance {
             job_id: id.to_string(),
             through: if on_time {
@@ -292,6 +300,13 @@ pub fn plan(
             assignee,
             on_time,
         });
+    }
+    // Every instant here is still at least `lookahead - gather` away: wait
+    // for company (an entry per tick was an fsync on every node per tick).
+    // Anything due sooner (a new job, a held instant, a backlog) goes now.
+    let gather_until = through - cfg.gather.as_millis() as UnixMs;
+    if out.len() < cfg.max_advances && earliest > gather_until {
+        out.clear();
     }
     (out, unserved)
 }
