@@ -79,7 +79,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for i in 0..registered {
             ledger.expect_every_second(&format!("thr-{i}"), golden_offset_ms(i));
         }
-        let (leader, _) = cluster.leader().await?;
+        let (leader, leader_addr) = cluster.leader().await?;
+        let entries = tokio::spawn(log_entries_between(leader, leader_addr, from, to));
         let pids: Vec<(u64, u32)> = cluster
             .procs
             .iter()
@@ -117,6 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         let fires = m.kept_in_window.max(1) as f64;
+        let entries = entries.await?;
         let per_fire = |us: u64| round3(us as f64 / fires);
         let cpu = cpu.await?;
         let by_node: serde_json::Map<String, Value> = cpu
@@ -131,6 +133,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 "cpu_us_per_fire": by_node,
                 "cpu_us_per_fire_cluster": per_fire(cpu.nodes.iter().map(|&(_, us)| us).sum()),
                 "cpu_us_per_fire_bench_and_sink": per_fire(cpu.bench_us),
+                // Each entry is an fsync on every node and an apply: the
+                // fixed cost that batching spreads over the fires.
+                "log_entries_per_sec": entries.map(|n| round3(n as f64 / args.secs as f64)),
+                "log_entries_per_1000_fires": entries.map(|n| round3(n as f64 * 1000.0 / fires)),
             }),
         );
         let line = merge(line, m.outcome.lateness.fields("lateness_ms"));
@@ -159,4 +165,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Raft log entries the leader appended during the window `[from, to]`
+/// (ms): its last log index at each end, as it reports itself. `None` if
+/// either read failed or it no longer leads at the end.
+async fn log_entries_between(leader: u64, addr: String, from: i64, to: i64) -> Option<u64> {
+    let last_log = |addr: String| async move {
+        let s = chaos_tests::harness::status(&addr).await?;
+        (s.leader == Some(leader))
+            .then(|| s.members.iter().find(|m| m.id == leader).map(|m| m.last_log_index))
+            .flatten()
+    };
+    crate::time::sleep_until_ms(from).await;
+    let start = last_log(addr.clone()).await?;
+    crate::time::sleep_until_ms(to).await;
+    let end = last_log(addr).await?;
+    end.checked_sub(start)
 }
