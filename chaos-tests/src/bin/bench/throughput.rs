@@ -174,7 +174,12 @@ async fn log_entries_between(leader: u64, addr: String, from: i64, to: i64) -> O
     let last_log = |addr: String| async move {
         let s = chaos_tests::harness::status(&addr).await?;
         (s.leader == Some(leader))
-            .then(|| s.members.iter().find(|m| m.id == leader).map(|m| m.last_log_index))
+            .then(|| {
+                s.members
+                    .iter()
+                    .find(|m| m.id == leader)
+                    .map(|m| m.last_log_index)
+            })
             .flatten()
     };
     crate::time::sleep_until_ms(from).await;
