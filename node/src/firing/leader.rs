@@ -244,6 +244,22 @@ pub fn plan(
         return (Vec::new(), unserved);
     }
     let through = now + cfg.lookahead.as_millis() as UnixMs;
+    // Every instant here is still at least `lookahead - gather` away: wait
+    // for company (an entry per tick was an fsync on every node per tick).
+    // Anything due sooner (a new job, a held instant, a backlog) goes now.
+    let gather_until = through - cfg.gather.as_millis() as UnixMs;
+    // Most ticks gather: when even the earliest due instant is that far
+    // away (the index is in instant order), the pass below could only end
+    // in the check after it, so skip it (and the picker it would build).
+    if s.due_through(through)
+        .next()
+        .is_some_and(|(at, _)| at > gather_until)
+        && s.due_through(through)
+            .nth(cfg.max_advances.saturating_sub(1))
+            .is_none()
+    {
+        return (Vec::new(), unserved);
+    }
     let mut picker = Picker::new(s, node, capacity);
     let mut out = Vec::new();
     let mut earliest = UnixMs::MAX;
@@ -301,10 +317,6 @@ pub fn plan(
             on_time,
         });
     }
-    // Every instant here is still at least `lookahead - gather` away: wait
-    // for company (an entry per tick was an fsync on every node per tick).
-    // Anything due sooner (a new job, a held instant, a backlog) goes now.
-    let gather_until = through - cfg.gather.as_millis() as UnixMs;
     if out.len() < cfg.max_advances && earliest > gather_until {
         out.clear();
     }
